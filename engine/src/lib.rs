@@ -1,0 +1,22 @@
+//! retort's engine: formulas, their step DAG, prompts, agent sessions and runs.
+//!
+//! The data flow, module by module:
+//! [`formula`] (TOML → typed model) → [`dag`] (validated step DAG, topological
+//! order) → preflight snapshot (the `retort-preflight` crate) → [`prompt`]
+//! (Tera-rendered prompts, with [`context`] files) → [`session`] (the tmux
+//! backend) → [`signal`] (the agent's step signals) → [`phase`] and the
+//! journal (the `retort-journal` crate). [`run`] ties them together;
+//! [`state`] lays out the state directory; [`diagnostic`] renders formula
+//! errors like a compiler's.
+
+pub mod atomic;
+pub mod context;
+pub mod dag;
+pub mod diagnostic;
+pub mod formula;
+pub mod phase;
+pub mod prompt;
+pub mod run;
+pub mod session;
+pub mod signal;
+pub mod state;

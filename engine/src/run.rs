@@ -1,0 +1,682 @@
+//! A run: formula → DAG → preflight snapshot → prompts → agent session →
+//! phase file, run summary and journal entry.
+//!
+//! [`prepare`] does everything up to the rendered prompts and has no side
+//! effects; `retort render` and `retort run --dry-run` stop there.
+//! [`execute`] then creates the run directory, starts the agent's tmux
+//! session and sends it one step at a time, in topological order, waiting
+//! for each step's signal.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use notify::{RecursiveMode, Watcher};
+use serde::Serialize;
+use thiserror::Error;
+use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal as unix_signal};
+use tokio::sync::mpsc;
+
+use retort_preflight::Snapshot;
+
+use crate::atomic::write_atomic;
+use crate::context::read_context_files;
+use crate::dag::StepDag;
+use crate::diagnostic::FormulaError;
+use crate::formula::{self, DEFAULT_AGENT_COMMAND, LoadedFormula};
+use crate::phase::{Phase, write_phase_file};
+use crate::prompt::{Prompt, PromptError, RunInfo, render_agent_command, render_prompts};
+use crate::session::{AgentExit, AgentSession, SessionError, SessionSpec, TmuxServer};
+use crate::signal::{self, Signal, SignalRecord};
+use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir, StateDir, file_safe, new_run_id};
+
+/// How often the run checks that the agent's session still exists, besides
+/// watching the pane's process: 2 seconds. A backstop for a session killed
+/// from outside whose pane process ignores SIGHUP.
+pub const LIVENESS_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Lines of the agent's pane kept in `agent-pane.txt` at the end of a run.
+pub const PANE_CAPTURE_LINES: u32 = 200;
+
+/// What a run is asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The formula file.
+    pub formula: PathBuf,
+    /// The agent command from `--agent`, overriding the formula's.
+    pub agent: Option<String>,
+    /// Where state goes.
+    pub state: StateDir,
+    /// The phase file; default `STATE/FORMULA.phase`.
+    pub phase_file: Option<PathBuf>,
+    /// The working directory: context files are read from here and the agent starts here.
+    pub cwd: PathBuf,
+    /// The tmux server to use.
+    pub tmux: TmuxServer,
+    /// Preflight settings.
+    pub preflight: retort_preflight::Config,
+    /// A directory put first on the session's `PATH`, so that the agent
+    /// finds this `retort` (normally the directory of the running binary).
+    pub bin_dir: Option<PathBuf>,
+}
+
+/// Why a run could not be prepared or carried out. Failures of the agent
+/// or of a step are not errors: they are outcomes in the [`RunReport`].
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The formula is unreadable or invalid.
+    #[error(transparent)]
+    Formula(#[from] FormulaError),
+    /// A prompt could not be rendered.
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    /// `--step` names no step.
+    #[error("formula `{formula}` has no step `{step}`; its steps are: {known}")]
+    UnknownStep {
+        /// The formula's name.
+        formula: String,
+        /// The step asked for.
+        step: String,
+        /// The steps it has.
+        known: String,
+    },
+    /// The run directory or its files could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// What was being written.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file-system watcher could not be set up.
+    #[error("cannot watch {} for step signals: {source}", path.display())]
+    Watch {
+        /// The directory.
+        path: PathBuf,
+        /// The watcher's error.
+        source: notify::Error,
+    },
+    /// The agent's session could not be started.
+    #[error("cannot start the agent's tmux session: {0}")]
+    Session(#[from] SessionError),
+}
+
+/// Everything decided before anything is started.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The formula.
+    pub loaded: LoadedFormula,
+    /// Its DAG.
+    pub dag: StepDag,
+    /// The preflight snapshot.
+    pub snapshot: Snapshot,
+    /// Each step's prompt, in topological order.
+    pub prompts: Vec<Prompt>,
+    /// The rendered agent command.
+    pub agent_command: String,
+    /// Warnings (missing context files, …).
+    pub warnings: Vec<String>,
+    /// The run id.
+    pub run_id: String,
+    /// The start time (UTC).
+    pub started_at: DateTime<Utc>,
+    /// The tmux session's name: `retort-FORMULA-RUN_ID`.
+    pub session_name: String,
+    /// The run directory (not created by [`prepare`]).
+    pub run_dir: RunDir,
+    /// The phase file.
+    pub phase_file: PathBuf,
+    /// The journal directory.
+    pub journal_dir: PathBuf,
+}
+
+/// Loads the formula, builds its DAG, collects the preflight snapshot and
+/// renders every prompt. Writes nothing.
+///
+/// `placeholder_run` renders `{{ run.* }}` as placeholders, for
+/// `retort render`, where no run exists.
+///
+/// # Errors
+/// [`RunError::Formula`] and [`RunError::Prompt`].
+pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, RunError> {
+    let loaded = formula::load(&options.formula)?;
+    let dag = StepDag::build(&loaded)?;
+    let formula = &loaded.formula;
+    let snapshot = retort_preflight::collect(&options.preflight).await;
+    let (context_files, warnings) = read_context_files(formula, &options.cwd);
+
+    let started_at = Utc::now();
+    let run_id = new_run_id(started_at);
+    let run_dir = RunDir::new(options.state.runs_dir().join(&run_id));
+    let phase_file = options
+        .phase_file
+        .clone()
+        .unwrap_or_else(|| options.state.phase_file(formula.name()));
+    let run_info = if placeholder_run {
+        RunInfo::placeholder()
+    } else {
+        RunInfo {
+            id: run_id.clone(),
+            dir: run_dir.path().display().to_string(),
+            phase_file: phase_file.display().to_string(),
+        }
+    };
+    let prompts = render_prompts(formula, &dag, &snapshot, &context_files, &run_info)?;
+
+    let template = options
+        .agent
+        .clone()
+        .or_else(|| formula.agent.command.as_ref().map(|c| c.get_ref().clone()))
+        .unwrap_or_else(|| DEFAULT_AGENT_COMMAND.to_string());
+    let agent_command = render_agent_command(&template, formula)?;
+
+    Ok(Plan {
+        session_name: format!("retort-{}-{}", file_safe(formula.name()), run_id),
+        journal_dir: options.state.journal_dir(formula.name()),
+        loaded,
+        dag,
+        snapshot,
+        prompts,
+        agent_command,
+        warnings,
+        run_id,
+        started_at,
+        run_dir,
+        phase_file,
+    })
+}
+
+impl Plan {
+    /// The prompt of step `id`.
+    ///
+    /// # Errors
+    /// [`RunError::UnknownStep`] listing the steps there are.
+    pub fn prompt(&self, id: &str) -> Result<&Prompt, RunError> {
+        self.prompts
+            .iter()
+            .find(|p| p.step == id)
+            .ok_or_else(|| RunError::UnknownStep {
+                formula: self.loaded.formula.name().to_string(),
+                step: id.to_string(),
+                known: self
+                    .prompts
+                    .iter()
+                    .map(|p| p.step.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepOutcome {
+    /// The agent signalled `done`.
+    Done,
+    /// The agent signalled `failed`, exited, timed out, or the run was interrupted.
+    Failed,
+    /// The agent signalled `escalate`.
+    Escalated,
+    /// Not run, because an earlier step did not finish.
+    Skipped,
+}
+
+impl StepOutcome {
+    /// The word used in journals and progress lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::Done => "done",
+            StepOutcome::Failed => "failed",
+            StepOutcome::Escalated => "escalated",
+            StepOutcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// One step's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepResult {
+    /// The step's id.
+    pub id: String,
+    /// The step's title.
+    pub title: String,
+    /// How it ended.
+    pub outcome: StepOutcome,
+    /// How long it took, in milliseconds; none when skipped.
+    pub duration_ms: Option<u64>,
+    /// Why it failed or escalated.
+    pub reason: Option<String>,
+}
+
+/// The result of a run, also saved as `run.json` in the run directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The formula's name.
+    pub formula: String,
+    /// The run id.
+    pub run_id: String,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The tmux session used.
+    pub session: String,
+    /// When the run started (UTC).
+    pub started_at: DateTime<Utc>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// The outcome.
+    pub phase: Phase,
+    /// Why it failed or escalated.
+    pub reason: Option<String>,
+    /// Each step, in the order run.
+    pub steps: Vec<StepResult>,
+    /// The phase file written.
+    pub phase_file: PathBuf,
+    /// The journal file appended to, when that succeeded.
+    pub journal_file: Option<PathBuf>,
+    /// Bookkeeping that failed after the run (journal, summary, session
+    /// clean-up): reported, never fatal, and never lose the phase file.
+    pub warnings: Vec<String>,
+}
+
+/// Progress of a run, for the command line to show.
+#[derive(Debug, Clone)]
+pub enum Progress<'a> {
+    /// The agent's session started.
+    SessionStarted {
+        /// Its name.
+        session: &'a str,
+        /// The run directory.
+        run_dir: &'a Path,
+    },
+    /// A step's prompt was delivered.
+    StepStarted {
+        /// Its position, from 1.
+        number: usize,
+        /// How many steps there are.
+        count: usize,
+        /// The step's id.
+        id: &'a str,
+        /// Its title.
+        title: &'a str,
+    },
+    /// A step ended.
+    StepEnded(&'a StepResult),
+}
+
+/// Carries out a prepared run and reports how it went. The session is
+/// killed and the phase file written however the steps end.
+///
+/// # Errors
+/// [`RunError`] when the run cannot start: the run directory cannot be
+/// written, the watcher cannot be set up, or tmux refuses the session (the
+/// phase file then says `PHASE:failed` with the reason). Nothing is left
+/// running in those cases.
+pub async fn execute(
+    plan: &Plan,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<RunReport, RunError> {
+    let clock = Instant::now();
+    let run = RunDir::create(&options.state, &plan.run_id).map_err(|source| RunError::Write {
+        path: plan.run_dir.path().to_path_buf(),
+        source,
+    })?;
+    let snapshot_json = serde_json::to_vec_pretty(&plan.snapshot).unwrap_or_default();
+    write_file(&run.snapshot_file(), &snapshot_json)?;
+    for prompt in &plan.prompts {
+        write_file(&run.prompt_file(&prompt.step), prompt.text.as_bytes())?;
+    }
+
+    let (wake, mut wakes) = mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |_event| {
+        let _ = wake.send(());
+    })
+    .map_err(|source| RunError::Watch {
+        path: run.steps_dir(),
+        source,
+    })?;
+    // Signals land in steps/, the agent's exit status in the run directory.
+    for dir in [run.steps_dir(), run.path().to_path_buf()] {
+        watcher
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map_err(|source| RunError::Watch { path: dir, source })?;
+    }
+    let mut interrupts = Interrupts::new();
+
+    let session = match AgentSession::start(&options.tmux, &session_spec(plan, options, &run)).await
+    {
+        Ok(session) => session,
+        Err(error) => {
+            // Whoever watches the phase file learns that this run failed.
+            let reason = format!("cannot start the agent's tmux session: {error}");
+            let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
+            return Err(RunError::Session(error));
+        }
+    };
+    progress(Progress::SessionStarted {
+        session: session.name(),
+        run_dir: run.path(),
+    });
+
+    let formula = &plan.loaded.formula;
+    let count = plan.dag.order().len();
+    let mut steps = Vec::with_capacity(count);
+    let mut ending: Option<(Phase, String)> = None;
+    for (position, &index) in plan.dag.order().iter().enumerate() {
+        let step = &formula.steps[index];
+        if ending.is_some() {
+            steps.push(StepResult {
+                id: step.id().to_string(),
+                title: step.title().to_string(),
+                outcome: StepOutcome::Skipped,
+                duration_ms: None,
+                reason: None,
+            });
+            continue;
+        }
+        let step_clock = Instant::now();
+        let deadline = tokio::time::Instant::now() + step.timeout();
+        progress(Progress::StepStarted {
+            number: position + 1,
+            count,
+            id: step.id(),
+            title: step.title(),
+        });
+        let end = match start_step(&run, &session, step.id(), &plan.run_id).await {
+            Ok(()) => {
+                wait_for_step(
+                    &run,
+                    step.id(),
+                    &session,
+                    &mut wakes,
+                    deadline,
+                    &mut interrupts,
+                )
+                .await
+            }
+            Err(reason) => match session.agent_exit() {
+                // When the agent is gone, say how it ended rather than that
+                // the paste failed.
+                Some(exit) => StepEnd::AgentEnded(exit),
+                None => StepEnd::Broken(reason),
+            },
+        };
+        let (outcome, reason) = end.describe(step.id(), step.timeout());
+        let result = StepResult {
+            id: step.id().to_string(),
+            title: step.title().to_string(),
+            outcome,
+            duration_ms: Some(millis(step_clock.elapsed())),
+            reason: reason.clone(),
+        };
+        progress(Progress::StepEnded(&result));
+        match outcome {
+            StepOutcome::Failed => ending = Some((Phase::Failed, reason.unwrap_or_default())),
+            StepOutcome::Escalated => {
+                ending = Some((Phase::Escalate, reason.unwrap_or_default()));
+            }
+            StepOutcome::Done | StepOutcome::Skipped => {}
+        }
+        steps.push(result);
+    }
+    drop(watcher);
+
+    let mut warnings = Vec::new();
+    if let Some(pane) = session.capture(PANE_CAPTURE_LINES).await {
+        let _ = write_atomic(&run.pane_capture_file(), pane.as_bytes());
+    }
+    if let Err(error) = session.kill().await {
+        warnings.push(format!(
+            "could not kill tmux session {}: {error}",
+            session.name()
+        ));
+    }
+
+    let (phase, reason) = match ending {
+        Some((phase, reason)) => (phase, Some(reason)),
+        None => (Phase::Done, None),
+    };
+    if let Err(source) = write_phase_file(&plan.phase_file, phase, reason.as_deref()) {
+        warnings.push(format!(
+            "could not write the phase file {}: {source}",
+            plan.phase_file.display()
+        ));
+    }
+
+    let mut report = RunReport {
+        formula: formula.name().to_string(),
+        run_id: plan.run_id.clone(),
+        run_dir: run.path().to_path_buf(),
+        session: session.name().to_string(),
+        started_at: plan.started_at,
+        duration_ms: millis(clock.elapsed()),
+        phase,
+        reason,
+        steps,
+        phase_file: plan.phase_file.clone(),
+        journal_file: None,
+        warnings,
+    };
+    match retort_journal::append(&plan.journal_dir, &journal_entry(plan, &report)) {
+        Ok(path) => report.journal_file = Some(path),
+        Err(error) => report.warnings.push(error.to_string()),
+    }
+    let summary = serde_json::to_vec_pretty(&report).unwrap_or_default();
+    if let Err(source) = write_atomic(&run.summary_file(), &summary) {
+        report.warnings.push(format!(
+            "could not write {}: {source}",
+            run.summary_file().display()
+        ));
+    }
+    Ok(report)
+}
+
+/// The agent's session: the agent command in the working directory, with
+/// retort's own environment (so that what cron or the operator exported
+/// reaches the agent even when a tmux server with another environment is
+/// already running), plus `RETORT_RUN_DIR`, `PHASE_FILE`, `RETORT_FORMULA`,
+/// `RETORT_RUN_ID`, and `PATH` with retort's directory first.
+fn session_spec(plan: &Plan, options: &RunOptions, run: &RunDir) -> SessionSpec {
+    let mut path: Vec<String> = options
+        .bin_dir
+        .iter()
+        .map(|dir| dir.display().to_string())
+        .collect();
+    if let Ok(existing) = std::env::var("PATH") {
+        path.push(existing);
+    }
+    let ours = [
+        (RUN_DIR_ENV, run.path().display().to_string()),
+        (PHASE_FILE_ENV, plan.phase_file.display().to_string()),
+        ("PATH", path.join(":")),
+        ("RETORT_FORMULA", plan.loaded.formula.name().to_string()),
+        ("RETORT_RUN_ID", plan.run_id.clone()),
+    ];
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(key, _)| !key.starts_with("TMUX") && !ours.iter().any(|(name, _)| name == key))
+        .collect();
+    env.extend(
+        ours.into_iter()
+            .map(|(key, value)| (key.to_string(), value)),
+    );
+    SessionSpec {
+        name: plan.session_name.clone(),
+        command: plan.agent_command.clone(),
+        exit_file: run.agent_exit_file(),
+        cwd: options.cwd.clone(),
+        env,
+    }
+}
+
+/// Marks `step` current and pastes its prompt.
+async fn start_step(
+    run: &RunDir,
+    session: &AgentSession,
+    step: &str,
+    run_id: &str,
+) -> Result<(), String> {
+    write_atomic(&run.current_step_file(), format!("{step}\n").as_bytes())
+        .map_err(|e| format!("could not write {}: {e}", run.current_step_file().display()))?;
+    let buffer = format!("retort-{run_id}-{}", file_safe(step));
+    session
+        .deliver(&run.prompt_file(step), &buffer)
+        .await
+        .map_err(|e| format!("could not deliver the prompt of step `{step}`: {e}"))
+}
+
+/// How waiting for a step ended.
+enum StepEnd {
+    Signalled(SignalRecord),
+    AgentEnded(AgentExit),
+    TimedOut,
+    Interrupted(&'static str),
+    Broken(String),
+}
+
+impl StepEnd {
+    fn describe(self, step: &str, timeout: Duration) -> (StepOutcome, Option<String>) {
+        match self {
+            StepEnd::Signalled(record) => {
+                let outcome = match record.signal {
+                    Signal::Done => StepOutcome::Done,
+                    Signal::Failed => StepOutcome::Failed,
+                    Signal::Escalate => StepOutcome::Escalated,
+                };
+                let reason = match (record.signal, record.reason) {
+                    (Signal::Done, reason) => reason,
+                    (_, Some(reason)) => Some(format!("step `{step}`: {reason}")),
+                    (signal, None) => Some(format!(
+                        "step `{step}`: the agent signalled {signal} without a reason"
+                    )),
+                };
+                (outcome, reason)
+            }
+            StepEnd::AgentEnded(exit) => (
+                StepOutcome::Failed,
+                Some(format!(
+                    "step `{step}` was not signalled: {exit} before signalling"
+                )),
+            ),
+            StepEnd::TimedOut => (
+                StepOutcome::Failed,
+                Some(format!(
+                    "step `{step}` timed out after {}",
+                    humantime::format_duration(timeout)
+                )),
+            ),
+            StepEnd::Interrupted(name) => (
+                StepOutcome::Failed,
+                Some(format!("step `{step}`: retort was interrupted by {name}")),
+            ),
+            StepEnd::Broken(reason) => (StepOutcome::Failed, Some(reason)),
+        }
+    }
+}
+
+/// Waits for `step`'s signal file, woken by the file-system watcher; ends
+/// early when the agent exits (its exit file appears) or its session
+/// vanishes (the pane's pidfd, or the liveness check), at the deadline, or
+/// on SIGINT/SIGTERM/SIGHUP. A signal given just before the agent exited
+/// still counts.
+async fn wait_for_step(
+    run: &RunDir,
+    step: &str,
+    session: &AgentSession,
+    wakes: &mut mpsc::UnboundedReceiver<()>,
+    deadline: tokio::time::Instant,
+    interrupts: &mut Interrupts,
+) -> StepEnd {
+    let mut liveness = tokio::time::interval(LIVENESS_INTERVAL);
+    liveness.tick().await;
+    loop {
+        match signal::read(run, step) {
+            Ok(Some(record)) => return StepEnd::Signalled(record),
+            Ok(None) => {}
+            Err(error) => return StepEnd::Broken(format!("step `{step}`: {error}")),
+        }
+        if let Some(exit) = session.agent_exit() {
+            return StepEnd::AgentEnded(exit);
+        }
+        tokio::select! {
+            Some(()) = wakes.recv() => {}
+            () = session.gone() => {}
+            () = tokio::time::sleep_until(deadline) => return StepEnd::TimedOut,
+            _ = liveness.tick() => {
+                if !session.exists().await {
+                    return StepEnd::AgentEnded(AgentExit::Gone);
+                }
+            }
+            name = interrupts.recv() => return StepEnd::Interrupted(name),
+        }
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP, which end the current step and the run
+/// cleanly instead of killing retort and leaving the session behind.
+struct Interrupts {
+    interrupt: Option<UnixSignal>,
+    terminate: Option<UnixSignal>,
+    hangup: Option<UnixSignal>,
+}
+
+impl Interrupts {
+    fn new() -> Self {
+        Interrupts {
+            interrupt: unix_signal(SignalKind::interrupt()).ok(),
+            terminate: unix_signal(SignalKind::terminate()).ok(),
+            hangup: unix_signal(SignalKind::hangup()).ok(),
+        }
+    }
+
+    /// The name of the next signal received.
+    async fn recv(&mut self) -> &'static str {
+        async fn next(stream: &mut Option<UnixSignal>) {
+            if let Some(stream) = stream
+                && stream.recv().await.is_some()
+            {
+                return;
+            }
+            std::future::pending().await
+        }
+        tokio::select! {
+            () = next(&mut self.interrupt) => "SIGINT",
+            () = next(&mut self.terminate) => "SIGTERM",
+            () = next(&mut self.hangup) => "SIGHUP",
+        }
+    }
+}
+
+fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
+    retort_journal::Entry {
+        formula: report.formula.clone(),
+        run_id: report.run_id.clone(),
+        started_at: report.started_at,
+        duration: Duration::from_millis(report.duration_ms),
+        phase: report.phase.to_string(),
+        reason: report.reason.clone(),
+        health: plan.snapshot.health_summary(),
+        steps: report
+            .steps
+            .iter()
+            .map(|s| retort_journal::StepLine {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                outcome: s.outcome.as_str().to_string(),
+                duration: s.duration_ms.map(Duration::from_millis),
+                reason: s.reason.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn write_file(path: &Path, content: &[u8]) -> Result<(), RunError> {
+    write_atomic(path, content).map_err(|source| RunError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,193 @@
+//! Where retort keeps its state, and the layout of a run directory.
+//!
+//! ```text
+//! STATE/
+//!   FORMULA.phase                    PHASE:done | PHASE:failed | PHASE:escalate (+ Reason: line)
+//!   journal/FORMULA/YYYY-MM-DD.md    the markdown journal, one entry a run
+//!   runs/RUN_ID/
+//!     snapshot.json                  the preflight snapshot the prompts saw
+//!     prompts/STEP.md                every prompt as sent
+//!     current_step                   the id of the step the agent is on
+//!     agent.exit                     the agent's exit status, once it has exited
+//!     agent-pane.txt                 the agent pane's last lines, at the end
+//!     steps/STEP.signal              the agent's signal for a step (JSON)
+//!     run.json                       the run's outcome, per step
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+/// The environment variable naming the state directory.
+pub const STATE_DIR_ENV: &str = "RETORT_STATE_DIR";
+/// The environment variable, set in an agent's session, naming its run directory.
+pub const RUN_DIR_ENV: &str = "RETORT_RUN_DIR";
+/// The environment variable, set in an agent's session, naming the phase file.
+pub const PHASE_FILE_ENV: &str = "PHASE_FILE";
+
+/// The state directory could not be determined.
+#[derive(Debug, Error)]
+#[error(
+    "no state directory: none of --state-dir, $RETORT_STATE_DIR, $XDG_STATE_HOME or $HOME is set"
+)]
+pub struct NoStateDir;
+
+/// The state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir(PathBuf);
+
+impl StateDir {
+    /// Resolves the state directory: `explicit` (from `--state-dir`), else
+    /// `$RETORT_STATE_DIR`, else `$XDG_STATE_HOME/retort`, else
+    /// `~/.local/state/retort` (the XDG Base Directory default). Empty
+    /// variables count as unset, as the XDG specification says.
+    ///
+    /// # Errors
+    /// [`NoStateDir`] when nothing gives a directory.
+    pub fn resolve(explicit: Option<&Path>) -> Result<StateDir, NoStateDir> {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        if let Some(dir) = explicit {
+            return Ok(StateDir(dir.to_path_buf()));
+        }
+        if let Some(dir) = var(STATE_DIR_ENV) {
+            return Ok(StateDir(PathBuf::from(dir)));
+        }
+        if let Some(dir) = var("XDG_STATE_HOME") {
+            return Ok(StateDir(PathBuf::from(dir).join("retort")));
+        }
+        std::env::home_dir()
+            .filter(|home| !home.as_os_str().is_empty())
+            .map(|home| StateDir(home.join(".local/state/retort")))
+            .ok_or(NoStateDir)
+    }
+
+    /// A state directory that is never written: `retort render` uses it so
+    /// that `{{ run.phase_file }}` renders as a readable placeholder.
+    pub fn placeholder() -> StateDir {
+        StateDir(PathBuf::from("$RETORT_STATE_DIR"))
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The default phase file of a formula: `STATE/FORMULA.phase`.
+    pub fn phase_file(&self, formula: &str) -> PathBuf {
+        self.0.join(format!("{}.phase", file_safe(formula)))
+    }
+
+    /// The journal directory of a formula: `STATE/journal/FORMULA`.
+    pub fn journal_dir(&self, formula: &str) -> PathBuf {
+        self.0.join("journal").join(file_safe(formula))
+    }
+
+    /// Where runs are kept: `STATE/runs`.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.0.join("runs")
+    }
+}
+
+/// A run's identifier: its UTC start time and a short suffix, such as
+/// `20261121-112000-3fa9`. Sorts by start time; safe in file and tmux
+/// session names.
+pub fn new_run_id(started: DateTime<Utc>) -> String {
+    let nanos = started.timestamp_subsec_nanos();
+    let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{}-{salt:04x}", started.format("%Y%m%d-%H%M%S"))
+}
+
+/// The directory of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir(PathBuf);
+
+impl RunDir {
+    /// The run directory at `path` (which need not exist yet).
+    pub fn new(path: PathBuf) -> Self {
+        RunDir(path)
+    }
+
+    /// Creates `STATE/runs/RUN_ID/` with its `prompts/` and `steps/`.
+    ///
+    /// # Errors
+    /// The I/O error, including `AlreadyExists` when the run id is taken.
+    pub fn create(state: &StateDir, run_id: &str) -> std::io::Result<RunDir> {
+        std::fs::create_dir_all(state.runs_dir())?;
+        let dir = RunDir(state.runs_dir().join(run_id));
+        std::fs::create_dir(dir.path())?;
+        std::fs::create_dir(dir.prompts_dir())?;
+        std::fs::create_dir(dir.steps_dir())?;
+        Ok(dir)
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// `snapshot.json`.
+    pub fn snapshot_file(&self) -> PathBuf {
+        self.0.join("snapshot.json")
+    }
+
+    /// `prompts/`.
+    pub fn prompts_dir(&self) -> PathBuf {
+        self.0.join("prompts")
+    }
+
+    /// `prompts/STEP.md`.
+    pub fn prompt_file(&self, step: &str) -> PathBuf {
+        self.prompts_dir().join(format!("{}.md", file_safe(step)))
+    }
+
+    /// `steps/`.
+    pub fn steps_dir(&self) -> PathBuf {
+        self.0.join("steps")
+    }
+
+    /// `steps/STEP.signal`.
+    pub fn signal_file(&self, step: &str) -> PathBuf {
+        self.steps_dir().join(format!("{}.signal", file_safe(step)))
+    }
+
+    /// `current_step`.
+    pub fn current_step_file(&self) -> PathBuf {
+        self.0.join("current_step")
+    }
+
+    /// `agent.exit`: the agent's exit status, written when it exits.
+    pub fn agent_exit_file(&self) -> PathBuf {
+        self.0.join("agent.exit")
+    }
+
+    /// `agent-pane.txt`: the agent pane's last lines, captured at the end.
+    pub fn pane_capture_file(&self) -> PathBuf {
+        self.0.join("agent-pane.txt")
+    }
+
+    /// `run.json`.
+    pub fn summary_file(&self) -> PathBuf {
+        self.0.join("run.json")
+    }
+}
+
+/// `name` with every character outside `[A-Za-z0-9_-]` replaced by `_`,
+/// for file and tmux session names (tmux forbids `.` and `:` in them).
+pub fn file_safe(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.is_empty() {
+        "_".to_string()
+    } else {
+        safe
+    }
+}

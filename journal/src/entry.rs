@@ -1,0 +1,274 @@
+//! One journal entry: its markdown, and appending it to the day's file.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+/// What a journal entry records of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The formula's name.
+    pub formula: String,
+    /// The run id.
+    pub run_id: String,
+    /// When the run started (UTC); picks the day's file and the heading's time.
+    pub started_at: DateTime<Utc>,
+    /// How long the run took.
+    pub duration: Duration,
+    /// The outcome as the phase file says it: `done`, `failed` or `escalate`.
+    pub phase: String,
+    /// Why it failed or escalated.
+    pub reason: Option<String>,
+    /// Health status lines from the preflight snapshot, such as
+    /// `RAM: 23823 MB available of 24105 MB`.
+    pub health: Vec<String>,
+    /// Each step, in the order run.
+    pub steps: Vec<StepLine>,
+}
+
+/// One step of a journal entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepLine {
+    /// The step's id.
+    pub id: String,
+    /// The step's title.
+    pub title: String,
+    /// `done`, `failed`, `escalated` or `skipped`.
+    pub outcome: String,
+    /// How long it took; none when skipped.
+    pub duration: Option<Duration>,
+    /// Why it failed or escalated.
+    pub reason: Option<String>,
+}
+
+/// The journal could not be written.
+#[derive(Debug, Error)]
+#[error("cannot append to the journal {}: {source}", path.display())]
+pub struct JournalError {
+    /// The journal file.
+    pub path: PathBuf,
+    /// The I/O error.
+    pub source: std::io::Error,
+}
+
+/// The journal file of the UTC day of `at`: `DIR/YYYY-MM-DD.md`.
+pub fn journal_file(dir: &Path, at: DateTime<Utc>) -> PathBuf {
+    dir.join(format!("{}.md", at.format("%Y-%m-%d")))
+}
+
+/// Appends `entry` to its day's file in `dir` (creating both if needed)
+/// and returns the file's path. The entry is written with one `write` to a
+/// file opened for appending, so concurrent runs do not interleave lines.
+///
+/// # Errors
+/// [`JournalError`] with the path and the I/O error.
+pub fn append(dir: &Path, entry: &Entry) -> Result<PathBuf, JournalError> {
+    let path = journal_file(dir, entry.started_at);
+    let fail = |source| JournalError {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(fail)?;
+    let mut text = String::new();
+    if file.metadata().map_err(fail)?.len() > 0 {
+        text.push('\n');
+    }
+    text.push_str(&entry.to_markdown());
+    file.write_all(text.as_bytes()).map_err(fail)?;
+    file.sync_data().map_err(fail)?;
+    Ok(path)
+}
+
+impl Entry {
+    /// The entry's markdown:
+    ///
+    /// ```text
+    /// ## run-supervisor run — 11:20 UTC
+    ///
+    /// - Run: 20261121-112000-3fa9, PHASE:done in 3m 12s
+    ///
+    /// ### Health status
+    /// - RAM: 23823 MB available of 24105 MB
+    /// ...
+    ///
+    /// ### Steps
+    /// - `preflight` Review pre-collected metrics — done (12s)
+    /// ```
+    pub fn to_markdown(&self) -> String {
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "## {} run — {} UTC\n",
+            self.formula,
+            self.started_at.format("%H:%M")
+        );
+        let _ = writeln!(
+            text,
+            "- Run: {}, PHASE:{} in {}",
+            self.run_id,
+            self.phase,
+            human(self.duration)
+        );
+        if let Some(reason) = &self.reason {
+            let _ = writeln!(text, "- Reason: {}", one_line(reason));
+        }
+        text.push_str("\n### Health status\n");
+        if self.health.is_empty() {
+            text.push_str("- (no preflight data)\n");
+        }
+        for line in &self.health {
+            let _ = writeln!(text, "- {}", one_line(line));
+        }
+        text.push_str("\n### Steps\n");
+        for step in &self.steps {
+            let _ = write!(
+                text,
+                "- `{}` {} — {}",
+                step.id,
+                one_line(&step.title),
+                step.outcome
+            );
+            if let Some(duration) = step.duration {
+                let _ = write!(text, " ({})", human(duration));
+            }
+            if let Some(reason) = &step.reason {
+                let _ = write!(text, ": {}", one_line(reason));
+            }
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// A duration to whole seconds, as `humantime` writes it (`3m 12s`);
+/// under a second as milliseconds.
+fn human(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{}ms", duration.as_millis())
+    } else {
+        humantime::format_duration(Duration::from_secs(duration.as_secs())).to_string()
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn entry(at: DateTime<Utc>, phase: &str) -> Entry {
+        Entry {
+            formula: "run-supervisor".into(),
+            run_id: "20261121-112000-3fa9".into(),
+            started_at: at,
+            duration: Duration::from_secs(192),
+            phase: phase.into(),
+            reason: (phase != "done").then(|| "step `report` timed out\nafter 30m".into()),
+            health: vec![
+                "RAM: 1200 MB available of 24105 MB".into(),
+                "Disk /: 83% used".into(),
+            ],
+            steps: vec![
+                StepLine {
+                    id: "preflight".into(),
+                    title: "Review pre-collected metrics".into(),
+                    outcome: "done".into(),
+                    duration: Some(Duration::from_millis(12_400)),
+                    reason: None,
+                },
+                StepLine {
+                    id: "report".into(),
+                    title: "Report".into(),
+                    outcome: "skipped".into(),
+                    duration: None,
+                    reason: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn entry_has_heading_health_and_steps() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 21, 11, 20, 5).unwrap();
+        let text = entry(at, "failed").to_markdown();
+        assert!(
+            text.starts_with("## run-supervisor run — 11:20 UTC\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- Run: 20261121-112000-3fa9, PHASE:failed in 3m 12s\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- Reason: step `report` timed out after 30m\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "### Health status\n- RAM: 1200 MB available of 24105 MB\n- Disk /: 83% used\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("- `preflight` Review pre-collected metrics — done (12s)\n"),
+            "{text}"
+        );
+        assert!(text.contains("- `report` Report — skipped\n"), "{text}");
+    }
+
+    #[test]
+    fn append_keeps_earlier_entries_and_splits_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("journal/run-supervisor");
+        let morning = Utc.with_ymd_and_hms(2026, 11, 21, 0, 20, 0).unwrap();
+        let noon = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+        let next_day = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
+
+        let first = append(&journal, &entry(morning, "done")).unwrap();
+        let second = append(&journal, &entry(noon, "escalate")).unwrap();
+        let third = append(&journal, &entry(next_day, "done")).unwrap();
+
+        assert_eq!(first, journal.join("2026-11-21.md"));
+        assert_eq!(second, first);
+        assert_eq!(third, journal.join("2026-11-22.md"));
+        let day = std::fs::read_to_string(&first).unwrap();
+        assert_eq!(day.matches("## run-supervisor run — ").count(), 2, "{day}");
+        let morning_at = day.find("00:20 UTC").unwrap();
+        let noon_at = day.find("12:00 UTC").unwrap();
+        assert!(morning_at < noon_at, "entries are in the order appended");
+        assert!(day.contains("PHASE:escalate"));
+        assert!(
+            day.contains("\n\n## run-supervisor run — 12:00 UTC"),
+            "entries are separated by a blank line"
+        );
+    }
+
+    #[test]
+    fn append_reports_an_unwritable_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "not a directory").unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
+        let error = append(&blocker.join("journal"), &entry(at, "done")).unwrap_err();
+        assert!(
+            error.to_string().contains("cannot append to the journal"),
+            "{error}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&blocker).unwrap(),
+            "not a directory"
+        );
+    }
+}

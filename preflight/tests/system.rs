@@ -1,0 +1,167 @@
+//! The system collector against the kernel's own reports and the real `df`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use retort_preflight::{CollectorStatus, Config, collect};
+
+/// A `/proc/meminfo` field, in kB (KiB).
+fn meminfo_kib(field: &str) -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let line = text
+        .lines()
+        .find(|line| line.starts_with(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("{field} missing from /proc/meminfo"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn assert_close(what: &str, got: u64, want: u64, tolerance: u64) {
+    assert!(
+        got.abs_diff(want) <= tolerance,
+        "{what}: got {got}, expected {want} ± {tolerance}"
+    );
+}
+
+#[tokio::test]
+async fn memory_and_swap_match_proc_meminfo() {
+    let before = meminfo_kib("MemAvailable");
+    let snapshot = collect(&Config::default()).await;
+    let after = meminfo_kib("MemAvailable");
+    let system = &snapshot.system;
+    assert_eq!(system.status, CollectorStatus::Ok, "{:?}", system.reason);
+    assert_eq!(system.reason, None);
+
+    assert_close(
+        "memory.total_mb",
+        system.memory.total_mb,
+        meminfo_kib("MemTotal") / 1024,
+        1,
+    );
+    let available = (before + after) / 2 / 1024;
+    assert_close(
+        "memory.available_mb",
+        system.memory.available_mb,
+        available,
+        available / 10,
+    );
+    assert!(system.memory.available_mb <= system.memory.total_mb);
+
+    let swap_total = meminfo_kib("SwapTotal");
+    assert_close("swap.total_mb", system.swap.total_mb, swap_total / 1024, 1);
+    let swap_used = (swap_total - meminfo_kib("SwapFree")) / 1024;
+    assert_close(
+        "swap.used_mb",
+        system.swap.used_mb,
+        swap_used,
+        1 + swap_used / 10,
+    );
+}
+
+/// `df -Pm PATH`'s data row: (total MB, used MB, Use%).
+fn df(path: &str) -> (u64, u64, u32) {
+    let output = Command::new("df").args(["-Pm", path]).output().unwrap();
+    assert!(output.status.success(), "df failed: {output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let row = text.lines().nth(1).expect("df printed no data row");
+    // Read from the right: `... total used avail capacity% mount`.
+    let fields: Vec<&str> = row.split_whitespace().rev().collect();
+    assert_eq!(fields[0], path, "unexpected df row {row:?}");
+    let percent = fields[1].trim_end_matches('%').parse().unwrap();
+    (
+        fields[4].parse().unwrap(),
+        fields[3].parse().unwrap(),
+        percent,
+    )
+}
+
+#[tokio::test]
+async fn root_disk_matches_df() {
+    let snapshot = collect(&Config::default()).await;
+    let (df_total, df_used, df_percent) = df("/");
+    let system = &snapshot.system;
+    assert_eq!(system.status, CollectorStatus::Ok, "{:?}", system.reason);
+    assert_eq!(system.disks.len(), 1);
+    let disk = &system.disks[0];
+    assert_eq!(disk.mount, "/");
+    // df rounds sizes up, we truncate: at most 1 apart.
+    assert_close("disk total_mb", disk.total_mb, df_total, 1);
+    assert_close(
+        "disk used_percent",
+        u64::from(disk.used_percent),
+        u64::from(df_percent),
+        1,
+    );
+    // Usage can move between the two measurements; allow 1% of the disk.
+    assert_close("disk used_mb", disk.used_mb, df_used, 1 + df_total / 100);
+    assert!(disk.used_mb <= disk.total_mb);
+}
+
+#[tokio::test]
+async fn load_matches_proc_loadavg() {
+    let snapshot = collect(&Config::default()).await;
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap();
+    let proc: Vec<f64> = text
+        .split_whitespace()
+        .take(3)
+        .map(|field| field.parse().unwrap())
+        .collect();
+    let load = &snapshot.system.load;
+    for (what, got, want) in [
+        ("one", load.one, proc[0]),
+        ("five", load.five, proc[1]),
+        ("fifteen", load.fifteen, proc[2]),
+    ] {
+        assert!(
+            (got - want).abs() <= 0.5,
+            "load.{what}: got {got}, /proc/loadavg says {want}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn missing_disk_path_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let config = Config {
+        disks: vec![PathBuf::from("/"), missing.clone()],
+        ..Config::default()
+    };
+    let snapshot = collect(&config).await;
+    let system = &snapshot.system;
+    assert_eq!(system.status, CollectorStatus::Error);
+    let reason = system.reason.as_deref().unwrap();
+    assert!(
+        reason.contains(&missing.display().to_string()),
+        "reason does not name the path: {reason}"
+    );
+    assert!(
+        reason.contains("No such file or directory"),
+        "reason lacks the OS error: {reason}"
+    );
+    // The rest is still collected; the failed disk is left out.
+    assert_eq!(system.disks.len(), 1);
+    assert_eq!(system.disks[0].mount, "/");
+    assert!(system.memory.total_mb > 0);
+
+    // The journal gets one line saying so.
+    let summary = snapshot.health_summary();
+    assert!(
+        summary
+            .iter()
+            .any(|line| line.starts_with("System: error: ") && line.contains("no-such-dir")),
+        "{summary:?}"
+    );
+}
+
+#[tokio::test]
+async fn hostname_matches_the_kernel() {
+    let snapshot = collect(&Config::default()).await;
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(snapshot.hostname, kernel.trim());
+    let age = chrono::Utc::now() - snapshot.collected_at;
+    assert!(
+        age >= chrono::TimeDelta::zero() && age < chrono::TimeDelta::seconds(30),
+        "collected_at {} is not just now",
+        snapshot.collected_at
+    );
+}

@@ -1,0 +1,77 @@
+//! The command line: what `retort` accepts.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Runs declarative agent formulas: TOML step DAGs, rendered into prompts
+/// for an LLM agent in tmux, ending in a phase signal and a journal entry.
+#[derive(Debug, Parser)]
+#[command(name = "retort", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print every step's prompt, in topological order, as a run would send
+    /// it (with a live preflight snapshot). Writes nothing.
+    Render {
+        /// The formula file.
+        formula: PathBuf,
+        /// Print only this step's prompt.
+        #[arg(long, value_name = "ID")]
+        step: Option<String>,
+    },
+
+    /// Run a formula: preflight, then one agent session in tmux receiving
+    /// each step's prompt in turn. Exit status: 0 done, 1 failed,
+    /// 2 invalid invocation or formula, 3 escalated.
+    Run {
+        /// The formula file.
+        formula: PathBuf,
+        /// The agent's shell command (a Tera template over `model`);
+        /// overrides the formula's `[agent] command`.
+        #[arg(long, value_name = "CMD")]
+        agent: Option<String>,
+        /// The state directory [default: $RETORT_STATE_DIR, else
+        /// $XDG_STATE_HOME/retort, else ~/.local/state/retort].
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// The phase file to write [default: STATE/FORMULA.phase].
+        #[arg(long, value_name = "PATH")]
+        phase_file: Option<PathBuf>,
+        /// Do everything up to the rendered prompts and print the plan:
+        /// no session, no run directory, no phase file, no journal.
+        #[arg(long)]
+        dry_run: bool,
+    },
+
+    /// Signal the end of the current step (run by the agent, inside the
+    /// session `retort run` started).
+    Signal {
+        /// How the step ended.
+        #[arg(value_enum)]
+        signal: SignalArg,
+        /// Why (for failed and escalate).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// The step [default: the run's current step].
+        #[arg(long, value_name = "ID")]
+        step: Option<String>,
+    },
+}
+
+/// The signals an agent can give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignalArg {
+    /// The step is finished.
+    Done,
+    /// The step could not be done.
+    Failed,
+    /// The step needs a human.
+    Escalate,
+}

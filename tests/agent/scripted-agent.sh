@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# A stand-in for an LLM agent, used by retort's end-to-end tests: the one
+# thing the tests do not run for real. Like a real agent in a tmux pane, it
+# reads each pasted prompt from its terminal, and ends each step by running
+# `retort signal` (found on the PATH that retort gives the session).
+#
+# A prompt ends at its footer's last line ("Then wait: ..." or "This is the
+# last step: ..."). Each prompt is saved, with the step retort had marked
+# current when the prompt arrived, as $AGENT_TRANSCRIPT/N-STEP.txt.
+#
+# What it does at a step, from the environment:
+#   AGENT_EXIT_AT=STEP      exit without signalling, with $AGENT_EXIT_STATUS (default 7)
+#   AGENT_FAIL_AT=STEP      signal failed --reason "$AGENT_REASON"
+#   AGENT_ESCALATE_AT=STEP  signal escalate --reason "$AGENT_REASON"
+#   AGENT_HANG_AT=STEP      never signal
+#   AGENT_KILL_SESSION_AT=STEP  kill its own tmux session
+# Otherwise it signals done.
+set -u
+: "${AGENT_TRANSCRIPT:?AGENT_TRANSCRIPT must name a directory}"
+mkdir -p "$AGENT_TRANSCRIPT"
+printf 'RETORT_RUN_DIR=%s\nPHASE_FILE=%s\nretort=%s\n' \
+  "${RETORT_RUN_DIR:-}" "${PHASE_FILE:-}" "$(command -v retort)" > "$AGENT_TRANSCRIPT/env.txt"
+
+n=0
+prompt=""
+while IFS= read -r line; do
+  line=${line%$'\r'}
+  [ -z "$prompt" ] && [ -z "$line" ] && continue
+  prompt+="$line"$'\n'
+  case "$line" in
+    "Then wait: the next step will be sent to you."* | "This is the last step: after signalling, you are finished."*) ;;
+    *) continue ;;
+  esac
+  n=$((n + 1))
+  step=$(cat "$RETORT_RUN_DIR/current_step")
+  printf '%s' "$prompt" > "$AGENT_TRANSCRIPT/$n-$step.txt"
+  prompt=""
+  case "$step" in
+    "${AGENT_EXIT_AT:-}") exit "${AGENT_EXIT_STATUS:-7}" ;;
+    "${AGENT_FAIL_AT:-}") retort signal failed --reason "${AGENT_REASON:-}" ;;
+    "${AGENT_ESCALATE_AT:-}") retort signal escalate --reason "${AGENT_REASON:-}" ;;
+    "${AGENT_HANG_AT:-}") ;;
+    "${AGENT_KILL_SESSION_AT:-}") tmux kill-session ;;
+    *) retort signal done ;;
+  esac
+done

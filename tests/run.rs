@@ -1,0 +1,390 @@
+//! `retort run`, end to end: the real binary, a real tmux server, real
+//! files; only the LLM is stood in for, by `tests/agent/scripted-agent.sh`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{Sandbox, scripted_agent, seed_formula, stderr};
+
+const SEED_STEPS: [(&str, &str); 5] = [
+    ("preflight", "Review pre-collected metrics"),
+    ("health-assessment", "Evaluate health of each subsystem"),
+    (
+        "decide-actions",
+        "Fix what you can, escalate what you cannot",
+    ),
+    ("report", "Post health summary to Matrix"),
+    ("journal", "Write health journal entry"),
+];
+
+fn run_seed(sandbox: &Sandbox, agent_env: &[(&str, &str)]) -> std::process::Output {
+    let formula = seed_formula();
+    let agent = scripted_agent();
+    let state = sandbox.state();
+    let mut command = sandbox.retort(&[
+        "run",
+        formula.to_str().unwrap(),
+        "--agent",
+        &agent,
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    for (key, value) in agent_env {
+        command.env(key, value);
+    }
+    command.output().expect("retort runs")
+}
+
+fn journal_text(sandbox: &Sandbox) -> String {
+    let dir = sandbox.state().join("journal/run-supervisor");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("journal dir {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "one journal file: {files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    let today = chrono::Utc::now().format("%Y-%m-%d.md").to_string();
+    assert_eq!(name, today, "journal file is named for the UTC day");
+    std::fs::read_to_string(&files[0]).unwrap()
+}
+
+#[test]
+fn seed_formula_runs_to_phase_done_with_five_prompts_in_order() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.work().join("AGENTS.md"),
+        "# Agents\nThe dev-agent works issues from the backlog.\n",
+    )
+    .unwrap();
+
+    let output = run_seed(&sandbox, &[]);
+
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    assert_eq!(phase, "PHASE:done\n");
+
+    // Five prompts, in dependency order, each under the right current_step.
+    let received = sandbox.received();
+    let names: Vec<&str> = received.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "1-preflight.txt",
+            "2-health-assessment.txt",
+            "3-decide-actions.txt",
+            "4-report.txt",
+            "5-journal.txt"
+        ]
+    );
+    for (number, ((_, text), (id, title))) in received.iter().zip(SEED_STEPS).enumerate() {
+        let heading = format!("## Step {} of 5: {title} (`{id}`)", number + 1);
+        assert!(
+            text.contains(&heading),
+            "prompt {id} lacks {heading:?}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("When step `{id}` is complete")),
+            "{text}"
+        );
+        assert!(text.contains("retort signal done"), "{text}");
+    }
+
+    // The first prompt carries the formula, the context file and the snapshot.
+    let first = &received[0].1;
+    assert!(first.starts_with("# run-supervisor\n"), "{first}");
+    assert!(
+        first.contains("Factory health monitoring: assess metrics"),
+        "{first}"
+    );
+    assert!(first.contains("## Context: AGENTS.md"), "{first}");
+    assert!(
+        first.contains("The dev-agent works issues from the backlog."),
+        "{first}"
+    );
+    assert!(first.contains("## Preflight snapshot"), "{first}");
+    assert!(first.contains("MB available of"), "{first}");
+    assert!(
+        !received[1].1.contains("## Preflight snapshot"),
+        "only the first prompt has it"
+    );
+
+    // What the agent read is what retort saved as sent.
+    let run_dir = sandbox.run_dir();
+    for ((_, text), (id, _)) in received.iter().zip(SEED_STEPS) {
+        let sent = std::fs::read_to_string(run_dir.join(format!("prompts/{id}.md"))).unwrap();
+        assert_eq!(text.trim_end(), sent.trim_end(), "prompt of {id} as sent");
+        let signal = std::fs::read_to_string(run_dir.join(format!("steps/{id}.signal"))).unwrap();
+        assert!(signal.contains(r#""signal":"done""#), "{signal}");
+    }
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("snapshot.json")).unwrap())
+            .unwrap();
+    assert!(snapshot["system"]["memory"]["total_mb"].as_u64().unwrap() > 0);
+
+    // The session's environment.
+    let env = std::fs::read_to_string(sandbox.transcript().join("env.txt")).unwrap();
+    assert!(
+        env.contains(&format!("RETORT_RUN_DIR={}\n", run_dir.display())),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!(
+            "PHASE_FILE={}\n",
+            sandbox.state().join("run-supervisor.phase").display()
+        )),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("retort={}\n", support::retort())),
+        "{env}"
+    );
+
+    // The journal entry.
+    let journal = journal_text(&sandbox);
+    assert!(journal.starts_with("## run-supervisor run — "), "{journal}");
+    assert!(journal.contains(" UTC\n"), "{journal}");
+    assert!(journal.contains("PHASE:done"), "{journal}");
+    assert!(journal.contains("### Health status\n- RAM: "), "{journal}");
+    for (id, title) in SEED_STEPS {
+        assert!(
+            journal.contains(&format!("- `{id}` {title} — done (")),
+            "{journal}"
+        );
+    }
+
+    // The run summary.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(summary["phase"], "done");
+    assert_eq!(summary["steps"].as_array().unwrap().len(), 5);
+
+    assert_eq!(
+        sandbox.tmux_sessions(),
+        Vec::<String>::new(),
+        "tmux is left clean"
+    );
+}
+
+#[test]
+fn agent_exiting_without_signalling_fails_the_step_at_once() {
+    let sandbox = Sandbox::new();
+    let started = Instant::now();
+
+    let output = run_seed(
+        &sandbox,
+        &[
+            ("AGENT_EXIT_AT", "health-assessment"),
+            ("AGENT_EXIT_STATUS", "7"),
+        ],
+    );
+
+    // The step timeout is 30 minutes; the run must end long before that.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    assert_eq!(
+        phase,
+        "PHASE:failed\nReason: step `health-assessment` was not signalled: the agent exited with status 7 before signalling\n"
+    );
+    assert_eq!(sandbox.received().len(), 2, "no prompt after the failure");
+
+    let journal = journal_text(&sandbox);
+    assert!(journal.contains("PHASE:failed"), "{journal}");
+    assert!(
+        journal.contains("- `preflight` Review pre-collected metrics — done ("),
+        "{journal}"
+    );
+    assert!(journal.contains("— failed ("), "{journal}");
+    assert!(journal.contains("exited with status 7"), "{journal}");
+    assert!(
+        journal.contains("- `report` Post health summary to Matrix — skipped\n"),
+        "{journal}"
+    );
+    assert_eq!(
+        sandbox.tmux_sessions(),
+        Vec::<String>::new(),
+        "tmux is left clean"
+    );
+}
+
+#[test]
+fn escalation_ends_the_run_with_phase_escalate_and_status_3() {
+    let sandbox = Sandbox::new();
+
+    let output = run_seed(
+        &sandbox,
+        &[
+            ("AGENT_ESCALATE_AT", "decide-actions"),
+            (
+                "AGENT_REASON",
+                "disk at 97% and nothing safe left to delete",
+            ),
+        ],
+    );
+
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    assert_eq!(
+        phase,
+        "PHASE:escalate\nReason: step `decide-actions`: disk at 97% and nothing safe left to delete\n"
+    );
+    let journal = journal_text(&sandbox);
+    assert!(journal.contains("PHASE:escalate"), "{journal}");
+    assert!(journal.contains("— escalated ("), "{journal}");
+    assert_eq!(
+        sandbox.tmux_sessions(),
+        Vec::<String>::new(),
+        "tmux is left clean"
+    );
+}
+
+#[test]
+fn a_failed_signal_fails_the_run_with_the_agents_reason() {
+    let sandbox = Sandbox::new();
+
+    let output = run_seed(
+        &sandbox,
+        &[
+            ("AGENT_FAIL_AT", "report"),
+            ("AGENT_REASON", "Matrix is unreachable"),
+        ],
+    );
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    assert_eq!(
+        phase,
+        "PHASE:failed\nReason: step `report`: Matrix is unreachable\n"
+    );
+    assert_eq!(sandbox.received().len(), 4);
+}
+
+#[test]
+fn a_step_that_outlives_its_timeout_fails() {
+    let sandbox = Sandbox::new();
+    let formula = sandbox.work().join("slow.toml");
+    std::fs::write(
+        &formula,
+        r#"
+name = "slow"
+[[steps]]
+id = "quick"
+description = "Say hello."
+[[steps]]
+id = "stuck"
+description = "This one never ends."
+needs = ["quick"]
+timeout = "2s"
+"#,
+    )
+    .unwrap();
+
+    let output = sandbox
+        .retort(&[
+            "run",
+            formula.to_str().unwrap(),
+            "--agent",
+            &scripted_agent(),
+            "--state-dir",
+            sandbox.state().to_str().unwrap(),
+        ])
+        .env("AGENT_HANG_AT", "stuck")
+        .output()
+        .unwrap();
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let phase = std::fs::read_to_string(sandbox.state().join("slow.phase")).unwrap();
+    assert_eq!(
+        phase,
+        "PHASE:failed\nReason: step `stuck` timed out after 2s\n"
+    );
+    assert_eq!(
+        sandbox.tmux_sessions(),
+        Vec::<String>::new(),
+        "tmux is left clean"
+    );
+}
+
+#[test]
+fn a_session_that_disappears_fails_the_step() {
+    let sandbox = Sandbox::new();
+
+    let output = run_seed(&sandbox, &[("AGENT_KILL_SESSION_AT", "decide-actions")]);
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    assert_eq!(
+        phase,
+        "PHASE:failed\nReason: step `decide-actions` was not signalled: the agent's tmux session disappeared before signalling\n"
+    );
+}
+
+#[test]
+fn an_agent_command_that_cannot_start_fails_with_its_exit_status() {
+    let sandbox = Sandbox::new();
+    let formula = seed_formula();
+
+    let output = sandbox
+        .retort(&[
+            "run",
+            formula.to_str().unwrap(),
+            "--agent",
+            "no-such-agent-binary --model {{ model }}",
+            "--state-dir",
+            sandbox.state().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    assert_eq!(
+        phase,
+        "PHASE:failed\nReason: step `preflight` was not signalled: the agent exited with status 127 before signalling\n"
+    );
+    let pane = std::fs::read_to_string(sandbox.run_dir().join("agent-pane.txt")).unwrap();
+    assert!(
+        pane.contains("no-such-agent-binary"),
+        "the pane shows the shell's complaint:\n{pane}"
+    );
+}
