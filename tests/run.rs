@@ -388,3 +388,73 @@ fn an_agent_command_that_cannot_start_fails_with_its_exit_status() {
         "the pane shows the shell's complaint:\n{pane}"
     );
 }
+
+#[test]
+fn a_run_does_not_overlap_the_formulas_run_in_progress() {
+    let sandbox = Sandbox::new();
+    let formula = seed_formula();
+    let agent = scripted_agent();
+    let state = sandbox.state();
+    let args = [
+        "run",
+        formula.to_str().unwrap(),
+        "--agent",
+        &agent,
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    let mut first = sandbox
+        .retort(&args)
+        .env("AGENT_HANG_AT", "preflight")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let current = state.join("runs");
+    let started = Instant::now();
+    while support::tree(&current)
+        .iter()
+        .all(|f| !f.ends_with("current_step"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "first run never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let second = sandbox.retort(&args).output().unwrap();
+
+    assert_eq!(second.status.code(), Some(1));
+    let message = stderr(&second);
+    assert!(
+        message.contains(&format!(
+            "another run of this formula is in progress (pid {} since ",
+            first.id()
+        )),
+        "{message}"
+    );
+    assert!(
+        !state.join("run-supervisor.phase").exists(),
+        "the phase file is the first run's"
+    );
+    assert_eq!(sandbox.tmux_sessions().len(), 1, "no second session");
+
+    // SIGTERM ends the first run cleanly: phase file, journal, no session.
+    std::process::Command::new("kill")
+        .arg(first.id().to_string())
+        .status()
+        .unwrap();
+    let status = first.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let phase = std::fs::read_to_string(state.join("run-supervisor.phase")).unwrap();
+    assert_eq!(
+        phase,
+        "PHASE:failed\nReason: step `preflight`: retort was interrupted by SIGTERM\n"
+    );
+    assert!(journal_text(&sandbox).contains("interrupted by SIGTERM"));
+    assert_eq!(
+        sandbox.tmux_sessions(),
+        Vec::<String>::new(),
+        "tmux is left clean"
+    );
+}

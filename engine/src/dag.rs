@@ -15,7 +15,7 @@ use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::diagnostic::{FormulaError, Problem, span};
+use crate::diagnostic::{FormulaError, InvalidFormula, Problem, span};
 use crate::formula::{Formula, LoadedFormula};
 
 /// A formula's steps as a validated DAG, with a stable topological order.
@@ -33,10 +33,12 @@ impl StepDag {
     /// empty or duplicate ids, `needs` naming an unknown step or the step
     /// itself, and every cycle with its whole path.
     pub fn build(loaded: &LoadedFormula) -> Result<StepDag, FormulaError> {
-        Self::check(&loaded.formula).map_err(|problems| FormulaError::Invalid {
-            name: loaded.path.display().to_string(),
-            src: loaded.source.named(),
-            problems,
+        Self::check(&loaded.formula).map_err(|problems| {
+            FormulaError::Invalid(Box::new(InvalidFormula {
+                name: loaded.path.display().to_string(),
+                src: loaded.source.named(),
+                problems,
+            }))
         })
     }
 

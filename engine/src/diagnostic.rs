@@ -53,37 +53,50 @@ pub enum FormulaError {
     },
 
     /// The file is not well-formed TOML, or not of the formula's shape.
-    #[error("{message}")]
-    #[diagnostic(code(retort::formula::syntax))]
-    Syntax {
-        /// The formula source.
-        #[source_code]
-        src: NamedSource<Arc<String>>,
-        /// Where the parser stopped.
-        #[label("{label}")]
-        span: Option<SourceSpan>,
-        /// The parser's message.
-        message: String,
-        /// The label under the excerpt.
-        label: String,
-        /// How to fix it.
-        #[help]
-        help: Option<String>,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Syntax(Box<SyntaxError>),
 
     /// The formula parsed but its steps do not form a valid DAG.
-    #[error("formula `{}` has {} problem{}", name, problems.len(), if problems.len() == 1 { "" } else { "s" })]
-    #[diagnostic(code(retort::formula::invalid))]
-    Invalid {
-        /// The formula's file name.
-        name: String,
-        /// The formula source.
-        #[source_code]
-        src: NamedSource<Arc<String>>,
-        /// Every problem found, each with its own location.
-        #[related]
-        problems: Vec<Problem>,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Invalid(Box<InvalidFormula>),
+}
+
+/// A formula that is not well-formed TOML, or not of the formula's shape
+/// (an unknown key, a wrong type, a bad duration).
+#[derive(Debug, Error, Diagnostic)]
+#[error("{message}")]
+#[diagnostic(code(retort::formula::syntax))]
+pub struct SyntaxError {
+    /// The formula source.
+    #[source_code]
+    pub src: NamedSource<Arc<String>>,
+    /// Where the parser stopped.
+    #[label("{label}")]
+    pub span: Option<SourceSpan>,
+    /// The parser's message.
+    pub message: String,
+    /// The label under the excerpt.
+    pub label: String,
+    /// How to fix it.
+    #[help]
+    pub help: Option<String>,
+}
+
+/// A formula whose steps do not form a valid DAG, with every problem found.
+#[derive(Debug, Error, Diagnostic)]
+#[error("formula `{}` has {} problem{}", name, problems.len(), if problems.len() == 1 { "" } else { "s" })]
+#[diagnostic(code(retort::formula::invalid))]
+pub struct InvalidFormula {
+    /// The formula's file name.
+    pub name: String,
+    /// The formula source.
+    #[source_code]
+    pub src: NamedSource<Arc<String>>,
+    /// Every problem found, each with its own location.
+    #[related]
+    pub problems: Vec<Problem>,
 }
 
 impl FormulaError {
@@ -91,13 +104,13 @@ impl FormulaError {
     pub fn syntax(source: &SourceFile, error: &toml::de::Error) -> Self {
         let message = error.message().trim().to_string();
         let help = syntax_help(&message);
-        FormulaError::Syntax {
+        FormulaError::Syntax(Box::new(SyntaxError {
             src: source.named(),
             span: error.span().map(SourceSpan::from),
             label: "here".to_string(),
             message,
             help,
-        }
+        }))
     }
 }
 

@@ -5,15 +5,19 @@
 //! order) → preflight snapshot (the `retort-preflight` crate) → [`prompt`]
 //! (Tera-rendered prompts, with [`context`] files) → [`session`] (the tmux
 //! backend) → [`signal`] (the agent's step signals) → [`phase`] and the
-//! journal (the `retort-journal` crate). [`run`] ties them together;
-//! [`state`] lays out the state directory; [`diagnostic`] renders formula
+//! journal (the `retort-journal` crate). [`run`] ties them together, under
+//! a [`lock`] that keeps runs of one formula from overlapping; [`state`]
+//! lays out the state directory; [`diagnostic`] renders formula
 //! errors like a compiler's.
+
+#![warn(missing_docs)]
 
 pub mod atomic;
 pub mod context;
 pub mod dag;
 pub mod diagnostic;
 pub mod formula;
+pub mod lock;
 pub mod phase;
 pub mod prompt;
 pub mod run;

@@ -24,6 +24,7 @@ use crate::context::read_context_files;
 use crate::dag::StepDag;
 use crate::diagnostic::FormulaError;
 use crate::formula::{self, DEFAULT_AGENT_COMMAND, LoadedFormula};
+use crate::lock::{LockError, RunLock};
 use crate::phase::{Phase, write_phase_file};
 use crate::prompt::{Prompt, PromptError, RunInfo, render_agent_command, render_prompts};
 use crate::session::{AgentExit, AgentSession, SessionError, SessionSpec, TmuxServer};
@@ -96,6 +97,9 @@ pub enum RunError {
         /// The watcher's error.
         source: notify::Error,
     },
+    /// Another run of the formula is in progress.
+    #[error(transparent)]
+    Locked(#[from] LockError),
     /// The agent's session could not be started.
     #[error("cannot start the agent's tmux session: {0}")]
     Session(#[from] SessionError),
@@ -308,6 +312,8 @@ pub enum Progress<'a> {
 /// killed and the phase file written however the steps end.
 ///
 /// # Errors
+/// [`RunError::Locked`] when another run of the formula is in progress
+/// (nothing is written then: the phase file and journal are that run's);
 /// [`RunError`] when the run cannot start: the run directory cannot be
 /// written, the watcher cannot be set up, or tmux refuses the session (the
 /// phase file then says `PHASE:failed` with the reason). Nothing is left
@@ -318,6 +324,7 @@ pub async fn execute(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<RunReport, RunError> {
     let clock = Instant::now();
+    let _lock = RunLock::acquire(&options.state.lock_file(plan.loaded.formula.name()))?;
     let run = RunDir::create(&options.state, &plan.run_id).map_err(|source| RunError::Write {
         path: plan.run_dir.path().to_path_buf(),
         source,

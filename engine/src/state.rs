@@ -3,6 +3,7 @@
 //! ```text
 //! STATE/
 //!   FORMULA.phase                    PHASE:done | PHASE:failed | PHASE:escalate (+ Reason: line)
+//!   FORMULA.lock                     held (flock) by the formula's run in progress
 //!   journal/FORMULA/YYYY-MM-DD.md    the markdown journal, one entry a run
 //!   runs/RUN_ID/
 //!     snapshot.json                  the preflight snapshot the prompts saw
@@ -76,6 +77,11 @@ impl StateDir {
     /// The default phase file of a formula: `STATE/FORMULA.phase`.
     pub fn phase_file(&self, formula: &str) -> PathBuf {
         self.0.join(format!("{}.phase", file_safe(formula)))
+    }
+
+    /// The run lock of a formula: `STATE/FORMULA.lock`.
+    pub fn lock_file(&self, formula: &str) -> PathBuf {
+        self.0.join(format!("{}.lock", file_safe(formula)))
     }
 
     /// The journal directory of a formula: `STATE/journal/FORMULA`.

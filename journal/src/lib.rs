@@ -6,6 +6,8 @@
 //! can read the day's runs top to bottom. Entries are only ever appended:
 //! nothing already written is rewritten or lost.
 
+#![warn(missing_docs)]
+
 mod entry;
 
 pub use entry::{Entry, JournalError, StepLine, append, journal_file};

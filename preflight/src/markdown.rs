@@ -49,7 +49,9 @@ pub(crate) fn render(snapshot: &Snapshot) -> String {
     );
     out.push('\n');
     render_system(&mut out, &snapshot.system);
-    out.push('\n');
+    if !out.ends_with("\n\n") {
+        out.push('\n');
+    }
     render_tmux(&mut out, &snapshot.tmux, snapshot.collected_at);
     out
 }

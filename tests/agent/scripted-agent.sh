@@ -6,7 +6,8 @@
 #
 # A prompt ends at its footer's last line ("Then wait: ..." or "This is the
 # last step: ..."). Each prompt is saved, with the step retort had marked
-# current when the prompt arrived, as $AGENT_TRANSCRIPT/N-STEP.txt.
+# current when the prompt arrived, as $AGENT_TRANSCRIPT/N-STEP.txt (default:
+# the run directory's agent-transcript/).
 #
 # What it does at a step, from the environment:
 #   AGENT_EXIT_AT=STEP      exit without signalling, with $AGENT_EXIT_STATUS (default 7)
@@ -16,7 +17,7 @@
 #   AGENT_KILL_SESSION_AT=STEP  kill its own tmux session
 # Otherwise it signals done.
 set -u
-: "${AGENT_TRANSCRIPT:?AGENT_TRANSCRIPT must name a directory}"
+: "${AGENT_TRANSCRIPT:=${RETORT_RUN_DIR:?not inside a retort run}/agent-transcript}"
 mkdir -p "$AGENT_TRANSCRIPT"
 printf 'RETORT_RUN_DIR=%s\nPHASE_FILE=%s\nretort=%s\n' \
   "${RETORT_RUN_DIR:-}" "${PHASE_FILE:-}" "$(command -v retort)" > "$AGENT_TRANSCRIPT/env.txt"

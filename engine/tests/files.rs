@@ -1,0 +1,76 @@
+//! The files a run leaves: signal files and the phase file.
+
+use retort_engine::phase::{Phase, phase_text, write_phase_file};
+use retort_engine::signal::{self, Signal, SignalRecord};
+use retort_engine::state::{RunDir, StateDir, file_safe, new_run_id};
+
+#[test]
+fn phase_files_say_the_outcome_and_fold_the_reason_onto_one_line() {
+    assert_eq!(phase_text(Phase::Done, None), "PHASE:done\n");
+    assert_eq!(phase_text(Phase::Done, Some("ignored")), "PHASE:done\n");
+    assert_eq!(
+        phase_text(Phase::Failed, Some("step `x` timed out\n after 30m")),
+        "PHASE:failed\nReason: step `x` timed out after 30m\n"
+    );
+    assert_eq!(
+        phase_text(Phase::Escalate, Some("disk full")),
+        "PHASE:escalate\nReason: disk full\n"
+    );
+    assert_eq!(
+        [Phase::Done, Phase::Failed, Phase::Escalate].map(Phase::exit_code),
+        [0, 1, 3]
+    );
+}
+
+#[test]
+fn the_phase_file_is_replaced_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep/f.phase");
+    write_phase_file(&path, Phase::Failed, Some("first")).unwrap();
+    write_phase_file(&path, Phase::Done, None).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "PHASE:done\n");
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["f.phase"], "no temporary files left behind");
+}
+
+#[test]
+fn signals_round_trip_through_the_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::resolve(Some(dir.path())).unwrap();
+    let run = RunDir::create(&state, "20261121-112000-3fa9").unwrap();
+    assert!(signal::current_step(&run).is_err(), "no step sent yet");
+    std::fs::write(run.current_step_file(), "report\n").unwrap();
+    assert_eq!(signal::current_step(&run).unwrap(), "report");
+
+    assert_eq!(signal::read(&run, "report").unwrap(), None);
+    let record = SignalRecord {
+        step: "report".into(),
+        signal: Signal::Escalate,
+        reason: Some("Matrix token expired".into()),
+        at: chrono::Utc::now(),
+    };
+    signal::write(&run, &record).unwrap();
+    assert_eq!(signal::read(&run, "report").unwrap(), Some(record));
+
+    std::fs::write(run.signal_file("broken"), "not json").unwrap();
+    let error = signal::read(&run, "broken").unwrap_err();
+    assert!(
+        error.to_string().contains("is not a signal record"),
+        "{error}"
+    );
+}
+
+#[test]
+fn run_ids_and_names_are_safe_for_files_and_tmux() {
+    let id = new_run_id(chrono::Utc::now());
+    assert_eq!(id.len(), "20261121-112000-3fa9".len(), "{id}");
+    assert!(
+        id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+        "{id}"
+    );
+    assert_eq!(file_safe("run.supervisor:v2/x"), "run_supervisor_v2_x");
+    assert_eq!(file_safe(""), "_");
+}

@@ -1,0 +1,136 @@
+//! The formula model: what parses, what is refused, and the defaults.
+
+use std::path::Path;
+use std::time::Duration;
+
+use retort_engine::diagnostic::FormulaError;
+use retort_engine::formula::{DEFAULT_STEP_TIMEOUT, load, parse_source};
+
+fn syntax_error(text: &str) -> (String, String, Option<String>) {
+    match parse_source(Path::new("f.toml"), text.to_string()) {
+        Err(FormulaError::Syntax(error)) => {
+            let span = error.span.expect("located");
+            let line = text[..span.offset()].matches('\n').count() + 1;
+            (
+                error.message.clone(),
+                format!("line {line}"),
+                error.help.clone(),
+            )
+        }
+        other => panic!("expected a syntax error, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_seed_formula_parses_with_its_five_steps() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../formulas/run-supervisor.toml");
+    let loaded = load(&path).expect("the seed formula parses");
+    let f = &loaded.formula;
+    assert_eq!(f.name(), "run-supervisor");
+    assert_eq!(f.version, Some(1));
+    assert_eq!(f.model.as_deref(), Some("sonnet"));
+    let files: Vec<&str> = f
+        .context
+        .files
+        .iter()
+        .map(|s| s.get_ref().as_str())
+        .collect();
+    assert_eq!(files, ["AGENTS.md"]);
+    let ids: Vec<&str> = f.steps.iter().map(|s| s.id()).collect();
+    assert_eq!(
+        ids,
+        [
+            "preflight",
+            "health-assessment",
+            "decide-actions",
+            "report",
+            "journal"
+        ]
+    );
+    assert_eq!(f.steps[0].timeout(), DEFAULT_STEP_TIMEOUT);
+}
+
+#[test]
+fn the_shipped_seed_formula_is_the_seed_unchanged() {
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("../formulas/run-supervisor.toml");
+    let seed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/formulas/run-supervisor.toml");
+    if let Ok(seed) = std::fs::read(&seed) {
+        assert_eq!(std::fs::read(ours).unwrap(), seed);
+    }
+}
+
+#[test]
+fn a_misspelt_key_is_an_error_not_a_dropped_dependency() {
+    let (message, line, help) =
+        syntax_error("name = \"f\"\n[[steps]]\nid = \"a\"\ndescription = \"x\"\nneed = [\"b\"]\n");
+    assert!(
+        message.starts_with("unknown field `need`, expected one of"),
+        "{message}"
+    );
+    assert_eq!(line, "line 5");
+    assert!(help.unwrap().contains("correct its spelling"));
+}
+
+#[test]
+fn timeouts_are_humane_durations() {
+    let text = "name = \"f\"\n[[steps]]\nid = \"a\"\ndescription = \"x\"\ntimeout = \"1h 30m\"\n";
+    let f = parse_source(Path::new("f.toml"), text.into())
+        .unwrap()
+        .formula;
+    assert_eq!(f.steps[0].timeout(), Duration::from_secs(5400));
+
+    let (message, line, _) = syntax_error(
+        "name = \"f\"\n[[steps]]\nid = \"a\"\ndescription = \"x\"\ntimeout = \"half an hour\"\n",
+    );
+    assert!(
+        message.contains("`half an hour` is not a duration"),
+        "{message}"
+    );
+    assert!(message.contains("\"30m\""), "{message}");
+    assert_eq!(line, "line 5");
+
+    let (message, _, _) = syntax_error(
+        "name = \"f\"\n[[steps]]\nid = \"a\"\ndescription = \"x\"\ntimeout = \"0s\"\n",
+    );
+    assert!(message.contains("would end the step at once"), "{message}");
+}
+
+#[test]
+fn a_step_without_a_title_is_titled_by_its_id() {
+    let text = "name = \"f\"\n[[steps]]\nid = \"look\"\ndescription = \"x\"\n";
+    let f = parse_source(Path::new("f.toml"), text.into())
+        .unwrap()
+        .formula;
+    assert_eq!(f.steps[0].title(), "look");
+}
+
+#[test]
+fn missing_required_keys_and_wrong_types_are_located() {
+    let (message, _, help) = syntax_error("name = \"f\"\n[[steps]]\nid = \"a\"\n");
+    assert!(message.contains("missing field `description`"), "{message}");
+    assert!(help.is_some());
+    let (message, line, _) =
+        syntax_error("name = \"f\"\n[[steps]]\nid = \"a\"\ndescription = \"x\"\nneeds = \"b\"\n");
+    assert!(message.contains("invalid type"), "{message}");
+    assert_eq!(line, "line 5");
+}
+
+#[test]
+fn backslash_escapes_toml_refuses_get_a_fix() {
+    let (message, _, help) =
+        syntax_error("name = \"f\"\n[[steps]]\nid = \"a\"\ndescription = \"echo \\(x\\)\"\n");
+    assert!(message.contains("escape"), "{message}");
+    assert!(help.unwrap().contains("literal string '''...'''"));
+}
+
+#[test]
+fn an_unreadable_file_says_which() {
+    let error = load(Path::new("/nonexistent/formula.toml")).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("cannot read formula `/nonexistent/formula.toml`"),
+        "{error}"
+    );
+}
