@@ -18,21 +18,23 @@ const SEED_STEPS: [(&str, &str); 5] = [
     ("journal", "Write health journal entry"),
 ];
 
-fn run_seed(sandbox: &Sandbox, agent_env: &[(&str, &str)]) -> std::process::Output {
+/// `retort run` of the seed formula with the scripted agent, in `sandbox`.
+fn seed_run(sandbox: &Sandbox) -> std::process::Command {
     let formula = seed_formula();
-    let agent = scripted_agent();
     let state = sandbox.state();
-    let mut command = sandbox.retort(&[
+    sandbox.retort(&[
         "run",
         formula.to_str().unwrap(),
         "--agent",
-        &agent,
+        &scripted_agent(),
         "--state-dir",
         state.to_str().unwrap(),
-    ]);
-    for (key, value) in agent_env {
-        command.env(key, value);
-    }
+    ])
+}
+
+fn run_seed(sandbox: &Sandbox, agent_env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = seed_run(sandbox);
+    command.envs(agent_env.iter().copied());
     command.output().expect("retort runs")
 }
 
@@ -392,19 +394,8 @@ fn an_agent_command_that_cannot_start_fails_with_its_exit_status() {
 #[test]
 fn a_run_does_not_overlap_the_formulas_run_in_progress() {
     let sandbox = Sandbox::new();
-    let formula = seed_formula();
-    let agent = scripted_agent();
     let state = sandbox.state();
-    let args = [
-        "run",
-        formula.to_str().unwrap(),
-        "--agent",
-        &agent,
-        "--state-dir",
-        state.to_str().unwrap(),
-    ];
-    let mut first = sandbox
-        .retort(&args)
+    let mut first = seed_run(&sandbox)
         .env("AGENT_HANG_AT", "preflight")
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -422,7 +413,7 @@ fn a_run_does_not_overlap_the_formulas_run_in_progress() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let second = sandbox.retort(&args).output().unwrap();
+    let second = seed_run(&sandbox).output().unwrap();
 
     assert_eq!(second.status.code(), Some(1));
     let message = stderr(&second);

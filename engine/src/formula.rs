@@ -35,6 +35,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
@@ -44,11 +45,12 @@ use crate::diagnostic::{FormulaError, SourceFile};
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// A parsed formula. Byte spans index into the formula's source text.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Formula {
     /// The formula's name: names the phase file, the journal directory and
     /// the tmux session (`retort-NAME-RUN_ID`).
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// One line saying what the formula is for; opens the first prompt.
     #[serde(default)]
@@ -71,22 +73,24 @@ pub struct Formula {
 }
 
 /// The `[context]` table.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContextSection {
     /// Paths, relative to the working directory, of files pasted into the
     /// first prompt. A missing file is a warning, not an error.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub files: Vec<Spanned<String>>,
 }
 
 /// The `[agent]` table.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSection {
     /// The shell command that starts the agent, a Tera template over
     /// `model`. Default: [`DEFAULT_AGENT_COMMAND`].
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub command: Option<Spanned<String>>,
 }
 
@@ -94,24 +98,28 @@ pub struct AgentSection {
 pub const DEFAULT_AGENT_COMMAND: &str = "claude{% if model %} --model {{ model }}{% endif %}";
 
 /// One `[[steps]]` entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// The step's identifier, unique within the formula; names its prompt
     /// file (`prompts/ID.md`) and signal file (`steps/ID.signal`).
+    #[schemars(with = "String")]
     pub id: Spanned<String>,
     /// A short human title; defaults to the id.
     #[serde(default)]
     pub title: Option<String>,
     /// The step's instructions, a Tera template rendered against the
     /// snapshot (`{{ preflight.system.memory.available_mb }}`).
+    #[schemars(with = "String")]
     pub description: Spanned<String>,
     /// Ids of the steps that must finish before this one starts.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub needs: Vec<Spanned<String>>,
     /// How long the step may take, as a humane duration (`"90s"`, `"30m"`,
     /// `"1h 30m"`). Default: [`DEFAULT_STEP_TIMEOUT`].
     #[serde(default)]
+    #[schemars(with = "Option<HumanDuration>")]
     pub timeout: Option<Spanned<HumanDuration>>,
 }
 
@@ -210,6 +218,20 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 "`{text}` is not a duration ({error}); write it like \"90s\", \"30m\" or \"1h 30m\""
             ))),
         }
+    }
+}
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HumanDuration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration such as \"90s\", \"30m\" or \"1h 30m\" (humantime syntax).",
+            "examples": ["30m"]
+        })
     }
 }
 

@@ -134,3 +134,20 @@ fn an_unreadable_file_says_which() {
         "{error}"
     );
 }
+
+#[test]
+fn the_json_schema_is_generated_from_the_formula_types() {
+    let schema =
+        serde_json::to_value(schemars::schema_for!(retort_engine::formula::Formula)).unwrap();
+    assert_eq!(schema["required"], serde_json::json!(["name"]));
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown keys are refused"
+    );
+    let step = &schema["$defs"]["Step"];
+    assert_eq!(step["properties"]["needs"]["type"], "array");
+    assert_eq!(
+        step["properties"]["timeout"]["anyOf"][0]["$ref"],
+        "#/$defs/HumanDuration"
+    );
+}

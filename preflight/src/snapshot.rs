@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 ///   }
 /// }
 /// ```
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Snapshot {
     /// When the run started (UTC).
     pub collected_at: DateTime<Utc>,
@@ -43,7 +43,9 @@ pub struct Snapshot {
 }
 
 /// How a collector fared. Serialised in lowercase: `"ok"`, `"unavailable"`, `"error"`.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq, Hash,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CollectorStatus {
     /// Everything in the section was collected. `reason` is normally `None`,
@@ -78,7 +80,7 @@ impl std::fmt::Display for CollectorStatus {
 }
 
 /// Memory, swap, disks and load average of the machine.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct SystemSection {
     /// How the system collector fared.
     pub status: CollectorStatus,
@@ -95,7 +97,7 @@ pub struct SystemSection {
 }
 
 /// RAM, in MiB (2^20 bytes), truncated.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct Memory {
     /// Memory available for starting new work without swapping: Linux's `MemAvailable`
     /// from `/proc/meminfo` (the "available" column of `free -m`), in MiB.
@@ -105,7 +107,7 @@ pub struct Memory {
 }
 
 /// Swap space, in MiB (2^20 bytes), truncated.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct Swap {
     /// Swap in use (`SwapTotal - SwapFree`), in MiB.
     pub used_mb: u64,
@@ -114,7 +116,7 @@ pub struct Swap {
 }
 
 /// Usage of the file system holding one configured path, as `df -m PATH` reports it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct Disk {
     /// The configured path, exactly as given (not necessarily a mount point).
     pub mount: String,
@@ -130,7 +132,7 @@ pub struct Disk {
 /// System load averages: the first three fields of Linux's `/proc/loadavg`, the
 /// number of runnable or uninterruptibly sleeping tasks averaged (exponentially
 /// damped) over 1, 5 and 15 minutes. Not normalised by CPU count.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Load {
     /// 1-minute load average.
     pub one: f64,
@@ -141,7 +143,7 @@ pub struct Load {
 }
 
 /// The sessions of one tmux server.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct TmuxSection {
     /// How the tmux collector fared.
     pub status: CollectorStatus,
@@ -153,7 +155,7 @@ pub struct TmuxSection {
 }
 
 /// One tmux session.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 pub struct TmuxSession {
     /// Session name (`#{session_name}`).
     pub name: String,

@@ -237,3 +237,25 @@ async fn collected_snapshot_round_trips_and_renders() {
     );
     assert!(markdown.contains(&disk_line), "{markdown}");
 }
+
+#[test]
+fn the_snapshot_has_a_json_schema_with_its_stable_field_names() {
+    let schema = serde_json::to_value(schemars::schema_for!(retort_preflight::Snapshot)).unwrap();
+    let defs = &schema["$defs"];
+    assert!(
+        defs["Memory"]["properties"]["available_mb"].is_object(),
+        "{schema}"
+    );
+    assert!(
+        defs["Disk"]["properties"]["used_percent"].is_object(),
+        "{schema}"
+    );
+    assert_eq!(
+        defs["SystemSection"]["properties"]["disks"]["type"],
+        "array"
+    );
+    assert!(
+        defs["TmuxSession"]["properties"]["name"].is_object(),
+        "{schema}"
+    );
+}

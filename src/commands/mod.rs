@@ -1,0 +1,52 @@
+//! One module per subcommand, plus what they share.
+
+pub mod render;
+pub mod run;
+pub mod signal;
+
+use std::path::PathBuf;
+
+use retort_engine::run::{self as engine_run, Plan, RunError, RunOptions};
+use retort_engine::session::TmuxServer;
+use retort_engine::state::StateDir;
+
+use crate::{EXIT_INVALID, invalid};
+
+/// Run options for `formula`, in the current directory, on tmux's default
+/// server, with `retort` itself put on the agent's `PATH`.
+pub fn options(
+    formula: PathBuf,
+    agent: Option<String>,
+    state: StateDir,
+    phase_file: Option<PathBuf>,
+) -> RunOptions {
+    RunOptions {
+        formula,
+        agent,
+        state,
+        phase_file,
+        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        tmux: TmuxServer::default(),
+        preflight: retort_preflight::Config::default(),
+        bin_dir: std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(PathBuf::from)),
+    }
+}
+
+/// Runs `run::prepare`, printing warnings, and turns errors into exit statuses.
+pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, u8> {
+    match engine_run::prepare(options, placeholder_run).await {
+        Ok(plan) => {
+            for warning in &plan.warnings {
+                eprintln!("warning: {warning}");
+            }
+            Ok(plan)
+        }
+        Err(RunError::Formula(error)) => {
+            eprintln!("{:?}", miette::Report::new(error));
+            Err(EXIT_INVALID)
+        }
+        Err(error) => Err(invalid(&error.to_string())),
+    }
+}

@@ -1,0 +1,39 @@
+//! `retort render`: every step's prompt, as a run would send it.
+
+use std::path::PathBuf;
+
+use retort_engine::state::StateDir;
+
+use super::{options, prepare};
+use crate::invalid;
+
+/// Prints the prompts of `formula` (only `step`'s, when given) under
+/// `==> step ID: TITLE` lines. Writes nothing. Returns the exit status.
+pub async fn render(formula: PathBuf, step: Option<String>) -> u8 {
+    // Rendering needs no state directory; a placeholder keeps it pure.
+    let options = options(formula, None, StateDir::placeholder(), None);
+    let plan = match prepare(&options, true).await {
+        Ok(plan) => plan,
+        Err(code) => return code,
+    };
+    let prompts = match &step {
+        Some(id) => match plan.prompt(id) {
+            Ok(prompt) => vec![prompt],
+            Err(error) => return invalid(&error.to_string()),
+        },
+        None => plan.prompts.iter().collect(),
+    };
+    let mut out = String::new();
+    for (i, prompt) in prompts.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!("==> step {}: {}\n", prompt.step, prompt.title));
+        out.push_str(&prompt.text);
+        if !prompt.text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    print!("{out}");
+    0
+}

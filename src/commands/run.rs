@@ -1,0 +1,158 @@
+//! `retort run`: a whole run, or with `--dry-run` its plan.
+
+use std::path::PathBuf;
+
+use retort_engine::run::{self, Plan, Progress, RunOptions, StepOutcome};
+use retort_engine::state::StateDir;
+
+use super::{options, prepare};
+use crate::{EXIT_FAILED, invalid};
+
+/// Runs `formula` (or prints its plan, with `dry_run`). Returns the exit
+/// status: 0 done, 1 failed, 2 invalid, 3 escalated.
+pub async fn run(
+    formula: PathBuf,
+    agent: Option<String>,
+    state_dir: Option<PathBuf>,
+    phase_file: Option<PathBuf>,
+    dry_run: bool,
+) -> u8 {
+    let state = match StateDir::resolve(state_dir.as_deref()) {
+        Ok(state) => state,
+        Err(error) => return invalid(&error.to_string()),
+    };
+    let options = options(formula, agent, state, phase_file);
+    if dry_run {
+        dry_run_plan(&options).await
+    } else {
+        run_formula(&options).await
+    }
+}
+
+async fn dry_run_plan(options: &RunOptions) -> u8 {
+    let plan = match prepare(options, false).await {
+        Ok(plan) => plan,
+        Err(code) => return code,
+    };
+    print!("{}", describe_plan(&plan, options));
+    0
+}
+
+async fn run_formula(options: &RunOptions) -> u8 {
+    let plan = match prepare(options, false).await {
+        Ok(plan) => plan,
+        Err(code) => return code,
+    };
+    let mut show = |progress: Progress<'_>| match progress {
+        Progress::SessionStarted { session, run_dir } => eprintln!(
+            "retort: {} run {}: agent `{}` in tmux session {session} (watch: tmux attach -t {session})\nretort: run directory {}",
+            plan.loaded.formula.name(),
+            plan.run_id,
+            plan.agent_command,
+            run_dir.display()
+        ),
+        Progress::StepStarted {
+            number,
+            count,
+            id,
+            title,
+        } => eprintln!("==> step {number}/{count} {id}: {title}"),
+        Progress::StepEnded(result) => {
+            let took = result
+                .duration_ms
+                .map(|ms| format!(" in {:.1}s", ms as f64 / 1000.0))
+                .unwrap_or_default();
+            match (&result.outcome, &result.reason) {
+                (StepOutcome::Done, _) | (_, None) => {
+                    eprintln!("    {}{took}", result.outcome.as_str());
+                }
+                (outcome, Some(reason)) => {
+                    eprintln!("    {}{took}: {reason}", outcome.as_str());
+                }
+            }
+        }
+    };
+    match run::execute(&plan, options, &mut show).await {
+        Ok(report) => {
+            for warning in &report.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let journal = report
+                .journal_file
+                .as_ref()
+                .map(|p| format!("; journal {}", p.display()))
+                .unwrap_or_default();
+            eprintln!(
+                "retort: PHASE:{}{} (phase file {}{journal})",
+                report.phase,
+                report
+                    .reason
+                    .as_ref()
+                    .map(|r| format!(" — {r}"))
+                    .unwrap_or_default(),
+                report.phase_file.display()
+            );
+            report.phase.exit_code()
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            EXIT_FAILED
+        }
+    }
+}
+
+fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
+    let formula = &plan.loaded.formula;
+    let mut text = format!(
+        "Plan for {} ({})\n",
+        formula.name(),
+        plan.loaded.path.display()
+    );
+    let journal = retort_journal::journal_file(&plan.journal_dir, plan.started_at);
+    for (label, value) in [
+        ("run id", plan.run_id.clone()),
+        ("session", plan.session_name.clone()),
+        ("agent", plan.agent_command.clone()),
+        ("state dir", options.state.path().display().to_string()),
+        ("run dir", plan.run_dir.path().display().to_string()),
+        ("phase file", plan.phase_file.display().to_string()),
+        ("journal", journal.display().to_string()),
+    ] {
+        text.push_str(&format!("  {label:<11} {value}\n"));
+    }
+    text.push_str("  health:\n");
+    for line in plan.snapshot.health_summary() {
+        text.push_str(&format!("    {line}\n"));
+    }
+    text.push_str("  steps, in topological order:\n");
+    for (position, &index) in plan.dag.order().iter().enumerate() {
+        let step = &formula.steps[index];
+        let needs: Vec<&str> = plan
+            .dag
+            .needs(index)
+            .into_iter()
+            .map(|i| formula.steps[i].id())
+            .collect();
+        let bytes = plan
+            .prompts
+            .get(position)
+            .map_or(0, |prompt| prompt.text.len());
+        text.push_str(&format!(
+            "    {}. {} — {} (timeout {}, prompt {} bytes{})\n",
+            position + 1,
+            step.id(),
+            step.title(),
+            humantime::format_duration(step.timeout()),
+            bytes,
+            if needs.is_empty() {
+                String::new()
+            } else {
+                format!(", needs {}", needs.join(", "))
+            }
+        ));
+    }
+    text.push_str(
+        "Dry run: nothing was started or written. `retort render FORMULA` prints the prompts.\n",
+    );
+    text
+}
