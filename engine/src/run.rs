@@ -674,6 +674,7 @@ fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
                 reason: s.reason.clone(),
             })
             .collect(),
+        decision: None,
     }
 }
 
