@@ -33,14 +33,27 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> u8 {
     match command {
-        Command::Render { formula, step } => commands::render::render(formula, step).await,
+        Command::Render {
+            formula,
+            step,
+            snapshot,
+            state_dir,
+        } => commands::render::render(formula, step, snapshot, state_dir).await,
         Command::Run {
             formula,
             agent,
             state_dir,
             phase_file,
             dry_run,
-        } => commands::run::run(formula, agent, state_dir, phase_file, dry_run).await,
+            snapshot,
+        } => commands::run::run(formula, agent, state_dir, phase_file, dry_run, snapshot).await,
+        Command::Proposals { all, state_dir } => commands::proposals::proposals(all, state_dir),
+        Command::Approve { id, state_dir } => commands::approve::approve(id, state_dir).await,
+        Command::Reject {
+            id,
+            reason,
+            state_dir,
+        } => commands::reject::reject(id, reason, state_dir),
         Command::Signal {
             signal,
             reason,

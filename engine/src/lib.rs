@@ -12,15 +12,24 @@
 
 #![warn(missing_docs)]
 
+pub mod action;
 pub mod atomic;
 pub mod context;
 pub mod dag;
+pub mod decide;
 pub mod diagnostic;
+pub mod expression;
+pub mod finding;
 pub mod formula;
+pub mod gate;
 pub mod lock;
 pub mod phase;
 pub mod prompt;
+pub mod proposal;
+pub mod rule;
+pub mod ruleset;
 pub mod run;
 pub mod session;
+pub mod shape;
 pub mod signal;
 pub mod state;

@@ -16,6 +16,10 @@
 //! | `step`      | `{ id, title, number, count }` (number counts from 1)           |
 //! | `run`       | `{ id, dir, phase_file }` (placeholders under `retort render`)  |
 //! | `vars`      | formula variables (empty for now)                               |
+//! | `findings`  | this run's findings: `{ firing, new, pending, resolved, all }`, each a list of `{ fingerprint, rule, label, priority, message, state, new, consecutive, needed, first_seen, fired_at, resolved_at, action }` |
+//! | `actions`   | `{ run, proposed, held, pending }`: auto actions with their `result` (`outcome`, `exit_code`, `stdout`, `stderr`, …), proposals made, actions held back, proposals still waiting |
+//! | `previous`  | the formula's last run: `{ run_id, at, phase, reason, gate_open, findings, alerts }`, or null |
+//! | `gate`      | `{ mode, open, reason }`                                         |
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -26,6 +30,7 @@ use retort_preflight::Snapshot;
 
 use crate::context::ContextFile;
 use crate::dag::StepDag;
+use crate::decide::Decision;
 use crate::formula::Formula;
 
 /// retort's built-in prompt template (Tera 2).
@@ -99,6 +104,7 @@ pub fn render_prompts(
     snapshot: &Snapshot,
     context_files: &[ContextFile],
     run: &RunInfo,
+    decision: &Decision,
 ) -> Result<Vec<Prompt>, PromptError> {
     let mut tera = Tera::new();
     tera.autoescape_on(Vec::<&str>::new());
@@ -110,6 +116,11 @@ pub fn render_prompts(
 
     let preflight = serde_json::to_value(snapshot).unwrap_or(Value::Null);
     let preflight_markdown = snapshot.to_markdown();
+    let findings = decision.findings_value();
+    let actions = decision.actions_value();
+    let previous = decision.previous_value();
+    let gate = decision.gate_value();
+    let findings_markdown = decision.to_markdown();
     let step_ids: Vec<&str> = dag.order().iter().map(|&i| formula.steps[i].id()).collect();
     let formula_value = json!({
         "name": formula.name(),
@@ -135,6 +146,10 @@ pub fn render_prompts(
         context.insert("step", &step_value);
         context.insert("run", run);
         context.insert("vars", &Map::new());
+        context.insert("findings", &findings);
+        context.insert("actions", &actions);
+        context.insert("previous", &previous);
+        context.insert("gate", &gate);
 
         let description = tera
             .render_str(step.description.get_ref(), &context, false)
@@ -150,6 +165,7 @@ pub fn render_prompts(
         context.insert("step_ids", &step_ids);
         context.insert("context_files", context_files);
         context.insert("preflight_markdown", preflight_markdown.trim_end());
+        context.insert("findings_markdown", &findings_markdown);
 
         let text =
             tera.render(PROMPT_TEMPLATE_NAME, &context)

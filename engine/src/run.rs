@@ -1,13 +1,20 @@
-//! A run: formula → DAG → preflight snapshot → prompts → agent session →
-//! phase file, run summary and journal entry.
+//! A run: formula → DAG → preflight snapshot → rules, findings and the
+//! gate → prompts → agent session → phase file, run summary and journal
+//! entry.
 //!
 //! [`prepare`] does everything up to the rendered prompts and has no side
-//! effects; `retort render` and `retort run --dry-run` stop there.
-//! [`execute`] then creates the run directory, starts the agent's tmux
-//! session and sends it one step at a time, in topological order, waiting
-//! for each step's signal.
+//! effects: its decision is a preview against a read-only view of the run
+//! history; `retort render` and `retort run --dry-run` stop there.
+//! [`execute`] then creates the run directory and runs the **decide
+//! phase** for real ([`crate::decide`]): it records the findings, runs the
+//! auto actions and stores proposals. When the gate stays closed the run
+//! ends there, with `PHASE:done` and a journal entry. When it opens, the
+//! prompts are rendered with the decision and the agent's tmux session gets
+//! one step at a time, in topological order, waiting for each step's signal.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -17,16 +24,21 @@ use thiserror::Error;
 use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal as unix_signal};
 use tokio::sync::mpsc;
 
+use retort_journal::history::{History, HistoryError};
 use retort_preflight::Snapshot;
 
 use crate::atomic::write_atomic;
-use crate::context::read_context_files;
+use crate::context::{ContextFile, read_context_files};
 use crate::dag::StepDag;
-use crate::diagnostic::FormulaError;
+use crate::decide::{self, Decision, PlannedAction, history_path};
+use crate::diagnostic::{FormulaError, InvalidFormula};
+use crate::finding::Finding;
 use crate::formula::{self, DEFAULT_AGENT_COMMAND, LoadedFormula};
+use crate::gate::GateDecision;
 use crate::lock::{LockError, RunLock};
 use crate::phase::{Phase, write_phase_file};
 use crate::prompt::{Prompt, PromptError, RunInfo, render_agent_command, render_prompts};
+use crate::ruleset::{Evaluation, RuleSet};
 use crate::session::{AgentExit, AgentSession, SessionError, SessionSpec, TmuxServer};
 use crate::signal::{self, Signal, SignalRecord};
 use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir, StateDir, file_safe, new_run_id};
@@ -59,6 +71,9 @@ pub struct RunOptions {
     /// A directory put first on the session's `PATH`, so that the agent
     /// finds this `retort` (normally the directory of the running binary).
     pub bin_dir: Option<PathBuf>,
+    /// A saved `snapshot.json` to use instead of a live preflight
+    /// (`--snapshot`): how a past run is replayed.
+    pub snapshot: Option<PathBuf>,
 }
 
 /// Why a run could not be prepared or carried out. Failures of the agent
@@ -103,6 +118,18 @@ pub enum RunError {
     /// The agent's session could not be started.
     #[error("cannot start the agent's tmux session: {0}")]
     Session(#[from] SessionError),
+    /// `--snapshot` names a file that is not a snapshot.
+    #[error("cannot use {} as the snapshot: {reason}", path.display())]
+    Snapshot {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The run history could not be read or written, so the run could not
+    /// decide.
+    #[error("cannot decide: {0}")]
+    History(#[from] HistoryError),
 }
 
 /// Everything decided before anything is started.
@@ -114,7 +141,19 @@ pub struct Plan {
     pub dag: StepDag,
     /// The preflight snapshot.
     pub snapshot: Snapshot,
-    /// Each step's prompt, in topological order.
+    /// The formula's rules, actions and gate, compiled.
+    pub rules: Arc<RuleSet>,
+    /// The rules evaluated against the snapshot.
+    pub evaluation: Evaluation,
+    /// The decision as the history stands now (a preview: [`execute`]
+    /// decides again, inside the history's transaction, and acts on it).
+    pub decision: Decision,
+    /// The `[context] files` read.
+    pub context_files: Vec<ContextFile>,
+    /// What templates know of the run.
+    pub run_info: RunInfo,
+    /// Each step's prompt, in topological order, rendered with the preview
+    /// decision.
     pub prompts: Vec<Prompt>,
     /// The rendered agent command.
     pub agent_command: String,
@@ -134,20 +173,38 @@ pub struct Plan {
     pub journal_dir: PathBuf,
 }
 
-/// Loads the formula, builds its DAG, collects the preflight snapshot and
-/// renders every prompt. Writes nothing.
+/// Loads the formula, builds its DAG, checks its rules, collects the
+/// preflight snapshot (or reads `--snapshot`), evaluates the rules, previews
+/// the decision against the run history and renders every prompt. Writes
+/// nothing.
 ///
 /// `placeholder_run` renders `{{ run.* }}` as placeholders, for
 /// `retort render`, where no run exists.
 ///
 /// # Errors
-/// [`RunError::Formula`] and [`RunError::Prompt`].
+/// [`RunError::Formula`] (every problem of the steps and the rules at
+/// once), [`RunError::Snapshot`] and [`RunError::Prompt`].
 pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, RunError> {
     let loaded = formula::load(&options.formula)?;
-    let dag = StepDag::build(&loaded)?;
+    let (dag, rules) = validate(&loaded)?;
     let formula = &loaded.formula;
-    let snapshot = retort_preflight::collect(&options.preflight).await;
+    let snapshot = match &options.snapshot {
+        Some(path) => read_snapshot(path)?,
+        None => retort_preflight::collect(&options.preflight).await,
+    };
     let (context_files, warnings) = read_context_files(formula, &options.cwd);
+
+    // The decide phase, previewed: nothing is written until `execute`.
+    // `vars` is empty until the formula language has `[vars]` and `--var`.
+    let vars = BTreeMap::new();
+    let evaluation = rules.evaluate(&snapshot, &vars);
+    let decision = decide::preview(
+        &rules,
+        &evaluation,
+        &history_path(options.state.path()),
+        formula.name(),
+        &options.cwd,
+    );
 
     let started_at = Utc::now();
     let run_id = new_run_id(started_at);
@@ -165,7 +222,14 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
             phase_file: phase_file.display().to_string(),
         }
     };
-    let prompts = render_prompts(formula, &dag, &snapshot, &context_files, &run_info)?;
+    let prompts = render_prompts(
+        formula,
+        &dag,
+        &snapshot,
+        &context_files,
+        &run_info,
+        &decision,
+    )?;
 
     let template = options
         .agent
@@ -180,6 +244,11 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         loaded,
         dag,
         snapshot,
+        rules: Arc::new(rules),
+        evaluation,
+        decision,
+        context_files,
+        run_info,
         prompts,
         agent_command,
         warnings,
@@ -187,6 +256,47 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         started_at,
         run_dir,
         phase_file,
+    })
+}
+
+/// Checks the formula's steps and its rules together, so that every
+/// problem of both is reported at once.
+///
+/// # Errors
+/// [`FormulaError::Invalid`] with every problem.
+pub fn validate(loaded: &LoadedFormula) -> Result<(StepDag, RuleSet), FormulaError> {
+    let formula = &loaded.formula;
+    match (
+        StepDag::check(formula),
+        RuleSet::check(formula, loaded.source.text()),
+    ) {
+        (Ok(dag), Ok(rules)) => Ok((dag, rules)),
+        (dag, rules) => {
+            let mut problems = dag.err().unwrap_or_default();
+            problems.extend(rules.err().unwrap_or_default());
+            Err(FormulaError::Invalid(Box::new(InvalidFormula {
+                name: loaded.path.display().to_string(),
+                src: loaded.source.named(),
+                problems,
+            })))
+        }
+    }
+}
+
+/// Reads a saved `snapshot.json`.
+///
+/// # Errors
+/// [`RunError::Snapshot`] when it cannot be read or is not a snapshot.
+pub fn read_snapshot(path: &Path) -> Result<Snapshot, RunError> {
+    let fail = |reason: String| RunError::Snapshot {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        fail(format!(
+            "{e}; give a snapshot.json from a run directory, or `retort preflight --json` output"
+        ))
     })
 }
 
@@ -262,8 +372,8 @@ pub struct RunReport {
     pub run_id: String,
     /// The run directory.
     pub run_dir: PathBuf,
-    /// The tmux session used.
-    pub session: String,
+    /// The tmux session used; none when the gate stayed closed.
+    pub session: Option<String>,
     /// When the run started (UTC).
     pub started_at: DateTime<Utc>,
     /// How long it took, in milliseconds.
@@ -272,8 +382,14 @@ pub struct RunReport {
     pub phase: Phase,
     /// Why it failed or escalated.
     pub reason: Option<String>,
-    /// Each step, in the order run.
+    /// Each step, in the order run; none when the gate stayed closed.
     pub steps: Vec<StepResult>,
+    /// The gate's decision.
+    pub gate: GateDecision,
+    /// The run's findings: firing, pending and just resolved.
+    pub findings: Vec<Finding>,
+    /// What happened with the actions of firing findings.
+    pub actions: Vec<PlannedAction>,
     /// The phase file written.
     pub phase_file: PathBuf,
     /// The journal file appended to, when that succeeded.
@@ -306,18 +422,24 @@ pub enum Progress<'a> {
     },
     /// A step ended.
     StepEnded(&'a StepResult),
+    /// The decide phase has recorded the findings and the gate's decision.
+    Decided(&'a Decision),
+    /// An auto action has run.
+    ActionRan(&'a PlannedAction),
 }
 
-/// Carries out a prepared run and reports how it went. The session is
-/// killed and the phase file written however the steps end.
+/// Carries out a prepared run and reports how it went: the decide phase
+/// (findings recorded, auto actions run, proposals stored), then, when the
+/// gate opens, the agent's session. The session is killed and the phase
+/// file written however the steps end.
 ///
 /// # Errors
 /// [`RunError::Locked`] when another run of the formula is in progress
 /// (nothing is written then: the phase file and journal are that run's);
 /// [`RunError`] when the run cannot start: the run directory cannot be
-/// written, the watcher cannot be set up, or tmux refuses the session (the
-/// phase file then says `PHASE:failed` with the reason). Nothing is left
-/// running in those cases.
+/// written, the run history cannot be used, the watcher cannot be set up,
+/// or tmux refuses the session (the phase file then says `PHASE:failed`
+/// with the reason). Nothing is left running in those cases.
 pub async fn execute(
     plan: &Plan,
     options: &RunOptions,
@@ -331,7 +453,50 @@ pub async fn execute(
     })?;
     let snapshot_json = serde_json::to_vec_pretty(&plan.snapshot).unwrap_or_default();
     write_file(&run.snapshot_file(), &snapshot_json)?;
-    for prompt in &plan.prompts {
+
+    // The decide phase.
+    let (history, decision, mut warnings) = match decide_phase(plan, options, progress).await {
+        Ok(decided) => decided,
+        Err(error) => {
+            let reason = error.to_string();
+            let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
+            return Err(error);
+        }
+    };
+    let decision_json = serde_json::to_vec_pretty(&decision_summary(&decision)).unwrap_or_default();
+    write_file(&run.decision_file(), &decision_json)?;
+    if !decision.gate.open {
+        return Ok(finish(
+            plan,
+            &run,
+            &history,
+            decision,
+            Outcome {
+                session: None,
+                steps: Vec::new(),
+                ending: None,
+                warnings,
+                clock,
+            },
+        ));
+    }
+
+    let formula = &plan.loaded.formula;
+    let prompts = match render_prompts(
+        formula,
+        &plan.dag,
+        &plan.snapshot,
+        &plan.context_files,
+        &plan.run_info,
+        &decision,
+    ) {
+        Ok(prompts) => prompts,
+        Err(error) => {
+            let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&error.to_string()));
+            return Err(error.into());
+        }
+    };
+    for prompt in &prompts {
         write_file(&run.prompt_file(&prompt.step), prompt.text.as_bytes())?;
     }
 
@@ -358,6 +523,7 @@ pub async fn execute(
             // Whoever watches the phase file learns that this run failed.
             let reason = format!("cannot start the agent's tmux session: {error}");
             let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
+            let _ = history.finish_run(&plan.run_id, "failed", Some(&reason), Utc::now());
             return Err(RunError::Session(error));
         }
     };
@@ -366,7 +532,6 @@ pub async fn execute(
         run_dir: run.path(),
     });
 
-    let formula = &plan.loaded.formula;
     let count = plan.dag.order().len();
     let mut steps = Vec::with_capacity(count);
     let mut ending: Option<(Phase, String)> = None;
@@ -429,7 +594,6 @@ pub async fn execute(
     }
     drop(watcher);
 
-    let mut warnings = Vec::new();
     if let Some(pane) = session.capture(PANE_CAPTURE_LINES).await {
         let _ = write_atomic(&run.pane_capture_file(), pane.as_bytes());
     }
@@ -440,6 +604,69 @@ pub async fn execute(
         ));
     }
 
+    Ok(finish(
+        plan,
+        &run,
+        &history,
+        decision,
+        Outcome {
+            session: Some(session.name().to_string()),
+            steps,
+            ending,
+            warnings,
+            clock,
+        },
+    ))
+}
+
+/// Records the run in the history, decides, runs the auto actions.
+async fn decide_phase(
+    plan: &Plan,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(History, Decision, Vec<String>), RunError> {
+    let mut history = History::open(&history_path(options.state.path()))?;
+    let mut decision = decide::commit(
+        &mut history,
+        &plan.rules,
+        &plan.evaluation,
+        &plan.run_id,
+        plan.loaded.formula.name(),
+        &options.cwd,
+    )?;
+    progress(Progress::Decided(&decision));
+    let warnings = decide::run_actions(&mut decision, &history, &plan.run_id, &mut |action| {
+        progress(Progress::ActionRan(action));
+    })
+    .await;
+    Ok((history, decision, warnings))
+}
+
+/// How the agent part of a run went (nothing, when the gate stayed closed).
+struct Outcome {
+    session: Option<String>,
+    steps: Vec<StepResult>,
+    ending: Option<(Phase, String)>,
+    warnings: Vec<String>,
+    clock: Instant,
+}
+
+/// Writes the phase file, the history's end of the run, the journal entry
+/// and `run.json`. Failures here are warnings: they never lose the phase file.
+fn finish(
+    plan: &Plan,
+    run: &RunDir,
+    history: &History,
+    decision: Decision,
+    outcome: Outcome,
+) -> RunReport {
+    let Outcome {
+        session,
+        steps,
+        ending,
+        mut warnings,
+        clock,
+    } = outcome;
     let (phase, reason) = match ending {
         Some((phase, reason)) => (phase, Some(reason)),
         None => (Phase::Done, None),
@@ -450,22 +677,37 @@ pub async fn execute(
             plan.phase_file.display()
         ));
     }
+    if let Err(error) = history.finish_run(
+        &plan.run_id,
+        &phase.to_string(),
+        reason.as_deref(),
+        Utc::now(),
+    ) {
+        warnings.push(format!("could not record the end of the run: {error}"));
+    }
 
     let mut report = RunReport {
-        formula: formula.name().to_string(),
+        formula: plan.loaded.formula.name().to_string(),
         run_id: plan.run_id.clone(),
         run_dir: run.path().to_path_buf(),
-        session: session.name().to_string(),
+        session,
         started_at: plan.started_at,
         duration_ms: millis(clock.elapsed()),
         phase,
         reason,
         steps,
+        gate: decision.gate.clone(),
+        findings: decision.findings.clone(),
+        actions: decision.actions.clone(),
         phase_file: plan.phase_file.clone(),
         journal_file: None,
         warnings,
     };
-    match retort_journal::append(&plan.journal_dir, &journal_entry(plan, &report)) {
+    let mut entry = journal_entry(plan, &report);
+    if plan.rules.has_rules() {
+        entry.decision = Some(decision.journal());
+    }
+    match retort_journal::append(&plan.journal_dir, &entry) {
         Ok(path) => report.journal_file = Some(path),
         Err(error) => report.warnings.push(error.to_string()),
     }
@@ -476,7 +718,20 @@ pub async fn execute(
             run.summary_file().display()
         ));
     }
-    Ok(report)
+    report
+}
+
+/// What `decision.json` holds: the run's findings, actions and gate, as
+/// the prompt context has them.
+fn decision_summary(decision: &Decision) -> serde_json::Value {
+    serde_json::json!({
+        "at": decision.at,
+        "gate": decision.gate_value(),
+        "findings": decision.findings_value(),
+        "actions": decision.actions_value(),
+        "expired_proposals": decision.expired.iter().map(|(id, _, _)| id).collect::<Vec<_>>(),
+        "problems": decision.problems,
+    })
 }
 
 /// The agent's session: the agent command in the working directory, with

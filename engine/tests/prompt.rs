@@ -4,6 +4,7 @@ use std::path::Path;
 
 use retort_engine::context::read_context_files;
 use retort_engine::dag::StepDag;
+use retort_engine::decide;
 use retort_engine::formula::{DEFAULT_AGENT_COMMAND, parse_source};
 use retort_engine::prompt::{PromptError, RunInfo, render_agent_command, render_prompts};
 use retort_preflight::Snapshot;
@@ -54,7 +55,9 @@ fn the_first_prompt_opens_the_run_and_every_prompt_ends_with_the_signal_footer()
         dir: "/state/runs/x".into(),
         phase_file: "/state/check.phase".into(),
     };
-    let prompts = render_prompts(&loaded.formula, &dag, &snapshot(), &files, &run).unwrap();
+    let decision = decide::fresh(&loaded, &snapshot()).unwrap();
+    let prompts =
+        render_prompts(&loaded.formula, &dag, &snapshot(), &files, &run, &decision).unwrap();
 
     assert_eq!(prompts.len(), 2);
     let first = &prompts[0].text;
@@ -117,6 +120,7 @@ fn a_description_that_is_not_a_valid_template_names_its_step() {
         &snapshot(),
         &[],
         &RunInfo::placeholder(),
+        &decide::fresh(&loaded, &snapshot()).unwrap(),
     )
     .unwrap_err();
     let PromptError::Description { step, .. } = &error else {

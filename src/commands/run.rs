@@ -2,26 +2,29 @@
 
 use std::path::PathBuf;
 
+use retort_engine::decide::ActionPlan;
 use retort_engine::run::{self, Plan, Progress, RunOptions, StepOutcome};
 use retort_engine::state::StateDir;
 
 use super::{options, prepare};
 use crate::{EXIT_FAILED, invalid};
 
-/// Runs `formula` (or prints its plan, with `dry_run`). Returns the exit
-/// status: 0 done, 1 failed, 2 invalid, 3 escalated.
+/// Runs `formula` (or prints its plan, with `dry_run`), against `snapshot`
+/// when given. Returns the exit status: 0 done, 1 failed, 2 invalid,
+/// 3 escalated.
 pub async fn run(
     formula: PathBuf,
     agent: Option<String>,
     state_dir: Option<PathBuf>,
     phase_file: Option<PathBuf>,
     dry_run: bool,
+    snapshot: Option<PathBuf>,
 ) -> u8 {
     let state = match StateDir::resolve(state_dir.as_deref()) {
         Ok(state) => state,
         Err(error) => return invalid(&error.to_string()),
     };
-    let options = options(formula, agent, state, phase_file);
+    let options = options(formula, agent, state, phase_file, snapshot);
     if dry_run {
         dry_run_plan(&options).await
     } else {
@@ -57,6 +60,29 @@ async fn run_formula(options: &RunOptions) -> u8 {
             id,
             title,
         } => eprintln!("==> step {number}/{count} {id}: {title}"),
+        Progress::Decided(decision) => {
+            let rules = plan.rules.has_rules();
+            if rules && decision.findings.is_empty() {
+                eprintln!("retort: findings: none");
+            }
+            for finding in &decision.findings {
+                eprintln!("retort: finding {}", finding.line());
+            }
+            for line in &decision.problems {
+                eprintln!("warning: rule {line}");
+            }
+            if rules {
+                eprintln!("retort: gate {}", decision.gate.describe());
+            }
+            for planned in decision
+                .actions
+                .iter()
+                .filter(|a| !matches!(a.plan, ActionPlan::Run))
+            {
+                eprintln!("retort: action {}", planned.line(false));
+            }
+        }
+        Progress::ActionRan(planned) => eprintln!("retort: action {}", planned.line(false)),
         Progress::StepEnded(result) => {
             let took = result
                 .duration_ms
@@ -124,7 +150,35 @@ fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
     for line in plan.snapshot.health_summary() {
         text.push_str(&format!("    {line}\n"));
     }
-    text.push_str("  steps, in topological order:\n");
+    let decision = &plan.decision;
+    if plan.rules.has_rules() {
+        text.push_str(&format!("  gate        {}\n", decision.gate.describe()));
+        text.push_str("  findings:\n");
+        if decision.findings.is_empty() {
+            text.push_str("    none: healthy\n");
+        }
+        for finding in &decision.findings {
+            text.push_str(&format!("    {}\n", finding.line()));
+        }
+        let journal = decision.journal();
+        if !journal.actions.is_empty() {
+            text.push_str("  actions:\n");
+            for line in &journal.actions {
+                text.push_str(&format!("    {line}\n"));
+            }
+        }
+        if !decision.problems.is_empty() {
+            text.push_str("  rules not evaluated:\n");
+            for line in &decision.problems {
+                text.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
+    if decision.gate.open {
+        text.push_str("  steps, in topological order:\n");
+    } else {
+        text.push_str("  steps, in topological order (not sent: the gate stays closed):\n");
+    }
     for (position, &index) in plan.dag.order().iter().enumerate() {
         let step = &formula.steps[index];
         let needs: Vec<&str> = plan
@@ -152,7 +206,7 @@ fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
         ));
     }
     text.push_str(
-        "Dry run: nothing was started or written. `retort render FORMULA` prints the prompts.\n",
+        "Dry run: nothing was started, run or written. `retort render FORMULA` prints the prompts.\n",
     );
     text
 }
