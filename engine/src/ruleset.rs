@@ -183,7 +183,7 @@ impl RuleSet {
             }
             let mut templates = Vec::new();
             for (k, argument) in action.run.get_ref().iter().enumerate() {
-                let name = format!("action-{index}-{k}");
+                let name = format!("actions[{index}].run[{k}]");
                 if let Err(error) = tera.add_raw_template(&name, argument) {
                     problems.push((
                         action.run.span().start,
@@ -258,7 +258,9 @@ impl RuleSet {
                     }
                     Some(Shape::Any)
                 }
-                None if rule.each.is_some() => Some(Shape::Any),
+                // `each` broken, or `label` without `each` (reported below):
+                // check the rest as if the list were there.
+                None if rule.each.is_some() || rule.label.is_some() => Some(Shape::Any),
                 None => None,
             };
             let mut scope = roots.clone();
@@ -324,7 +326,7 @@ impl RuleSet {
                     },
                 ));
             }
-            let message_template = format!("rule-{index}");
+            let message_template = format!("rules[{index}].message");
             if let Err(error) = tera.add_raw_template(&message_template, rule.message.get_ref()) {
                 problems.push((
                     rule.message.span().start,

@@ -1,0 +1,322 @@
+//! Rules: what `RuleSet::check` reports, located in the formula file, and
+//! what evaluating rules against a snapshot yields.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{TimeZone, Utc};
+use miette::Diagnostic;
+use retort_engine::diagnostic::{FormulaError, Problem, RuleProblem};
+use retort_engine::formula::parse_source;
+use retort_engine::ruleset::{RuleSet, RuleStatus};
+use retort_engine::run::validate;
+use retort_preflight::{CollectorStatus, Disk, Snapshot, TmuxSession};
+
+const STEP: &str = "[[steps]]\nid = \"look\"\ndescription = \"Look.\"\n";
+
+/// A problem as `line:column: message [label text] (help)`.
+fn problems(rules: &str) -> Vec<String> {
+    let text = format!("name = \"f\"\n{STEP}{rules}");
+    let loaded = parse_source(Path::new("f.toml"), text.clone()).expect("well-formed");
+    let problems = RuleSet::check(&loaded.formula, &text).expect_err("invalid rules");
+    problems.iter().map(|p| describe(&text, p)).collect()
+}
+
+fn describe(text: &str, problem: &Problem) -> String {
+    let label = problem
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .expect("a located problem");
+    let offset = label.offset();
+    let line = text[..offset].matches('\n').count() + 1;
+    let column = offset - text[..offset].rfind('\n').map_or(0, |i| i + 1) + 1;
+    let marked = &text[offset..offset + label.len()];
+    let help = problem
+        .help()
+        .map(|h| format!(" ({h})"))
+        .unwrap_or_default();
+    format!("{line}:{column}: {problem} [{marked}]{help}")
+}
+
+fn rule(id: &str, body: &str) -> String {
+    format!("[[rules]]\nid = \"{id}\"\npriority = \"P0\"\nmessage = \"m\"\n{body}\n")
+}
+
+#[test]
+fn a_misspelt_field_points_at_itself_with_the_right_one_suggested() {
+    assert_eq!(
+        problems(&rule(
+            "memory-crisis",
+            "when = \"system.swap.used_mb > 3072 && system.memory.availble_mb < 2000\""
+        )),
+        [
+            "9:53: rule `memory-crisis`: the snapshot has no `system.memory.availble_mb` [availble_mb] (did you mean `available_mb`?)"
+        ]
+    );
+}
+
+#[test]
+fn cel_syntax_errors_are_located_in_the_file_even_in_multi_line_strings() {
+    assert_eq!(
+        problems(&rule(
+            "broken",
+            "when = '''\nsystem.memory.available_mb <\n  < 500'''"
+        )),
+        [
+            "11:3: rule `broken`: `when` is not a valid CEL expression: extraneous input '<' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER} [<] (CEL reads like C: `system.memory.available_mb < 500 && system.swap.used_mb > 3072`; strings take quotes, `'ok'`)"
+        ]
+    );
+}
+
+#[test]
+fn every_problem_of_every_rule_and_action_is_reported_at_once_in_file_order() {
+    let rules = [
+        rule("a", "when = \"sytem.memory.available_mb < 500\""),
+        rule(
+            "a",
+            "when = \"item.used_percent > 80\"\naction = \"free-memroy\"",
+        ),
+        rule("c", "each = \"system.memory\"\nwhen = \"true\"\nfor = 0"),
+        rule("d", "when = \"true\"\nlabel = \"item.name\""),
+        "[[rules]]\nid = \"e\"\npriority = \"P1\"\nwhen = \"true\"\nmessage = \"{{ broken\"\n"
+            .to_string(),
+        "[[actions]]\nid = \"free-memory\"\nrun = []\n".to_string(),
+    ]
+    .concat();
+    let found = problems(&rules);
+    let expected = [
+        "9:9: rule `a`: `when` uses `sytem`, which is not a variable [sytem] (did you mean `system`?)",
+        "6:6: duplicate rule id `a` [\"a\"] (rule ids must be unique within a formula: rename one of the two)",
+        "14:9: rule `a`: `when` uses `item`, which is not a variable [item]",
+        "15:10: rule `a` names action `free-memroy`, which is not an [[actions]] id [\"free-memroy\"] (did you mean `free-memory`?)",
+        "20:8: rule `c`: `each` must give a list, but this is an object [\"system.memory\"]",
+        "20:8: rule `c`: a rule with `each` needs a `label` [\"system.memory\"]",
+        "22:7: rule `c`: `for` must be at least 1 [0]",
+        "28:9: rule `d`: `label` names the items of `each`, and this rule has no `each`",
+        "33:11: rule `e`: `message` is not a valid template",
+        "36:7: action `free-memory` has an empty `run` [[]]",
+    ];
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+    let found_all = &found;
+    for (found, expected) in found.iter().zip(expected) {
+        assert!(
+            found.starts_with(expected),
+            "{found}\n  expected {expected}\n{found_all:#?}"
+        );
+    }
+    assert!(
+        found[2].contains("`item` is the list item of a rule with `each`"),
+        "{}",
+        found[2]
+    );
+}
+
+#[test]
+fn a_value_with_escapes_is_pointed_at_as_a_whole() {
+    assert_eq!(
+        problems(&rule("esc", "when = \"system.memory.avail_mb < 5\\u0030\"")),
+        [
+            "9:8: rule `esc`: the snapshot has no `system.memory.avail_mb` [\"system.memory.avail_mb < 5\\u0030\"] (did you mean `available_mb`?)"
+        ]
+    );
+}
+
+#[test]
+fn step_and_rule_problems_are_one_report() {
+    let text = format!(
+        "name = \"f\"\n[[steps]]\nid = \"look\"\ndescription = \"x\"\nneeds = [\"nope\"]\n{}",
+        rule("r", "when = \"system.disks.used_percent > 80\"")
+    );
+    let loaded = parse_source(Path::new("f.toml"), text).unwrap();
+    let Err(FormulaError::Invalid(invalid)) = validate(&loaded) else {
+        panic!("invalid");
+    };
+    let messages: Vec<String> = invalid.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        messages,
+        [
+            "step `look` needs `nope`, which is not a step of this formula",
+            "rule `r`: `system.disks.used_percent` selects a field of a list",
+        ]
+    );
+    let Problem::Rule(problem) = &invalid.problems[1] else {
+        panic!("a rule problem");
+    };
+    assert!(matches!(**problem, RuleProblem::NotAnObject { .. }));
+    assert_eq!(
+        problem.help().unwrap().to_string(),
+        "`system.disks` is a list: test its items with `system.disks.exists(x, x.used_percent …)` or `system.disks.all(x, …)`, or write a rule over it with `each = \"system.disks\"` and `item.used_percent`"
+    );
+    assert_eq!(
+        problem.code().unwrap().to_string(),
+        "retort::rule::not_an_object"
+    );
+}
+
+fn snapshot() -> Snapshot {
+    let at = Utc.with_ymd_and_hms(2026, 11, 21, 11, 20, 0).unwrap();
+    let mut s = Snapshot {
+        collected_at: at,
+        hostname: "factory".into(),
+        ..Default::default()
+    };
+    s.system.status = CollectorStatus::Ok;
+    s.system.memory.available_mb = 300;
+    s.system.memory.total_mb = 8000;
+    s.system.disks = vec![
+        Disk {
+            mount: "/".into(),
+            used_percent: 85,
+            used_mb: 85,
+            total_mb: 100,
+        },
+        Disk {
+            mount: "/data".into(),
+            used_percent: 40,
+            used_mb: 40,
+            total_mb: 100,
+        },
+        Disk {
+            mount: "/srv".into(),
+            used_percent: 91,
+            used_mb: 91,
+            total_mb: 100,
+        },
+    ];
+    s.tmux.status = CollectorStatus::Unavailable;
+    s.tmux.reason = Some("no tmux server is running".into());
+    s.tmux.sessions = vec![TmuxSession {
+        name: "dev-1".into(),
+        last_activity: at - chrono::Duration::hours(5),
+        ..Default::default()
+    }];
+    s
+}
+
+const RULES: &str = r#"
+[[rules]]
+id = "memory-crisis"
+priority = "P0"
+when = "system.memory.available_mb < 500"
+message = "RAM {{ system.memory.available_mb }} MB available"
+
+[[rules]]
+id = "disk-pressure"
+priority = "P1"
+each = "system.disks"
+label = "item.mount"
+when = "item.used_percent > 80"
+message = "Disk {{ item.mount }} at {{ item.used_percent }}% ({{ label }})"
+
+[[rules]]
+id = "idle-session"
+priority = "P4"
+each = "tmux.sessions"
+label = "item.name"
+when = "now - item.last_activity > duration('3h')"
+message = "idle"
+
+[[rules]]
+id = "tmux-down"
+priority = "info"
+when = "tmux.status != 'ok'"
+message = "tmux: {{ tmux.reason }}"
+
+[[rules]]
+id = "threshold"
+priority = "P2"
+when = "vars.mode == 'strict' && system.memory.available_mb < 1000"
+message = "below 1000 MB ({{ vars.mode }})"
+
+[[rules]]
+id = "not-a-bool"
+priority = "P3"
+when = "system.memory.available_mb"
+message = "m"
+"#;
+
+#[test]
+fn rules_yield_matches_per_item_and_say_why_others_were_not_evaluated() {
+    let text = format!("name = \"f\"\n{STEP}{RULES}");
+    let loaded = parse_source(Path::new("f.toml"), text).unwrap();
+    let rules = RuleSet::build(&loaded).expect("valid rules");
+
+    let evaluation = rules.evaluate(&snapshot(), &BTreeMap::new());
+    let matches: Vec<(&str, &str)> = evaluation
+        .matches
+        .iter()
+        .map(|m| (m.fingerprint.as_str(), m.message.as_str()))
+        .collect();
+    assert_eq!(
+        matches,
+        [
+            ("memory-crisis", "RAM 300 MB available"),
+            ("disk-pressure[/]", "Disk / at 85% (/)"),
+            ("disk-pressure[/srv]", "Disk /srv at 91% (/srv)"),
+            ("tmux-down", "tmux: no tmux server is running"),
+        ]
+    );
+    assert_eq!(
+        evaluation.matches[1].item.as_ref().unwrap()["used_mb"],
+        85,
+        "the item travels with its match"
+    );
+    let status: Vec<(&str, &RuleStatus)> = evaluation
+        .rules
+        .iter()
+        .map(|r| (r.id.as_str(), &r.status))
+        .collect();
+    assert_eq!(status[0], ("memory-crisis", &RuleStatus::Evaluated));
+    assert_eq!(
+        status[2],
+        (
+            "idle-session",
+            &RuleStatus::Skipped(
+                "`tmux` was not collected (unavailable: no tmux server is running)".into()
+            )
+        ),
+        "a rule over an uncollected section is not evaluated"
+    );
+    assert_eq!(status[3], ("tmux-down", &RuleStatus::Evaluated));
+    assert_eq!(
+        status[4],
+        (
+            "threshold",
+            &RuleStatus::Failed("`when`: No such key: mode".into())
+        )
+    );
+    assert!(
+        matches!(status[5].1, RuleStatus::Failed(why) if why == "`when` gave a number `300`, not true or false"),
+        "{:?}",
+        status[5]
+    );
+
+    // With the variable set, the threshold rule is decided by it.
+    let vars = BTreeMap::from([("mode".to_string(), "strict".to_string())]);
+    let evaluation = rules.evaluate(&snapshot(), &vars);
+    assert!(
+        evaluation
+            .matches
+            .iter()
+            .any(|m| m.fingerprint == "threshold" && m.message == "below 1000 MB (strict)")
+    );
+    assert_eq!(evaluation.rules[4].status, RuleStatus::Evaluated);
+}
+
+#[test]
+fn a_message_that_cannot_be_rendered_is_kept_as_written_with_a_warning() {
+    let text = format!(
+        "name = \"f\"\n{STEP}{}",
+        rule("m", "when = \"true\"").replace("message = \"m\"", "message = \"{{ nothing.here }}\"")
+    );
+    let loaded = parse_source(Path::new("f.toml"), text).unwrap();
+    let rules = RuleSet::build(&loaded).unwrap();
+    let evaluation = rules.evaluate(&snapshot(), &BTreeMap::new());
+    assert_eq!(evaluation.matches[0].message, "{{ nothing.here }}");
+    assert_eq!(evaluation.warnings.len(), 1);
+    assert!(
+        evaluation.warnings[0].starts_with("rule `m`: the message could not be rendered"),
+        "{}",
+        evaluation.warnings[0]
+    );
+}
