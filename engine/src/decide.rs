@@ -437,12 +437,27 @@ impl Decision {
     }
 
     /// The prompt context's `actions`: `{ run, proposed, held, pending }`.
-    /// `run` holds auto actions (with `result` once run); `proposed` the
+    /// `run` holds auto actions with their `result` (`outcome`,
+    /// `exit_code`, `stdout`, …; before they run, `outcome` is `would run`
+    /// and the output empty); `proposed` the
     /// proposals made this run; `held` those held back by a cooldown or a
     /// pending proposal; `pending` every proposal still waiting.
     pub fn actions_value(&self) -> Json {
         let entry = |a: &PlannedAction| {
             let mut value = serde_json::to_value(a).unwrap_or(Json::Null);
+            if a.result.is_none() {
+                // The same shape whether or not it ran, so that templates
+                // render alike in a preview and in the run.
+                value["result"] = json!({
+                    "outcome": a.status(self.preview),
+                    "exit_code": null,
+                    "error": null,
+                    "stdout": "",
+                    "stderr": "",
+                    "truncated": false,
+                    "duration_ms": 0,
+                });
+            }
             value["status"] = Json::from(a.status(self.preview));
             value["summary"] = Json::from(a.line(self.preview));
             value
