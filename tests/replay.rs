@@ -224,8 +224,14 @@ impl Factory {
     }
 
     fn save_snapshot(&self, machine: Machine) -> PathBuf {
-        let path = self.sandbox.path(&format!("snapshot-{}.json", machine.minute));
-        std::fs::write(&path, serde_json::to_vec_pretty(&snapshot(machine)).unwrap()).unwrap();
+        let path = self
+            .sandbox
+            .path(&format!("snapshot-{}.json", machine.minute));
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&snapshot(machine)).unwrap(),
+        )
+        .unwrap();
         path
     }
 
@@ -278,10 +284,9 @@ impl Factory {
             "run {number} made one run directory; stderr:\n{}",
             stderr(&output)
         );
-        let decision = serde_json::from_slice(
-            &std::fs::read(new_dirs[0].join("decision.json")).unwrap(),
-        )
-        .unwrap();
+        let decision =
+            serde_json::from_slice(&std::fs::read(new_dirs[0].join("decision.json")).unwrap())
+                .unwrap();
         Run {
             number,
             prompts: prompts.into_iter().map(|(_, text)| text).collect(),
@@ -354,9 +359,14 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
         "{}",
         run.journal
     );
-    assert!(run.journal.contains("### Findings\n- None: healthy\n"), "{}", run.journal);
     assert!(
-        stderr(&run.output).contains("retort: gate closed (on-findings): healthy — no agent started"),
+        run.journal.contains("### Findings\n- None: healthy\n"),
+        "{}",
+        run.journal
+    );
+    assert!(
+        stderr(&run.output)
+            .contains("retort: gate closed (on-findings): healthy — no agent started"),
         "{}",
         stderr(&run.output)
     );
@@ -384,7 +394,8 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
     assert!(first.contains("RAN free-memory: freed 512 MB"), "{first}");
     assert!(!first.contains("ALL CLEAR"), "{first}");
     assert!(
-        run.journal.contains("- free-memory for memory-crisis: ran, exit 0 in "),
+        run.journal
+            .contains("- free-memory for memory-crisis: ran, exit 0 in "),
         "{}",
         run.journal
     );
@@ -398,8 +409,9 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
     assert!(run.started_agent());
     assert!(!run.prompts[0].contains("NEW memory-crisis"));
     assert!(
-        run.prompts[0]
-            .contains("free-memory for memory-crisis: held back: cooling down until 2026-11-21 10:50 UTC"),
+        run.prompts[0].contains(
+            "free-memory for memory-crisis: held back: cooling down until 2026-11-21 10:50 UTC"
+        ),
         "{}",
         run.prompts[0]
     );
@@ -414,15 +426,25 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
         ["memory-crisis:resolved", "disk-pressure[/]:pending"]
     );
     assert!(run.started_agent(), "a resolution opens the gate");
-    assert!(run.prompts[0].contains("RESOLVED memory-crisis\n"), "{}", run.prompts[0]);
-    assert!(run.prompts[0].contains("ALL CLEAR after 2026"), "{}", run.prompts[0]);
     assert!(
-        run.journal.contains("- [P0] memory-crisis: RAM 300 MB available — resolved\n"),
+        run.prompts[0].contains("RESOLVED memory-crisis\n"),
+        "{}",
+        run.prompts[0]
+    );
+    assert!(
+        run.prompts[0].contains("ALL CLEAR after 2026"),
+        "{}",
+        run.prompts[0]
+    );
+    assert!(
+        run.journal
+            .contains("- [P0] memory-crisis: RAM 300 MB available — resolved\n"),
         "{}",
         run.journal
     );
     assert!(
-        run.journal.contains("- [P1] disk-pressure[/]: Disk / at 85% — pending, 1 of 3 runs\n"),
+        run.journal
+            .contains("- [P1] disk-pressure[/]: Disk / at 85% — pending, 1 of 3 runs\n"),
         "{}",
         run.journal
     );
@@ -433,7 +455,11 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
     run.assert_done();
     assert_eq!(run.findings(), Vec::<String>::new());
     assert!(!run.started_agent());
-    assert!(run.journal.contains("### Findings\n- None: healthy\n"), "{}", run.journal);
+    assert!(
+        run.journal.contains("### Findings\n- None: healthy\n"),
+        "{}",
+        run.journal
+    );
 
     // 6–8. Disk pressure and a stale dev session for three consecutive
     //      runs: pending, pending, then both fire and are proposed.
@@ -473,7 +499,9 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
         "{plan}"
     );
     assert!(
-        plan.contains("    prune-docker for disk-pressure[/]: would propose `actions/log.sh prune-docker /`\n"),
+        plan.contains(
+            "    prune-docker for disk-pressure[/]: would propose `actions/log.sh prune-docker /`\n"
+        ),
         "{plan}"
     );
     assert_eq!(contents(&state), before, "a dry run writes nothing");
@@ -491,7 +519,9 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
     assert!(first.contains("PROPOSED #1 prune-docker\n"), "{first}");
     assert!(first.contains("PROPOSED #2 nudge\n"), "{first}");
     assert!(
-        run.journal.contains("- prune-docker for disk-pressure[/]: proposed as #1 (`retort approve 1` runs it)\n"),
+        run.journal.contains(
+            "- prune-docker for disk-pressure[/]: proposed as #1 (`retort approve 1` runs it)\n"
+        ),
         "{}",
         run.journal
     );
@@ -505,7 +535,9 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
     );
     assert!(run.started_agent());
     assert!(
-        run.journal.contains("- prune-docker for disk-pressure[/]: held back: proposal #1 is still pending\n"),
+        run.journal.contains(
+            "- prune-docker for disk-pressure[/]: held back: proposal #1 is still pending\n"
+        ),
         "{}",
         run.journal
     );
@@ -523,7 +555,10 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
         listed.contains("#1 pending — prune-docker for disk-pressure[/] [P1]\n    finding:  Disk / at 90%\n    command:  actions/log.sh prune-docker /\n"),
         "{listed}"
     );
-    assert!(listed.contains("#2 pending — nudge for stale-session[dev-42] [P3]\n"), "{listed}");
+    assert!(
+        listed.contains("#2 pending — nudge for stale-session[dev-42] [P3]\n"),
+        "{listed}"
+    );
 
     let approved = factory
         .command(&[&["approve", "1"][..], &state_arg].concat())
@@ -547,7 +582,13 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
         stderr(&again)
     );
     let rejected = factory
-        .command(&[&["reject", "2", "--reason", "the agent is busy"][..], &state_arg].concat())
+        .command(
+            &[
+                &["reject", "2", "--reason", "the agent is busy"][..],
+                &state_arg,
+            ]
+            .concat(),
+        )
         .env("USER", "ops")
         .output()
         .unwrap();
@@ -561,7 +602,12 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
     assert!(all.contains("#2 rejected — nudge"), "{all}");
     assert!(all.contains("by ops: the agent is busy"), "{all}");
     assert_eq!(
-        stdout(&factory.command(&[&["proposals"][..], &state_arg].concat()).output().unwrap()),
+        stdout(
+            &factory
+                .command(&[&["proposals"][..], &state_arg].concat())
+                .output()
+                .unwrap()
+        ),
         "No pending proposals.\n"
     );
 
@@ -570,10 +616,17 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
     run.assert_done();
     assert_eq!(
         run.findings(),
-        ["disk-pressure[/]:resolved", "stale-session[dev-42]:resolved"]
+        [
+            "disk-pressure[/]:resolved",
+            "stale-session[dev-42]:resolved"
+        ]
     );
     assert!(run.started_agent());
-    assert!(run.prompts[0].contains("ALL CLEAR after"), "{}", run.prompts[0]);
+    assert!(
+        run.prompts[0].contains("ALL CLEAR after"),
+        "{}",
+        run.prompts[0]
+    );
 
     // 11. And then quiet again.
     let run = factory.run(m(200, 6000, 40, 2));
@@ -586,8 +639,18 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
     let journal = factory.journal();
     assert_eq!(journal.matches("## replay run — ").count(), 11);
     assert_eq!(journal.matches("- None: no agent was started").count(), 5);
-    assert_eq!(journal.matches("memory-crisis: RAM 300 MB available — resolved").count(), 1);
-    assert_eq!(journal.matches("disk-pressure[/]: Disk / at 90% — resolved").count(), 1);
+    assert_eq!(
+        journal
+            .matches("memory-crisis: RAM 300 MB available — resolved")
+            .count(),
+        1
+    );
+    assert_eq!(
+        journal
+            .matches("disk-pressure[/]: Disk / at 90% — resolved")
+            .count(),
+        1
+    );
     assert_eq!(journal.matches("— new\n").count(), 3);
     assert_eq!(
         factory.action_lines(),
@@ -631,13 +694,18 @@ fn a_formula_with_a_bad_rule_is_refused_with_the_place_and_the_fix() {
         assert_eq!(output.status.code(), Some(2), "{command}");
         let report = stderr(&output);
         assert!(
-            report.contains("rule `memory-crisis`: the snapshot has no `system.memory.availble_mb`"),
+            report
+                .contains("rule `memory-crisis`: the snapshot has no `system.memory.availble_mb`"),
             "{report}"
         );
         assert!(report.contains("bad.toml:11:"), "{report}");
         assert!(report.contains("did you mean `available_mb`?"), "{report}");
     }
-    assert_eq!(tree(&sandbox.state()), Vec::<String>::new(), "nothing written");
+    assert_eq!(
+        tree(&sandbox.state()),
+        Vec::<String>::new(),
+        "nothing written"
+    );
 }
 
 #[test]
@@ -658,7 +726,10 @@ fn a_snapshot_that_is_not_one_is_refused() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains(&format!("cannot use {} as the snapshot: ", snapshot.display())),
+        stderr(&output).contains(&format!(
+            "cannot use {} as the snapshot: ",
+            snapshot.display()
+        )),
         "{}",
         stderr(&output)
     );

@@ -79,7 +79,10 @@ fn a_healthy_machine_starts_no_agent_and_journals_healthy() {
         journal.contains("- Gate: closed (on-findings): healthy — no agent started\n"),
         "{journal}"
     );
-    assert!(journal.contains("### Findings\n- None: healthy\n"), "{journal}");
+    assert!(
+        journal.contains("### Findings\n- None: healthy\n"),
+        "{journal}"
+    );
 }
 
 #[test]
@@ -122,7 +125,10 @@ fn disk_pressure_and_an_idle_session_start_the_agent_with_the_findings_and_propo
         "{decide}"
     );
     let report = &received[3].1;
-    assert!(report.contains("Post a summary grouped by priority"), "{report}");
+    assert!(
+        report.contains("Post a summary grouped by priority"),
+        "{report}"
+    );
     assert!(
         report.contains("and these\nare new: disk-pressure[/], idle-session[dev-7]."),
         "{report}"
@@ -137,7 +143,10 @@ fn disk_pressure_and_an_idle_session_start_the_agent_with_the_findings_and_propo
         .output()
         .unwrap();
     let listed = support::stdout(&proposals);
-    assert!(listed.contains("    command:  docker system prune -f\n"), "{listed}");
+    assert!(
+        listed.contains("    command:  docker system prune -f\n"),
+        "{listed}"
+    );
     assert!(
         listed.contains("    command:  tmux kill-session -t =dev-7\n"),
         "{listed}"

@@ -310,6 +310,7 @@ pub fn commit(
         finished_at: None,
         findings: decision.findings.iter().map(Finding::run_record).collect(),
     })?;
+    tx.prune_run_findings(formula)?;
     for write in &decision.writes {
         match write {
             FindingWrite::Put(record) => tx.put_finding(formula, record)?,

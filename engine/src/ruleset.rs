@@ -168,6 +168,7 @@ impl RuleSet {
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
 
+        let mut sources: Vec<TemplateSource> = Vec::new();
         let mut action_ids: HashMap<&str, &toml::Spanned<String>> = HashMap::new();
         let mut actions = Vec::new();
         for (index, action) in formula.actions.iter().enumerate() {
@@ -184,17 +185,13 @@ impl RuleSet {
             let mut templates = Vec::new();
             for (k, argument) in action.run.get_ref().iter().enumerate() {
                 let name = format!("actions[{index}].run[{k}]");
-                if let Err(error) = tera.add_raw_template(&name, argument) {
-                    problems.push((
-                        action.run.span().start,
-                        RuleProblem::Template {
-                            owner: format!("action `{}`", action.id()),
-                            key: "run",
-                            report: one_line(&error.to_string()),
-                            span: span(action.run.span()),
-                        },
-                    ));
-                }
+                sources.push(TemplateSource {
+                    name: name.clone(),
+                    text: argument.clone(),
+                    owner: format!("action `{}`", action.id()),
+                    key: "run",
+                    span: action.run.span(),
+                });
                 templates.push(name);
             }
             actions.push(CompiledAction {
@@ -327,17 +324,13 @@ impl RuleSet {
                 ));
             }
             let message_template = format!("rules[{index}].message");
-            if let Err(error) = tera.add_raw_template(&message_template, rule.message.get_ref()) {
-                problems.push((
-                    rule.message.span().start,
-                    RuleProblem::Template {
-                        owner: format!("rule `{id}`"),
-                        key: "message",
-                        report: one_line(&error.to_string()),
-                        span: span(rule.message.span()),
-                    },
-                ));
-            }
+            sources.push(TemplateSource {
+                name: message_template.clone(),
+                text: rule.message.get_ref().clone(),
+                owner: format!("rule `{id}`"),
+                key: "message",
+                span: rule.message.span(),
+            });
 
             if let Some(when) = when {
                 rules.push(CompiledRule {
@@ -359,6 +352,7 @@ impl RuleSet {
             }
         }
 
+        add_templates(&mut tera, &sources, &mut problems);
         if !problems.is_empty() {
             problems.sort_by_key(|(at, _)| *at);
             return Err(problems
@@ -602,6 +596,42 @@ impl RuleSet {
             cwd: cwd.to_path_buf(),
             timeout: compiled.timeout,
         })
+    }
+}
+
+/// A template of the formula, before Tera parses it.
+struct TemplateSource {
+    name: String,
+    text: String,
+    owner: String,
+    key: &'static str,
+    span: Range<usize>,
+}
+
+/// Adds every template to `tera` at once (Tera re-links all its templates
+/// on each addition, so one at a time costs quadratic time); when that
+/// fails, finds each template that does not parse.
+fn add_templates(
+    tera: &mut Tera,
+    sources: &[TemplateSource],
+    problems: &mut Vec<(usize, RuleProblem)>,
+) {
+    let all = sources.iter().map(|t| (t.name.as_str(), t.text.as_str()));
+    if tera.add_raw_templates(all).is_ok() {
+        return;
+    }
+    for source in sources {
+        if let Err(error) = Tera::new().add_raw_template(&source.name, &source.text) {
+            problems.push((
+                source.span.start,
+                RuleProblem::Template {
+                    owner: source.owner.clone(),
+                    key: source.key,
+                    report: one_line(&error.to_string()),
+                    span: span(source.span.clone()),
+                },
+            ));
+        }
     }
 }
 

@@ -17,9 +17,13 @@
 //! one transaction, and refuses a database written by a newer retort.
 //! Writers use WAL mode (readers never block the writer), `synchronous =
 //! NORMAL` (a commit does not wait for fsync; a power cut may lose the last
-//! run's record, never corrupt the file) and a busy timeout of
+//! runs' records, never corrupt the file) and a busy timeout of
 //! [`BUSY_TIMEOUT`], so that a run, `retort approve` and `retort proposals`
-//! can overlap.
+//! can overlap. The last connection to close checkpoints the WAL into the
+//! database and removes it (keeping the WAL instead makes the next open
+//! rebuild its index from the whole WAL, which costs more than the
+//! checkpoint), so between runs the history is one file.
+//! [`History::open_read_only`] reads without writing a byte.
 //!
 //! Times are stored as RFC 3339 text in UTC with milliseconds
 //! (`2026-11-21T11:20:00.000Z`), which sorts in time order.
@@ -37,6 +41,10 @@ pub const HISTORY_FILE: &str = "history.sqlite";
 /// The schema version this build writes: the number of migrations in
 /// [`MIGRATIONS`].
 pub const SCHEMA_VERSION: i64 = 1;
+
+/// How many of a formula's latest runs keep their `run_findings`: 1000,
+/// about two weeks of runs every 20 minutes.
+pub const RUN_FINDINGS_KEPT: i64 = 1000;
 
 /// How long a writer waits for another process's lock before giving up: 5 seconds.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -129,8 +137,9 @@ CREATE INDEX action_runs_by_key ON action_runs (formula, action, fingerprint, at
 /// The history store could not be used.
 #[derive(Debug, Error)]
 pub enum HistoryError {
-    /// The database's directory could not be created.
-    #[error("cannot create {}: {source}", path.display())]
+    /// The database's directory could not be created, or the database
+    /// copied for a read-only view.
+    #[error("cannot create or copy {}: {source}", path.display())]
     Io {
         /// The directory.
         path: PathBuf,
@@ -428,6 +437,8 @@ impl FormulaState {
 pub struct History {
     conn: Connection,
     path: PathBuf,
+    /// The private copy a read-only view reads, removed on drop.
+    _copy: Option<tempfile::TempDir>,
 }
 
 /// The history database of the state directory `state_dir`: `STATE/history.sqlite`.
@@ -463,35 +474,44 @@ impl History {
         Ok(History {
             conn,
             path: path.to_path_buf(),
+            _copy: None,
         })
     }
 
     /// Opens the database at `path` without writing anything, or returns
     /// `None` when there is no database yet.
     ///
-    /// A database with no `-wal` file (no writer has it open) is opened
-    /// `immutable`, which creates no `-wal` or `-shm` file; otherwise it is
-    /// opened read-only beside the files the writer already made.
+    /// A database without a `-wal` file (no writer has it open) is opened
+    /// `immutable`, which creates no `-wal` or `-shm` file. One with a
+    /// `-wal` file (a writer has it open, or crashed) is copied, with its
+    /// WAL, into a private temporary directory and read there: even a
+    /// read-only SQLite connection writes the `-shm` index of a WAL
+    /// database. The
+    /// copy is taken without locks; committed transactions are whole in it
+    /// (the WAL is append-only and checksummed), but a checkpoint running at
+    /// that very moment can make it fail to read, which is then an error.
     ///
     /// # Errors
     /// [`HistoryError::Sqlite`] when it is not a readable database;
+    /// [`HistoryError::Io`] when it cannot be copied;
     /// [`HistoryError::TooNew`] when a newer retort wrote it.
     pub fn open_read_only(path: &Path) -> Result<Option<History>, HistoryError> {
         if !path.exists() {
             return Ok(None);
         }
         let fail = sqlite_error(path);
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = if Path::new(&wal).exists() {
-            let conn = Connection::open_with_flags(path, flags).map_err(&fail)?;
-            conn.busy_timeout(BUSY_TIMEOUT).map_err(&fail)?;
-            conn
+        let wal = sibling(path, "-wal");
+        let (conn, copy) = if wal.exists() {
+            let copy = private_copy(path, &wal)?;
+            let file = copy.path().join(HISTORY_FILE);
+            let conn = Connection::open(&file).map_err(&fail)?;
+            (conn, Some(copy))
         } else {
-            Connection::open_with_flags(immutable_uri(path), flags).map_err(&fail)?
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(immutable_uri(path), flags).map_err(&fail)?;
+            (conn, None)
         };
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
@@ -510,6 +530,7 @@ impl History {
         Ok(Some(History {
             conn,
             path: path.to_path_buf(),
+            _copy: copy,
         }))
     }
 
@@ -750,6 +771,25 @@ impl HistoryTransaction<'_> {
                 ])
                 .map_err(&fail)?;
         }
+        Ok(())
+    }
+
+    /// Forgets the `run_findings` of `formula`'s runs older than its last
+    /// [`RUN_FINDINGS_KEPT`] runs (the runs themselves stay), so that the
+    /// history does not grow without end.
+    ///
+    /// # Errors
+    /// [`HistoryError::Sqlite`].
+    pub fn prune_run_findings(&self, formula: &str) -> Result<(), HistoryError> {
+        self.tx
+            .execute(
+                "DELETE FROM run_findings WHERE run < (
+                     SELECT MIN(seq) FROM (
+                         SELECT seq FROM runs WHERE formula = ?1 ORDER BY seq DESC LIMIT ?2))
+                 AND run IN (SELECT seq FROM runs WHERE formula = ?1)",
+                params![formula, RUN_FINDINGS_KEPT],
+            )
+            .map_err(sqlite_error(self.path))?;
         Ok(())
     }
 
@@ -1210,6 +1250,29 @@ fn corrupt(path: &Path, what: String) -> HistoryError {
         path: path.to_path_buf(),
         what,
     }
+}
+
+/// `PATH` with `suffix` appended to its file name: `history.sqlite-wal`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Copies the database and its WAL into a new temporary directory.
+fn private_copy(path: &Path, wal: &Path) -> Result<tempfile::TempDir, HistoryError> {
+    let io = |source| HistoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("retort-history-")
+        .tempdir()
+        .map_err(io)?;
+    let copy = dir.path().join(HISTORY_FILE);
+    std::fs::copy(path, &copy).map_err(io)?;
+    std::fs::copy(wal, sibling(&copy, "-wal")).map_err(io)?;
+    Ok(dir)
 }
 
 /// `file:PATH?immutable=1`, with the path percent-encoded where URIs need it.

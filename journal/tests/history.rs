@@ -367,3 +367,62 @@ fn a_second_writer_waits_for_the_first_instead_of_failing() {
         ["r1", "r2"]
     );
 }
+
+#[test]
+fn a_read_only_view_beside_a_live_writer_sees_its_commits_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut writer = History::open(&path).unwrap();
+    let tx = writer.transaction().unwrap();
+    tx.insert_run(&run(1, "r1", vec![])).unwrap();
+    tx.commit().unwrap();
+    let state_dir = path.parent().unwrap();
+    let before = files(state_dir);
+    assert!(
+        before.iter().any(|(name, _)| name == "history.sqlite-wal"),
+        "the writer's WAL is there"
+    );
+
+    let view = History::open_read_only(&path).unwrap().unwrap();
+    assert_eq!(
+        view.state("supervisor").unwrap().previous.unwrap().run_id,
+        "r1"
+    );
+    drop(view);
+    assert!(
+        files(state_dir) == before,
+        "not a byte written beside the writer"
+    );
+    drop(writer);
+}
+
+#[test]
+fn old_runs_lose_their_findings_but_not_their_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut history = History::open(&path).unwrap();
+    let kept = retort_journal::history::RUN_FINDINGS_KEPT;
+    let tx = history.transaction().unwrap();
+    for seq in 1..=kept + 2 {
+        tx.insert_run(&run(
+            seq,
+            &format!("r{seq}"),
+            vec![RunFindingRecord {
+                fingerprint: "memory-crisis".into(),
+                rule: "memory-crisis".into(),
+                label: None,
+                priority: "P0".into(),
+                message: "m".into(),
+                state: "firing".into(),
+            }],
+        ))
+        .unwrap();
+    }
+    tx.prune_run_findings("supervisor").unwrap();
+    tx.commit().unwrap();
+    let runs = history.runs("supervisor").unwrap();
+    assert_eq!(runs.len() as i64, kept + 2);
+    assert!(runs[0].findings.is_empty() && runs[1].findings.is_empty());
+    assert_eq!(runs[2].findings.len(), 1);
+    assert_eq!(runs.last().unwrap().findings.len(), 1);
+}
