@@ -320,3 +320,28 @@ fn a_message_that_cannot_be_rendered_is_kept_as_written_with_a_warning() {
         evaluation.warnings[0]
     );
 }
+
+#[test]
+fn the_formula_schema_describes_rules_actions_and_the_gate() {
+    let schema =
+        serde_json::to_value(schemars::schema_for!(retort_engine::formula::Formula)).unwrap();
+    let text = schema.to_string();
+    let defs = &schema["$defs"];
+    let rule = &defs["Rule"]["properties"];
+    for key in [
+        "id", "priority", "when", "message", "each", "label", "for", "repeat", "action",
+    ] {
+        assert!(rule.get(key).is_some(), "rule key {key}: {text}");
+    }
+    let action = &defs["Action"]["properties"];
+    for key in ["id", "run", "mode", "timeout", "cooldown"] {
+        assert!(action.get(key).is_some(), "action key {key}: {text}");
+    }
+    assert!(
+        defs["GateSection"]["properties"].get("agent").is_some(),
+        "{text}"
+    );
+    for word in ["\"P0\"", "\"info\"", "\"on-new-findings\"", "\"propose\""] {
+        assert!(text.contains(word), "{word}: {text}");
+    }
+}
