@@ -21,6 +21,14 @@ use crate::shape::Shape;
 /// these does not need the section to have been collected.
 pub const STATUS_FIELDS: [&str; 2] = ["status", "reason"];
 
+/// How deep brackets may nest in an expression's text: 32.
+pub const MAX_BRACKETS: usize = 32;
+
+/// How deep an expression's syntax tree may be: 64. Checking and evaluating
+/// recurse over the tree; this bounds their stack. (CEL builds `&&` and
+/// `||` chains as balanced trees, so a long chain is shallow.)
+pub const MAX_DEPTH: usize = 64;
+
 /// Names CEL gives to types, usable as values (`type(x) == int`).
 const TYPE_NAMES: [&str; 11] = [
     "bool",
@@ -106,10 +114,35 @@ impl Expression {
     /// # Errors
     /// One [`IssueKind::Syntax`] per error the parser reports, located.
     pub fn compile(text: &str) -> Result<Expression, Vec<ExpressionIssue>> {
+        // The parser recurses deeply for each bracket: refuse what could
+        // overflow the stack before it runs.
+        if let Some(at) = too_deeply_bracketed(text) {
+            return Err(vec![ExpressionIssue {
+                range: at..at + 1,
+                kind: IssueKind::Syntax {
+                    message: format!(
+                        "brackets nest more than {MAX_BRACKETS} deep here; split the expression into several rules"
+                    ),
+                },
+            }]);
+        }
         // The parser is generated code; a panic in it must not take retort down.
         let compiled = catch_unwind(AssertUnwindSafe(|| cel::Program::compile(text)));
         match compiled {
-            Ok(Ok(program)) => Ok(Expression { program }),
+            Ok(Ok(program)) => {
+                let depth = depth(program.expression());
+                if depth > MAX_DEPTH {
+                    return Err(vec![ExpressionIssue {
+                        range: 0..text.len(),
+                        kind: IssueKind::Syntax {
+                            message: format!(
+                                "the expression nests {depth} operations deep; at most {MAX_DEPTH} are allowed, so split it into several rules"
+                            ),
+                        },
+                    }]);
+                }
+                Ok(Expression { program })
+            }
             Ok(Err(errors)) => Err(errors
                 .errors
                 .iter()
@@ -397,6 +430,84 @@ fn collects_var(expr: &IdedExpr, var: &str) -> bool {
     }
 }
 
+/// The depth of the syntax tree, counted without recursion.
+fn depth(root: &IdedExpr) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(root, 1usize)];
+    while let Some((expr, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        let next = level + 1;
+        match &expr.expr {
+            Expr::Select(select) => stack.push((&select.operand, next)),
+            Expr::Call(call) => {
+                stack.extend(call.target.iter().map(|t| (t.as_ref(), next)));
+                stack.extend(call.args.iter().map(|a| (a, next)));
+            }
+            Expr::Comprehension(c) => {
+                for child in [
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ] {
+                    stack.push((child, next));
+                }
+            }
+            Expr::List(list) => stack.extend(list.elements.iter().map(|e| (e, next))),
+            Expr::Map(map) => stack.extend(
+                map.entries
+                    .iter()
+                    .flat_map(|entry| entry_children(entry, next)),
+            ),
+            Expr::Struct(structure) => stack.extend(
+                structure
+                    .entries
+                    .iter()
+                    .flat_map(|entry| entry_children(entry, next)),
+            ),
+            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+    deepest
+}
+
+fn entry_children(
+    entry: &cel::common::ast::IdedEntryExpr,
+    level: usize,
+) -> Vec<(&IdedExpr, usize)> {
+    match &entry.expr {
+        EntryExpr::StructField(field) => vec![(&field.value, level)],
+        EntryExpr::MapEntry(entry) => vec![(&entry.key, level), (&entry.value, level)],
+    }
+}
+
+/// The offset of the first bracket nested deeper than [`MAX_BRACKETS`],
+/// outside string literals.
+fn too_deeply_bracketed(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut level = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                i = skip_string(bytes, i, false);
+                continue;
+            }
+            b'(' | b'[' | b'{' => {
+                level += 1;
+                if level > MAX_BRACKETS {
+                    return Some(i);
+                }
+            }
+            b')' | b']' | b'}' => level = level.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// `a.b.c` as `["a", "b", "c"]`, when `expr` is a plain chain of names.
 fn written_path(expr: &IdedExpr) -> Option<Vec<String>> {
     match &expr.expr {
@@ -658,6 +769,25 @@ mod tests {
         assert_eq!(errors[0].range.start, 31);
         let errors = Expression::compile("x < ").unwrap_err();
         assert_eq!(errors[0].range, 4..4, "the end of the text");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_it_can_overflow_the_stack() {
+        let brackets = format!("{}1{}", "(".repeat(40), ")".repeat(40));
+        let errors = Expression::compile(&brackets).unwrap_err();
+        assert_eq!(errors[0].range, 32..33, "the 33rd bracket");
+        let chain = format!("a{}", ".b".repeat(100));
+        let errors = Expression::compile(&chain).unwrap_err();
+        assert!(
+            matches!(&errors[0].kind, IssueKind::Syntax { message } if message.starts_with("the expression nests 101 operations deep")),
+            "{errors:?}"
+        );
+        let long_or = vec!["system.load.one > 1.0"; 500].join(" || ");
+        assert!(
+            Expression::compile(&long_or).is_ok(),
+            "|| chains are balanced"
+        );
+        assert!(Expression::compile("'((((((((((((((((((((((((((((((((((' == ''").is_ok());
     }
 
     #[test]

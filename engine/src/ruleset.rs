@@ -37,6 +37,10 @@ use crate::gate::GateSection;
 use crate::rule::Priority;
 use crate::shape::{Shape, cel_to_json};
 
+/// The stack of the threads that check and evaluate rules: 64 MiB (address
+/// space; only what is used is backed by memory).
+pub const CHECK_STACK: usize = 64 * 1024 * 1024;
+
 /// A formula's rules and actions, ready to evaluate.
 #[derive(Debug)]
 pub struct RuleSet {
@@ -161,9 +165,25 @@ impl RuleSet {
     /// Checks and compiles the rules and actions of `formula`, whose source
     /// text is `source` (for locating problems inside values).
     ///
+    /// The CEL parser recurses deeply (in a debug build, some 170 KiB of
+    /// stack per nested bracket), so the check runs on a thread of its own
+    /// with a [`CHECK_STACK`] stack.
+    ///
     /// # Errors
     /// Every [`Problem::Rule`] found, in source order.
     pub fn check(formula: &Formula, source: &str) -> Result<RuleSet, Vec<Problem>> {
+        std::thread::scope(|scope| {
+            let checked = std::thread::Builder::new()
+                .name("retort-rules".to_string())
+                .stack_size(CHECK_STACK)
+                .spawn_scoped(scope, || Self::check_here(formula, source))
+                .ok()
+                .and_then(|thread| thread.join().ok());
+            checked.unwrap_or_else(|| Self::check_here(formula, source))
+        })
+    }
+
+    fn check_here(formula: &Formula, source: &str) -> Result<RuleSet, Vec<Problem>> {
         let mut problems: Vec<(usize, RuleProblem)> = Vec::new();
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
@@ -384,7 +404,23 @@ impl RuleSet {
     }
 
     /// Evaluates every rule against `snapshot`, with `vars` as `vars`.
+    ///
+    /// CEL's interpreter recurses over each expression's tree, so this runs
+    /// on a thread of its own with a [`CHECK_STACK`] stack, whatever the
+    /// caller's stack.
     pub fn evaluate(&self, snapshot: &Snapshot, vars: &BTreeMap<String, String>) -> Evaluation {
+        std::thread::scope(|scope| {
+            let evaluated = std::thread::Builder::new()
+                .name("retort-rules".to_string())
+                .stack_size(CHECK_STACK)
+                .spawn_scoped(scope, || self.evaluate_here(snapshot, vars))
+                .ok()
+                .and_then(|thread| thread.join().ok());
+            evaluated.unwrap_or_else(|| self.evaluate_here(snapshot, vars))
+        })
+    }
+
+    fn evaluate_here(&self, snapshot: &Snapshot, vars: &BTreeMap<String, String>) -> Evaluation {
         let at = snapshot.collected_at;
         let json = serde_json::to_value(snapshot).unwrap_or(Json::Null);
         let mut context = cel::Context::default();

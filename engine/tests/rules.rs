@@ -345,3 +345,133 @@ fn the_formula_schema_describes_rules_actions_and_the_gate() {
         assert!(text.contains(word), "{word}: {text}");
     }
 }
+
+#[test]
+fn deeply_bracketed_rules_are_checked_and_evaluated_without_overflowing_the_stack() {
+    let deep = format!(
+        "{}system.memory.available_mb < 500{}",
+        "(".repeat(32),
+        ")".repeat(32)
+    );
+    let text = format!(
+        "name = \"f\"\n{STEP}{}",
+        rule("deep", &format!("when = \"{deep}\""))
+    );
+    let loaded = parse_source(Path::new("f.toml"), text).unwrap();
+    let rules = RuleSet::build(&loaded).expect("32 brackets are allowed");
+    let evaluation = rules.evaluate(&snapshot(), &BTreeMap::new());
+    assert_eq!(evaluation.matches.len(), 1);
+
+    let deeper = format!("{}true{}", "(".repeat(33), ")".repeat(33));
+    let found = problems(&rule("deeper", &format!("when = \"{deeper}\"")));
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].starts_with("9:41: rule `deeper`: `when` is not a valid CEL expression: brackets nest more than 32 deep here"),
+        "{}",
+        found[0]
+    );
+}
+
+#[test]
+fn the_deepest_allowed_expression_evaluates_on_a_small_stack() {
+    // `a + 0 + 0 …` is a left-leaning tree: 60 terms are 61 levels deep.
+    let sum = format!("system.memory.available_mb{} < 500", " + 0".repeat(59));
+    let text = format!(
+        "name = \"f\"\n{STEP}{}",
+        rule("sum", &format!("when = \"{sum}\""))
+    );
+    let loaded = parse_source(Path::new("f.toml"), text).unwrap();
+    let rules = RuleSet::build(&loaded).expect("within the depth limit");
+    let evaluation = rules.evaluate(&snapshot(), &BTreeMap::new());
+    assert_eq!(evaluation.rules[0].status, RuleStatus::Evaluated);
+    assert_eq!(evaluation.matches.len(), 1);
+    let too_deep = format!("system.memory.available_mb{} < 500", " + 0".repeat(70));
+    let found = problems(&rule("sum", &format!("when = \"{too_deep}\"")));
+    assert!(
+        found[0].contains("the expression nests 74 operations deep; at most 64"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn arbitrary_expressions_and_templates_never_panic_the_checker() {
+    // A fixed-seed xorshift: the same 400 inputs every run.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let pieces = [
+        "system",
+        ".",
+        "memory",
+        "available_mb",
+        "item",
+        "disks",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        " < ",
+        " && ",
+        " || ",
+        "!",
+        "-",
+        "1",
+        "2.5",
+        "'x'",
+        "\"",
+        "'",
+        "\\",
+        "now",
+        "duration('1h')",
+        ".exists(d, d.",
+        "tmux.sessions",
+        "size(",
+        ",",
+        ":",
+        "?",
+        "{{",
+        "}}",
+        "{%",
+        "%}",
+        "vars.x",
+        "日",
+        "\u{0}",
+        "has(",
+        "r'",
+        "b'",
+        ".filter(s, ",
+        "0x",
+        "1e9",
+        "u",
+        "in",
+    ];
+    for _ in 0..400 {
+        let length = next() % 12;
+        let text: String = (0..length)
+            .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+            .collect();
+        let literal = text.replace('\'', "").replace('\\', "");
+        let rules = format!(
+            "[[rules]]\nid = \"r\"\npriority = \"P1\"\nwhen = '{literal}'\nmessage = '{literal}'\neach = '{literal}'\nlabel = '{literal}'\n"
+        );
+        let source = format!("name = \"f\"\n{STEP}{rules}");
+        if let Ok(loaded) = parse_source(Path::new("f.toml"), source.clone()) {
+            match RuleSet::check(&loaded.formula, &source) {
+                Ok(rules) => {
+                    rules.evaluate(&snapshot(), &BTreeMap::new());
+                }
+                Err(problems) => {
+                    for problem in &problems {
+                        describe(&source, problem);
+                    }
+                }
+            }
+        }
+    }
+}
