@@ -456,7 +456,7 @@ fn arbitrary_expressions_and_templates_never_panic_the_checker() {
         let text: String = (0..length)
             .map(|_| pieces[(next() % pieces.len() as u64) as usize])
             .collect();
-        let literal = text.replace('\'', "").replace('\\', "");
+        let literal = text.replace(['\'', '\\'], "");
         let rules = format!(
             "[[rules]]\nid = \"r\"\npriority = \"P1\"\nwhen = '{literal}'\nmessage = '{literal}'\neach = '{literal}'\nlabel = '{literal}'\n"
         );
