@@ -41,6 +41,7 @@ async fn dispatch(command: Command) -> u8 {
             phase_file,
             dry_run,
         } => commands::run::run(formula, agent, state_dir, phase_file, dry_run).await,
+        Command::Preflight { formula, json } => commands::preflight::preflight(formula, json).await,
         Command::Signal {
             signal,
             reason,

@@ -54,7 +54,8 @@ pub struct RunOptions {
     pub cwd: PathBuf,
     /// The tmux server to use.
     pub tmux: TmuxServer,
-    /// Preflight settings.
+    /// Preflight settings, before the formula's `[preflight]` table is laid
+    /// over them (see [`retort_preflight::Config::configure`]).
     pub preflight: retort_preflight::Config,
     /// A directory put first on the session's `PATH`, so that the agent
     /// finds this `retort` (normally the directory of the running binary).
@@ -146,7 +147,8 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
     let loaded = formula::load(&options.formula)?;
     let dag = StepDag::build(&loaded)?;
     let formula = &loaded.formula;
-    let snapshot = retort_preflight::collect(&options.preflight).await;
+    let preflight = options.preflight.clone().configure(&formula.preflight, &options.cwd);
+    let snapshot = retort_preflight::collect(&preflight).await;
     let (context_files, warnings) = read_context_files(formula, &options.cwd);
 
     let started_at = Utc::now();

@@ -1,19 +1,123 @@
-//! The system collector: memory, swap, load average and disk usage.
+//! The system collector: memory, swap, load average, disk usage, uptime,
+//! CPU count and the processes using the most resident memory.
 //!
-//! Memory, swap and load come from `sysinfo` (on Linux: `/proc/meminfo` and
-//! `/proc/loadavg`); disks from `statvfs(3)` through `rustix`, computed the way
-//! GNU coreutils `df` does. All of it is blocking I/O (a `statvfs` on a hung
-//! network mount can block indefinitely), so [`collect`] runs it on a dedicated,
-//! detached OS thread: the async caller can time out and move on, and a stuck
-//! thread never holds up the tokio runtime or its shutdown.
+//! Memory, swap, load, uptime and processes come from `sysinfo` (on Linux:
+//! `/proc/meminfo`, `/proc/loadavg`, `/proc/uptime` and `/proc/PID/stat`);
+//! disks from `statvfs(3)` through `rustix`, computed the way GNU coreutils
+//! `df` does. All of it is blocking I/O (a `statvfs` on a hung network mount
+//! can block indefinitely), so [`collect`] runs it on a dedicated, detached
+//! OS thread: the async caller can time out and move on, and a stuck thread
+//! never holds up the tokio runtime or its shutdown.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use sysinfo::System;
-use tokio::sync::oneshot;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
-use crate::snapshot::{CollectorStatus, Disk, Load, Memory, Swap, SystemSection};
+use crate::config::SystemConfig;
+use crate::snapshot::{CollectorStatus, impl_section, status_from};
+
+/// Memory, swap, disks, load average, uptime, CPUs and the largest processes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
+pub struct SystemSection {
+    /// How the system collector fared.
+    pub status: CollectorStatus,
+    /// Human-readable explanation when `status` is not `Ok` (always serialised; `null` when absent).
+    pub reason: Option<String>,
+    /// How long the collector took, in milliseconds.
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// RAM figures.
+    pub memory: Memory,
+    /// Swap figures.
+    pub swap: Swap,
+    /// One entry per configured disk path that could be measured, in configuration order.
+    pub disks: Vec<Disk>,
+    /// Load averages.
+    pub load: Load,
+    /// Seconds since the machine booted (`/proc/uptime`); 0 when unknown.
+    #[serde(default)]
+    pub uptime_seconds: u64,
+    /// CPUs this process may run on (what `nproc` prints; a cgroup CPU quota
+    /// lowers it too). Compare load averages with it.
+    #[serde(default)]
+    pub cpus: u32,
+    /// The processes with the most resident memory, largest first (at most
+    /// `[preflight.system] top_processes`, default 10). Threads are not
+    /// listed apart from their process.
+    #[serde(default)]
+    pub top_processes: Vec<Process>,
+}
+
+impl_section!(SystemSection);
+
+/// RAM, in MiB (2^20 bytes), truncated.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+pub struct Memory {
+    /// Memory available for starting new work without swapping: Linux's `MemAvailable`
+    /// from `/proc/meminfo` (the "available" column of `free -m`), in MiB.
+    pub available_mb: u64,
+    /// Total usable RAM (`MemTotal`), in MiB.
+    pub total_mb: u64,
+}
+
+/// Swap space, in MiB (2^20 bytes), truncated.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+pub struct Swap {
+    /// Swap in use (`SwapTotal - SwapFree`), in MiB.
+    pub used_mb: u64,
+    /// Total swap (`SwapTotal`), in MiB; 0 when the machine has no swap.
+    pub total_mb: u64,
+}
+
+/// Usage of the file system holding one configured path, as `df -m PATH` reports it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+pub struct Disk {
+    /// The configured path, exactly as given (not necessarily a mount point).
+    pub mount: String,
+    /// Percentage of the space available to unprivileged users that is used, rounded
+    /// up: df's `Use%` column (0–100; may exceed 100 when root's reserve is in use).
+    pub used_percent: u32,
+    /// Space used (`(f_blocks - f_bfree) * f_frsize`), in MiB.
+    pub used_mb: u64,
+    /// File-system size (`f_blocks * f_frsize`), in MiB.
+    pub total_mb: u64,
+}
+
+/// System load averages: the first three fields of Linux's `/proc/loadavg`, the
+/// number of runnable or uninterruptibly sleeping tasks averaged (exponentially
+/// damped) over 1, 5 and 15 minutes. Not normalised by CPU count.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
+pub struct Load {
+    /// 1-minute load average.
+    pub one: f64,
+    /// 5-minute load average.
+    pub five: f64,
+    /// 15-minute load average.
+    pub fifteen: f64,
+}
+
+/// One process, as `ps -o pid,rss,etimes,args` shows it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+pub struct Process {
+    /// Process id.
+    pub pid: u32,
+    /// The executable's name (`/proc/PID/comm`, at most 15 bytes on Linux).
+    pub name: String,
+    /// The full command line, arguments joined by spaces, capped at 200
+    /// characters; the name when the command line is empty (kernel threads,
+    /// zombies).
+    pub command: String,
+    /// Resident memory (RSS), in MiB.
+    pub rss_mb: u64,
+    /// Seconds since the process started.
+    pub age_seconds: u64,
+}
+
+/// Longest command line kept for a process, in characters.
+const MAX_COMMAND_CHARS: usize = 200;
 
 /// Bytes in one MiB, the unit of every `*_mb` field.
 const MIB: u64 = 1 << 20;
@@ -23,50 +127,41 @@ fn to_mb(bytes: u64) -> u64 {
     bytes / MIB
 }
 
-/// Collects the system section for the given disk paths without blocking the
-/// async runtime. Never fails: problems are reported through the section's
-/// `status` and `reason`.
-pub(crate) async fn collect(disks: Vec<PathBuf>) -> SystemSection {
-    let (tx, rx) = oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("retort-preflight-system".to_owned())
-        .spawn(move || {
-            // The receiver may be gone if the caller timed out; nothing to do then.
-            let _ = tx.send(collect_blocking(&disks));
-        });
-    if let Err(err) = spawned {
-        return failed_section(format!(
-            "could not start the system collector thread: {err}"
-        ));
-    }
-    match rx.await {
-        Ok(section) => section,
-        Err(_) => failed_section("the system collector thread ended without a result".to_owned()),
-    }
-}
-
-/// A section with nothing collected, status `Error` and the given reason.
-pub(crate) fn failed_section(reason: String) -> SystemSection {
-    SystemSection {
-        status: CollectorStatus::Error,
-        reason: Some(reason),
-        ..SystemSection::default()
-    }
+/// Collects the system section without blocking the async runtime. Never
+/// fails: problems are reported through the section's `status` and `reason`.
+pub(crate) async fn collect(config: SystemConfig) -> SystemSection {
+    crate::off_thread("system", move || collect_blocking(&config))
+        .await
+        .unwrap_or_else(|reason| SystemSection {
+            status: CollectorStatus::Error,
+            reason: Some(reason),
+            ..SystemSection::default()
+        })
 }
 
 /// Collects everything synchronously. Each part fails on its own: the section is
 /// `Error` with every failure listed in `reason` (joined by `; `), while the
 /// parts that worked are still filled in. A disk path that cannot be measured is
 /// left out of `disks`.
-pub(crate) fn collect_blocking(disk_paths: &[PathBuf]) -> SystemSection {
+pub(crate) fn collect_blocking(config: &SystemConfig) -> SystemSection {
     let mut problems = Vec::new();
+    let now = Utc::now();
 
-    let (memory, swap) = match read_memory() {
-        Ok(figures) => figures,
+    let mut sys = match System::new() {
+        Ok(sys) => Some(sys),
         Err(err) => {
+            problems.push(format!("cannot query the system: {err}"));
+            None
+        }
+    };
+
+    let (memory, swap) = match sys.as_mut().map(read_memory) {
+        Some(Ok(figures)) => figures,
+        Some(Err(err)) => {
             problems.push(format!("memory: {err}"));
             (Memory::default(), Swap::default())
         }
+        None => (Memory::default(), Swap::default()),
     };
 
     let load = match System::load_average() {
@@ -81,33 +176,100 @@ pub(crate) fn collect_blocking(disk_paths: &[PathBuf]) -> SystemSection {
         }
     };
 
-    let mut disks = Vec::with_capacity(disk_paths.len());
-    for path in disk_paths {
+    let mut disks = Vec::with_capacity(config.disks.len());
+    for path in &config.disks {
         match measure_disk(path) {
             Ok(disk) => disks.push(disk),
             Err(err) => problems.push(format!("disk {}: {err}", path.display())),
         }
     }
 
-    let (status, reason) = if problems.is_empty() {
-        (CollectorStatus::Ok, None)
-    } else {
-        (CollectorStatus::Error, Some(problems.join("; ")))
+    let uptime_seconds = System::uptime().unwrap_or_else(|err| {
+        problems.push(format!("uptime: {err}"));
+        0
+    });
+    let cpus = std::thread::available_parallelism()
+        .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+        .unwrap_or_else(|err| {
+            problems.push(format!("CPU count: {err}"));
+            0
+        });
+
+    let top_processes = match sys.as_mut() {
+        Some(sys) if config.top_processes > 0 => top_processes(sys, config.top_processes, now),
+        _ => Vec::new(),
     };
+
+    let (status, reason) = status_from(problems);
     SystemSection {
         status,
         reason,
+        duration_ms: 0,
         memory,
         swap,
         disks,
         load,
+        uptime_seconds,
+        cpus,
+        top_processes,
     }
+}
+
+/// The `n` processes with the largest resident memory. Scans every process's
+/// memory and start time, then reads the command lines of the `n` chosen
+/// ones only.
+fn top_processes(sys: &mut System, n: usize, now: DateTime<Utc>) -> Vec<Process> {
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::All,
+        true,
+        ProcessRefreshKind::nothing().without_tasks().with_memory(),
+    );
+    let mut by_rss: Vec<(u64, sysinfo::Pid)> = sys
+        .processes()
+        .values()
+        .filter(|p| p.thread_kind().is_none())
+        .map(|p| (p.memory(), p.pid()))
+        .collect();
+    by_rss.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    by_rss.truncate(n);
+    let pids: Vec<sysinfo::Pid> = by_rss.iter().map(|(_, pid)| *pid).collect();
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&pids),
+        false,
+        ProcessRefreshKind::nothing()
+            .without_tasks()
+            .with_memory()
+            .with_cmd(UpdateKind::Always),
+    );
+    let now_secs = u64::try_from(now.timestamp()).unwrap_or(0);
+    pids.iter()
+        .filter_map(|pid| sys.process(*pid))
+        .map(|p| {
+            let name = p.name().to_string_lossy().into_owned();
+            let args: Vec<String> = p
+                .cmd()
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let command = if args.is_empty() {
+                name.clone()
+            } else {
+                crate::files::cap_chars(&args.join(" "), MAX_COMMAND_CHARS)
+            };
+            Process {
+                pid: p.pid().as_u32(),
+                name,
+                command,
+                rss_mb: to_mb(p.memory()),
+                age_seconds: now_secs.saturating_sub(p.start_time()),
+            }
+        })
+        .collect()
 }
 
 /// Reads RAM and swap through sysinfo (Linux: `/proc/meminfo`; "available" is
 /// `MemAvailable`, or sysinfo's estimate on kernels older than 3.14).
-fn read_memory() -> Result<(Memory, Swap), String> {
-    let mut sys = System::new().map_err(|err| format!("cannot query the system: {err}"))?;
+fn read_memory(sys: &mut System) -> Result<(Memory, Swap), String> {
     sys.refresh_memory();
     let total = sys.total_memory();
     if total == 0 {

@@ -122,10 +122,8 @@ async fn load_matches_proc_loadavg() {
 async fn missing_disk_path_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-dir");
-    let config = Config {
-        disks: vec![PathBuf::from("/"), missing.clone()],
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.system.disks = vec![PathBuf::from("/"), missing.clone()];
     let snapshot = collect(&config).await;
     let system = &snapshot.system;
     assert_eq!(system.status, CollectorStatus::Error);

@@ -1,5 +1,6 @@
 //! One module per subcommand, plus what they share.
 
+pub mod preflight;
 pub mod render;
 pub mod run;
 pub mod signal;
