@@ -147,7 +147,10 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
     let loaded = formula::load(&options.formula)?;
     let dag = StepDag::build(&loaded)?;
     let formula = &loaded.formula;
-    let preflight = options.preflight.clone().configure(&formula.preflight, &options.cwd);
+    let preflight = options
+        .preflight
+        .clone()
+        .configure(&formula.preflight, &options.cwd);
     let snapshot = retort_preflight::collect(&preflight).await;
     let (context_files, warnings) = read_context_files(formula, &options.cwd);
 

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::CiConfig;
 use crate::files::age_seconds;
 use crate::http::Client;
+use crate::markdown::span;
 use crate::snapshot::{CollectorStatus, impl_section, plural};
 
 /// Pipelines asked for per page (Woodpecker's maximum).
@@ -41,7 +42,7 @@ pub struct CiSection {
     pub repo_id: u64,
     /// How far back pipelines are listed, in seconds (`[preflight.ci] window`, default 24 h).
     pub window_seconds: u64,
-    /// The pipelines created within the window, newest first.
+    /// The pipelines created within the window, by number, newest first.
     pub pipelines: Vec<Pipeline>,
     /// How many pipelines of the window are in each status (`success`,
     /// `failure`, `running`, `pending`, …).
@@ -112,8 +113,12 @@ pub(crate) async fn collect(config: CiConfig, limit: Duration, now: DateTime<Utc
         pending_limit_seconds: config.pending_over.as_secs(),
         ..CiSection::default()
     };
-    let client = match Client::new(&config.url, config.token_env.as_deref(), "Bearer", limit * 9 / 10)
-    {
+    let client = match Client::new(
+        &config.url,
+        config.token_env.as_deref(),
+        "Bearer",
+        limit * 9 / 10,
+    ) {
         Ok(client) => client,
         Err(failure) => {
             section.status = failure.status;
@@ -146,7 +151,11 @@ pub(crate) async fn collect(config: CiConfig, limit: Duration, now: DateTime<Utc
         }
     }
     for p in api.into_iter().filter(|p| p.created >= since) {
-        let time = |secs: i64| (secs > 0).then(|| DateTime::from_timestamp(secs, 0)).flatten();
+        let time = |secs: i64| {
+            (secs > 0)
+                .then(|| DateTime::from_timestamp(secs, 0))
+                .flatten()
+        };
         let created = time(p.created).unwrap_or_default();
         let started = time(p.started);
         let finished = time(p.finished);
@@ -158,8 +167,7 @@ pub(crate) async fn collect(config: CiConfig, limit: Duration, now: DateTime<Utc
         let pending_seconds = (p.status == "pending").then(|| age_seconds(now, created));
         let running_stuck = p.status == "running"
             && duration_seconds.is_some_and(|d| d > section.running_limit_seconds);
-        let pending_stuck =
-            pending_seconds.is_some_and(|w| w > section.pending_limit_seconds);
+        let pending_stuck = pending_seconds.is_some_and(|w| w > section.pending_limit_seconds);
         section.running_too_long += u64::from(running_stuck);
         section.pending_too_long += u64::from(pending_stuck);
         *section.status_counts.entry(p.status.clone()).or_default() += 1;
@@ -176,7 +184,7 @@ pub(crate) async fn collect(config: CiConfig, limit: Duration, now: DateTime<Utc
             stuck: running_stuck || pending_stuck,
         });
     }
-    section.pipelines.sort_by(|a, b| b.created.cmp(&a.created).then(b.number.cmp(&a.number)));
+    section.pipelines.sort_by_key(|p| std::cmp::Reverse(p.number));
     section.status = CollectorStatus::Ok;
     section
 }
@@ -184,7 +192,7 @@ pub(crate) async fn collect(config: CiConfig, limit: Duration, now: DateTime<Utc
 impl CiSection {
     /// `12 pipelines in 24h (1 running over 20m, 0 pending over 30m)` (for the journal).
     pub(crate) fn summary(&self) -> String {
-        let window = humantime::format_duration(Duration::from_secs(self.window_seconds));
+        let window = span(self.window_seconds);
         let mut line = format!(
             "{} in {window}",
             plural(self.pipelines.len(), "pipeline", "pipelines")
@@ -193,9 +201,9 @@ impl CiSection {
             line.push_str(&format!(
                 " ({} running over {}, {} pending over {})",
                 self.running_too_long,
-                humantime::format_duration(Duration::from_secs(self.running_limit_seconds)),
+                span(self.running_limit_seconds),
                 self.pending_too_long,
-                humantime::format_duration(Duration::from_secs(self.pending_limit_seconds)),
+                span(self.pending_limit_seconds),
             ));
         }
         line

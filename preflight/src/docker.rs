@@ -82,7 +82,12 @@ pub(crate) async fn collect(config: DockerConfig) -> DockerSection {
         );
     }
 
-    let ids = match docker(&config, &["container", "ls", "--all", "--quiet", "--no-trunc"]).await {
+    let ids = match docker(
+        &config,
+        &["container", "ls", "--all", "--quiet", "--no-trunc"],
+    )
+    .await
+    {
         Ok(out) => out
             .lines()
             .map(str::trim)
@@ -235,10 +240,16 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
 }
 
-/// Why the CLI cannot be run, when `command` is a bare name not found on `PATH`.
+/// Why the CLI cannot be run: `command` is a path to no file, or a bare
+/// name not found on `PATH`.
 fn missing_cli(command: &Path) -> Option<String> {
     if command.components().count() != 1 {
-        return None; // A path: let spawning report what is wrong with it.
+        return (!command.is_file()).then(|| {
+            format!(
+                "Docker is not installed (`{}` not found)",
+                command.display()
+            )
+        });
     }
     let path = std::env::var_os("PATH")?;
     let found = std::env::split_paths(&path).any(|dir| {
@@ -261,7 +272,9 @@ fn local_socket(host: Option<&str>) -> Option<PathBuf> {
     match host.map(str::to_owned).or(env_host) {
         Some(host) => host.strip_prefix("unix://").map(PathBuf::from),
         None => {
-            let context = std::env::var("DOCKER_CONTEXT").ok().filter(|c| !c.is_empty());
+            let context = std::env::var("DOCKER_CONTEXT")
+                .ok()
+                .filter(|c| !c.is_empty());
             if context.is_some_and(|c| c != "default") || has_current_context() {
                 None
             } else {

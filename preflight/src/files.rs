@@ -180,7 +180,10 @@ mod tests {
             absolute_pattern("*.log", Path::new("/w/[x]")),
             "/w/[[]x[]]/*.log"
         );
-        assert_eq!(absolute_pattern("/tmp/*.lock", Path::new("/w")), "/tmp/*.lock");
+        assert_eq!(
+            absolute_pattern("/tmp/*.lock", Path::new("/w")),
+            "/tmp/*.lock"
+        );
     }
 
     #[test]

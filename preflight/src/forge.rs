@@ -155,8 +155,12 @@ pub(crate) async fn collect(config: ForgeConfig, limit: Duration) -> ForgeSectio
     };
     // Requests end a little before the collector's own timeout, so the
     // reason can name the request that was slow.
-    let client = match Client::new(&config.url, config.token_env.as_deref(), "token", limit * 9 / 10)
-    {
+    let client = match Client::new(
+        &config.url,
+        config.token_env.as_deref(),
+        "token",
+        limit * 9 / 10,
+    ) {
         Ok(client) => client,
         Err(failure) => return fail(section, failure),
     };
@@ -187,9 +191,7 @@ pub(crate) async fn collect(config: ForgeConfig, limit: Duration) -> ForgeSectio
     let mut failures: Vec<Failure> = Vec::new();
     match pulls {
         Ok(answer) => {
-            section.open_pull_requests = answer
-                .total_count
-                .unwrap_or(answer.body.len() as u64);
+            section.open_pull_requests = answer.total_count.unwrap_or(answer.body.len() as u64);
             section.pull_requests = answer
                 .body
                 .into_iter()

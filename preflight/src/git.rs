@@ -241,7 +241,10 @@ async fn read_repo(path: PathBuf, expected_branch: Option<String>, now: DateTime
         ..Repo::default()
     };
     let (dirs, status, worktrees) = tokio::join!(
-        git(&path, &["rev-parse", "--absolute-git-dir", "--show-toplevel"]),
+        git(
+            &path,
+            &["rev-parse", "--absolute-git-dir", "--show-toplevel"]
+        ),
         git(&path, &["status", "--porcelain=v2", "--branch"]),
         git(&path, &["worktree", "list", "--porcelain"]),
     );
@@ -386,7 +389,12 @@ fn parse_worktrees(out: &str, now: DateTime<Utc>) -> Vec<Worktree> {
         match key {
             "HEAD" => current.head = Some(value.to_owned()),
             "branch" => {
-                current.branch = Some(value.strip_prefix("refs/heads/").unwrap_or(value).to_owned());
+                current.branch = Some(
+                    value
+                        .strip_prefix("refs/heads/")
+                        .unwrap_or(value)
+                        .to_owned(),
+                );
             }
             "detached" => current.detached = true,
             "locked" => current.locked = true,
@@ -423,7 +431,11 @@ impl GitSection {
         }
         line.push_str(&format!(
             ", {}",
-            plural(self.worktree_dirs.len(), "worktree directory", "worktree directories")
+            plural(
+                self.worktree_dirs.len(),
+                "worktree directory",
+                "worktree directories"
+            )
         ));
         line
     }
@@ -451,7 +463,10 @@ mod tests {
         assert_eq!(repo.untracked_files, 1);
 
         let mut detached = Repo::default();
-        apply_status(&mut detached, "# branch.oid (initial)\n# branch.head (detached)\n");
+        apply_status(
+            &mut detached,
+            "# branch.oid (initial)\n# branch.head (detached)\n",
+        );
         assert!(detached.detached);
         assert_eq!(detached.branch, None);
         assert_eq!(detached.head, None);

@@ -102,7 +102,9 @@ impl Client {
         if let Some(authorization) = &self.authorization {
             request = request.header("Authorization", authorization);
         }
-        let mut response = request.call().map_err(|err| self.transport_failure(&url, err))?;
+        let mut response = request
+            .call()
+            .map_err(|err| self.transport_failure(&url, err))?;
         let status = response.status();
         if !status.is_success() {
             let code = status.as_u16();

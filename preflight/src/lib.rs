@@ -192,7 +192,13 @@ pub async fn collect(config: &Config) -> Snapshot {
         "commands",
         (!config.commands.is_empty()).then_some(()),
         commands_limit,
-        |()| commands::collect(config.commands.clone(), config.collector_timeout, cwd.clone()),
+        |()| {
+            commands::collect(
+                config.commands.clone(),
+                config.collector_timeout,
+                cwd.clone(),
+            )
+        },
     );
 
     let (system, docker, tmux, phase_files, locks, logs, git, escalations, forge, ci, commands) = tokio::join!(
@@ -290,7 +296,9 @@ where
             let _ = tx.send(work());
         });
     if let Err(err) = spawned {
-        return Err(format!("could not start the {name} collector thread: {err}"));
+        return Err(format!(
+            "could not start the {name} collector thread: {err}"
+        ));
     }
     rx.await
         .map_err(|_| format!("the {name} collector thread ended without a result"))

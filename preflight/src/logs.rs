@@ -177,8 +177,13 @@ mod tests {
 
     #[test]
     fn tails_match_the_last_lines_of_the_file() {
-        for (count, trailing) in [(0, true), (3, true), (3, false), (20_000, true), (20_000, false)]
-        {
+        for (count, trailing) in [
+            (0, true),
+            (3, true),
+            (3, false),
+            (20_000, true),
+            (20_000, false),
+        ] {
             let file = lines_file(count, trailing);
             let text = std::fs::read_to_string(file.path()).unwrap();
             let all: Vec<&str> = text.lines().collect();
@@ -186,7 +191,11 @@ mod tests {
                 .iter()
                 .map(|l| (*l).to_owned())
                 .collect();
-            assert_eq!(tail(file.path(), 15).unwrap(), want, "{count} lines, {trailing}");
+            assert_eq!(
+                tail(file.path(), 15).unwrap(),
+                want,
+                "{count} lines, {trailing}"
+            );
         }
     }
 

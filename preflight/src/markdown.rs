@@ -224,7 +224,10 @@ fn render_tmux(out: &mut String, tmux: &TmuxSection) {
             .panes
             .iter()
             .map(|pane| {
-                let place = format!("pane {} ({}.{})", pane.id, pane.window_index, pane.pane_index);
+                let place = format!(
+                    "pane {} ({}.{})",
+                    pane.id, pane.window_index, pane.pane_index
+                );
                 if pane.dead {
                     let how = match (pane.exit_status, pane.exit_signal) {
                         (Some(code), _) => format!("exit status {code}"),
@@ -296,7 +299,12 @@ fn files_intro(out: &mut String, count: usize, omitted: u64, globs: &[String]) {
 }
 
 fn render_phase_files(out: &mut String, section: &PhaseFilesSection) {
-    if !open(out, "Phase files", section.status, section.reason.as_deref()) {
+    if !open(
+        out,
+        "Phase files",
+        section.status,
+        section.reason.as_deref(),
+    ) {
         return;
     }
     files_intro(out, section.files.len(), section.omitted, &section.globs);
@@ -309,7 +317,11 @@ fn render_phase_files(out: &mut String, section: &PhaseFilesSection) {
             } else {
                 inline_code(&f.first_line)
             };
-            format!("{}: {line} (modified {} ago)", f.path, duration(f.age_seconds))
+            format!(
+                "{}: {line} (modified {} ago)",
+                f.path,
+                duration(f.age_seconds)
+            )
         })
         .collect();
     push_capped_list(out, &items, MAX_LIST_ITEMS);
@@ -330,7 +342,11 @@ fn render_locks(out: &mut String, section: &LocksSection) {
                 None if f.content.is_empty() => "**no PID** (empty)".to_owned(),
                 None => format!("**no PID** ({})", inline_code(&f.content)),
             };
-            format!("{}: {holder} (modified {} ago)", f.path, duration(f.age_seconds))
+            format!(
+                "{}: {holder} (modified {} ago)",
+                f.path,
+                duration(f.age_seconds)
+            )
         })
         .collect();
     push_capped_list(out, &items, MAX_LIST_ITEMS);
@@ -508,7 +524,12 @@ fn render_repo(out: &mut String, repo: &Repo) {
 }
 
 fn render_escalations(out: &mut String, section: &EscalationsSection) {
-    if !open(out, "Escalations", section.status, section.reason.as_deref()) {
+    if !open(
+        out,
+        "Escalations",
+        section.status,
+        section.reason.as_deref(),
+    ) {
         return;
     }
     files_intro(out, section.files.len(), section.omitted, &section.globs);
@@ -521,7 +542,11 @@ fn render_escalations(out: &mut String, section: &EscalationsSection) {
                 .as_deref()
                 .map(|h| format!("\"{}\"", one_line(h)))
                 .unwrap_or_else(|| "(no heading)".to_owned());
-            format!("{}: {heading} (modified {} ago)", f.path, duration(f.age_seconds))
+            format!(
+                "{}: {heading} (modified {} ago)",
+                f.path,
+                duration(f.age_seconds)
+            )
         })
         .collect();
     push_capped_list(out, &items, MAX_LIST_ITEMS);
@@ -579,7 +604,11 @@ fn render_forge(out: &mut String, forge: &ForgeSection) {
         let _ = writeln!(out, "\nOpen issues by label: {}.", counts.join(", "));
     }
     if !forge.blocked.is_empty() {
-        let _ = writeln!(out, "\nIssues labelled {}:\n", inline_code(&forge.blocked_label));
+        let _ = writeln!(
+            out,
+            "\nIssues labelled {}:\n",
+            inline_code(&forge.blocked_label)
+        );
         let items: Vec<String> = forge
             .blocked
             .iter()
@@ -609,7 +638,7 @@ fn render_ci(out: &mut String, ci: &CiSection) {
         "Woodpecker repository {} at {}, last {}: {}{}.",
         ci.repo_id,
         ci.url,
-        duration(ci.window_seconds),
+        span(ci.window_seconds),
         plural(ci.pipelines.len(), "pipeline", "pipelines"),
         if counts.is_empty() {
             String::new()
@@ -618,7 +647,7 @@ fn render_ci(out: &mut String, ci: &CiSection) {
         }
     );
     let stuck = |n: u64, what: &str, limit: u64| {
-        let text = format!("{n} {what} over {}", duration(limit));
+        let text = format!("{n} {what} over {}", span(limit));
         if n > 0 { format!("**{text}**") } else { text }
     };
     let _ = writeln!(
@@ -787,6 +816,17 @@ pub(crate) fn duration(secs: u64) -> String {
         format!("{hours}h {mins:02}m")
     } else if mins > 0 {
         format!("{mins}m")
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// A configured span in its simplest unit: `24h`, `20m`, `90s`.
+pub(crate) fn span(secs: u64) -> String {
+    if secs >= 3600 && secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs >= 60 && secs % 60 == 0 {
+        format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
     }

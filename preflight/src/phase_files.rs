@@ -57,7 +57,11 @@ pub(crate) async fn collect(
         .unwrap_or_else(|reason| PhaseFilesSection::failed(CollectorStatus::Error, reason))
 }
 
-fn collect_blocking(config: &FilesConfig, cwd: &std::path::Path, now: DateTime<Utc>) -> PhaseFilesSection {
+fn collect_blocking(
+    config: &FilesConfig,
+    cwd: &std::path::Path,
+    now: DateTime<Utc>,
+) -> PhaseFilesSection {
     if config.globs.is_empty() {
         return PhaseFilesSection::failed(
             CollectorStatus::Unavailable,

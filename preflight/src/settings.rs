@@ -60,8 +60,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 use crate::config::{
-    CiConfig, CommandConfig, Config, DEFAULT_MAX_OUTPUT_BYTES, FilesConfig, ForgeConfig,
-    RepoConfig,
+    CiConfig, CommandConfig, Config, DEFAULT_MAX_OUTPUT_BYTES, FilesConfig, ForgeConfig, RepoConfig,
 };
 
 /// The `[preflight]` table of a formula.
@@ -564,13 +563,19 @@ timeout = "1s"
         assert!(error.contains("`soon` is not a duration"), "{error}");
         let error = parse("timeout = \"0s\"\n").unwrap_err().to_string();
         assert!(error.contains("leaves no time at all"), "{error}");
-        let error = parse("[forge]\nurl = \"http://x\"\n").unwrap_err().to_string();
+        let error = parse("[forge]\nurl = \"http://x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("missing field `repo`"), "{error}");
     }
 
     #[test]
     fn a_disabled_forge_is_left_out() {
-        let settings = parse("[forge]\nenabled = false\nurl = \"http://x\"\nrepo = \"o/r\"\n").unwrap();
-        assert_eq!(Config::default().configure(&settings, Path::new("/")).forge, None);
+        let settings =
+            parse("[forge]\nenabled = false\nurl = \"http://x\"\nrepo = \"o/r\"\n").unwrap();
+        assert_eq!(
+            Config::default().configure(&settings, Path::new("/")).forge,
+            None
+        );
     }
 }

@@ -353,8 +353,16 @@ fn parse_pane(rest: &str, line: &str) -> Result<(String, TmuxPane), LineError> {
         pid: small(number("pane_pid", f[4], line)?),
         current_command: f[8].to_owned(),
         dead,
-        exit_status: if dead { optional("pane_dead_status", f[6])? } else { None },
-        exit_signal: if dead { optional("pane_dead_signal", f[7])? } else { None },
+        exit_status: if dead {
+            optional("pane_dead_status", f[6])?
+        } else {
+            None
+        },
+        exit_signal: if dead {
+            optional("pane_dead_signal", f[7])?
+        } else {
+            None
+        },
     };
     Ok((f[0].to_owned(), pane))
 }
