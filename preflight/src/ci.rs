@@ -184,7 +184,9 @@ pub(crate) async fn collect(config: CiConfig, limit: Duration, now: DateTime<Utc
             stuck: running_stuck || pending_stuck,
         });
     }
-    section.pipelines.sort_by_key(|p| std::cmp::Reverse(p.number));
+    section
+        .pipelines
+        .sort_by_key(|p| std::cmp::Reverse(p.number));
     section.status = CollectorStatus::Ok;
     section
 }

@@ -27,7 +27,6 @@ pub struct SystemSection {
     /// Human-readable explanation when `status` is not `Ok` (always serialised; `null` when absent).
     pub reason: Option<String>,
     /// How long the collector took, in milliseconds.
-    #[serde(default)]
     pub duration_ms: u64,
     /// RAM figures.
     pub memory: Memory,
@@ -38,16 +37,13 @@ pub struct SystemSection {
     /// Load averages.
     pub load: Load,
     /// Seconds since the machine booted (`/proc/uptime`); 0 when unknown.
-    #[serde(default)]
     pub uptime_seconds: u64,
     /// CPUs this process may run on (what `nproc` prints; a cgroup CPU quota
     /// lowers it too). Compare load averages with it.
-    #[serde(default)]
     pub cpus: u32,
     /// The processes with the most resident memory, largest first (at most
     /// `[preflight.system] top_processes`, default 10). Threads are not
     /// listed apart from their process.
-    #[serde(default)]
     pub top_processes: Vec<Process>,
 }
 

@@ -30,7 +30,6 @@ pub struct TmuxSection {
     /// output lines (always serialised; `null` when absent).
     pub reason: Option<String>,
     /// How long the collector took, in milliseconds.
-    #[serde(default)]
     pub duration_ms: u64,
     /// Sessions in the order tmux lists them (by name).
     pub sessions: Vec<TmuxSession>,
@@ -52,10 +51,8 @@ pub struct TmuxSession {
     /// Last activity in the session (`#{session_activity}`), UTC, whole seconds.
     pub last_activity: DateTime<Utc>,
     /// Seconds since the last activity, at `collected_at` (0 when in the future).
-    #[serde(default)]
     pub idle_seconds: u64,
     /// The panes of all its windows, by window and pane index.
-    #[serde(default)]
     pub panes: Vec<TmuxPane>,
 }
 
