@@ -105,12 +105,24 @@ fn main() {
     }
 
     let mut in_process = Vec::with_capacity(rounds);
+    let mut per_collector: Vec<Vec<(&str, u64)>> = Vec::with_capacity(rounds);
     let mut binary_runs = Vec::with_capacity(rounds);
     let mut bash_runs = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         let started = Instant::now();
         let snapshot = runtime.block_on(collect(&config));
         in_process.push(started.elapsed());
+        per_collector.push(vec![
+            ("system", snapshot.system.duration_ms),
+            ("docker", snapshot.docker.duration_ms),
+            ("tmux", snapshot.tmux.duration_ms),
+            ("phase_files", snapshot.phase_files.duration_ms),
+            ("locks", snapshot.locks.duration_ms),
+            ("logs", snapshot.logs.duration_ms),
+            ("git", snapshot.git.duration_ms),
+            ("escalations", snapshot.escalations.duration_ms),
+            ("commands", snapshot.commands.duration_ms),
+        ]);
         std::hint::black_box(snapshot);
         binary_runs.push(run_measured(&mut retort_cmd()));
         bash_runs.push(run_measured(&mut bash_cmd()));
@@ -133,8 +145,19 @@ fn main() {
     );
     let bash_stats = Stats::of(&bash_runs.iter().map(|r| r.0).collect::<Vec<_>>());
     bash_stats.print("bash baseline", bash_runs.iter().map(|r| r.1).max());
+    let breakdown: Vec<String> = (0..per_collector[0].len())
+        .map(|i| {
+            let mut ms: Vec<u64> = per_collector.iter().map(|round| round[i].1).collect();
+            ms.sort_unstable();
+            format!("{} {}", per_collector[0][i].0, ms[ms.len() / 2])
+        })
+        .collect();
     println!(
-        "\nbash / retort (in-process): {:.1}x faster",
+        "\nin-process median per collector (ms, concurrent): {}",
+        breakdown.join(", ")
+    );
+    println!(
+        "bash / retort (in-process): {:.1}x faster",
         bash_stats.median.as_secs_f64() / in_stats.median.as_secs_f64()
     );
     println!(

@@ -1,8 +1,9 @@
 //! The system collector: memory, swap, load average, disk usage, uptime,
 //! CPU count and the processes using the most resident memory.
 //!
-//! Memory, swap, load, uptime and processes come from `sysinfo` (on Linux:
-//! `/proc/meminfo`, `/proc/loadavg`, `/proc/uptime` and `/proc/PID/stat`);
+//! Memory, swap, load and uptime come from `sysinfo` (on Linux:
+//! `/proc/meminfo`, `/proc/loadavg`, `/proc/uptime`); processes from one
+//! read of `/proc/PID/stat` each (see [`top_processes`]);
 //! disks from `statvfs(3)` through `rustix`, computed the way GNU coreutils
 //! `df` does. All of it is blocking I/O (a `statvfs` on a hung network mount
 //! can block indefinitely), so [`collect`] runs it on a dedicated, detached
@@ -12,9 +13,8 @@
 use std::io;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
+use sysinfo::System;
 
 use crate::config::SystemConfig;
 use crate::snapshot::{CollectorStatus, impl_section, status_from};
@@ -141,7 +141,6 @@ pub(crate) async fn collect(config: SystemConfig) -> SystemSection {
 /// left out of `disks`.
 pub(crate) fn collect_blocking(config: &SystemConfig) -> SystemSection {
     let mut problems = Vec::new();
-    let now = Utc::now();
 
     let mut sys = match System::new() {
         Ok(sys) => Some(sys),
@@ -191,9 +190,11 @@ pub(crate) fn collect_blocking(config: &SystemConfig) -> SystemSection {
             0
         });
 
-    let top_processes = match sys.as_mut() {
-        Some(sys) if config.top_processes > 0 => top_processes(sys, config.top_processes, now),
-        _ => Vec::new(),
+    let top_processes = if config.top_processes > 0 {
+        let uptime = precise_uptime().unwrap_or(uptime_seconds as f64);
+        top_processes(config.top_processes, uptime)
+    } else {
+        Vec::new()
     };
 
     let (status, reason) = status_from(problems);
@@ -211,56 +212,77 @@ pub(crate) fn collect_blocking(config: &SystemConfig) -> SystemSection {
     }
 }
 
-/// The `n` processes with the largest resident memory. Scans every process's
-/// memory and start time, then reads the command lines of the `n` chosen
-/// ones only.
-fn top_processes(sys: &mut System, n: usize, now: DateTime<Utc>) -> Vec<Process> {
-    sys.refresh_processes_specifics(
-        ProcessesToUpdate::All,
-        true,
-        ProcessRefreshKind::nothing().without_tasks().with_memory(),
-    );
-    let mut by_rss: Vec<(u64, sysinfo::Pid)> = sys
-        .processes()
-        .values()
-        .filter(|p| p.thread_kind().is_none())
-        .map(|p| (p.memory(), p.pid()))
+/// The `n` processes with the largest resident memory.
+///
+/// Reads `/proc/PID/stat` once per process (the name, `rss` in pages and
+/// `starttime` in clock ticks after boot, as proc(5) documents them), then
+/// `/proc/PID/cmdline` of the `n` chosen ones only: one small read per
+/// process, so a machine with a thousand processes costs a few
+/// milliseconds. Processes that exit meanwhile are skipped.
+fn top_processes(n: usize, uptime_seconds: f64) -> Vec<Process> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let page = u64::try_from(rustix::param::page_size()).unwrap_or(4096);
+    let ticks = rustix::param::clock_ticks_per_second().max(1);
+    let mut all: Vec<(u64, u32, String, u64)> = entries
+        .filter_map(|entry| {
+            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (name, rss_pages, start_ticks) = parse_stat(&stat)?;
+            Some((rss_pages.saturating_mul(page), pid, name, start_ticks))
+        })
         .collect();
-    by_rss.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    by_rss.truncate(n);
-    let pids: Vec<sysinfo::Pid> = by_rss.iter().map(|(_, pid)| *pid).collect();
-    sys.refresh_processes_specifics(
-        ProcessesToUpdate::Some(&pids),
-        false,
-        ProcessRefreshKind::nothing()
-            .without_tasks()
-            .with_memory()
-            .with_cmd(UpdateKind::Always),
-    );
-    let now_secs = u64::try_from(now.timestamp()).unwrap_or(0);
-    pids.iter()
-        .filter_map(|pid| sys.process(*pid))
-        .map(|p| {
-            let name = p.name().to_string_lossy().into_owned();
-            let args: Vec<String> = p
-                .cmd()
-                .iter()
-                .map(|a| a.to_string_lossy().into_owned())
+    all.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    all.truncate(n);
+    all.into_iter()
+        .map(|(rss, pid, name, start_ticks)| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|arg| !arg.is_empty())
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
                 .collect();
             let command = if args.is_empty() {
                 name.clone()
             } else {
                 crate::files::cap_chars(&args.join(" "), MAX_COMMAND_CHARS)
             };
+            let started = start_ticks as f64 / ticks as f64;
             Process {
-                pid: p.pid().as_u32(),
+                pid,
                 name,
                 command,
-                rss_mb: to_mb(p.memory()),
-                age_seconds: now_secs.saturating_sub(p.start_time()),
+                rss_mb: to_mb(rss),
+                age_seconds: (uptime_seconds - started).max(0.0) as u64,
             }
         })
         .collect()
+}
+
+/// The name, `rss` (field 24, pages) and `starttime` (field 22, clock
+/// ticks after boot) of a `/proc/PID/stat` line. The name (field 2) is in
+/// parentheses and may itself contain spaces and parentheses, so the other
+/// fields are counted from the last `)`.
+fn parse_stat(stat: &str) -> Option<(String, u64, u64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?.to_owned();
+    let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    // `rest[0]` is field 3 (state), so field N is `rest[N - 3]`.
+    let start = rest.get(22 - 3)?.parse().ok()?;
+    let rss = rest.get(24 - 3)?.parse().ok()?;
+    Some((name, rss, start))
+}
+
+/// Seconds since boot with their fraction, from `/proc/uptime`.
+fn precise_uptime() -> Option<f64> {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Reads RAM and swap through sysinfo (Linux: `/proc/meminfo`; "available" is
@@ -332,6 +354,16 @@ mod tests {
         assert_eq!(df_use_percent(0, 0), 0);
         assert_eq!(df_use_percent(100, 0), 100);
         assert_eq!(df_use_percent(u64::MAX, u64::MAX), 50);
+    }
+
+    #[test]
+    fn reads_proc_stat_lines() {
+        let line = "4242 (tmux: server (x)) S 1 4242 4242 0 -1 4194560 1 0 0 0 2 3 0 0 20 0 1 0 987654 12345678 2560 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+        assert_eq!(
+            parse_stat(line),
+            Some(("tmux: server (x)".to_owned(), 2560, 987_654))
+        );
+        assert_eq!(parse_stat("1 (init) S"), None);
     }
 
     #[test]
