@@ -214,14 +214,25 @@ async fn docker(config: &DockerConfig, args: &[&str]) -> Result<String, Failure>
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stderr = stderr.trim();
-    let no_daemon = stderr.contains("Cannot connect to the Docker daemon")
-        || stderr.contains("Is the docker daemon running")
-        || stderr.contains("connect: no such file or directory")
-        || stderr.contains("connect: connection refused");
+    // "permission denied while trying to connect to the Docker daemon socket …"
+    let denied = stderr.contains("permission denied");
+    let no_daemon = !denied
+        && (stderr.contains("Cannot connect to the Docker daemon")
+            || stderr.contains("Is the docker daemon running")
+            || stderr.contains("connect: no such file or directory")
+            || stderr.contains("connect: connection refused"));
     Err(if no_daemon {
         Failure {
             status: CollectorStatus::Unavailable,
             reason: format!("no Docker daemon: {}", first_line(stderr)),
+        }
+    } else if denied {
+        Failure {
+            status: CollectorStatus::Unavailable,
+            reason: format!(
+                "not allowed to use the Docker daemon: {}",
+                first_line(stderr)
+            ),
         }
     } else {
         Failure {

@@ -154,6 +154,8 @@ async fn collectors_run_concurrently() {
         cwd: Some(dir.path().to_path_buf()),
         ..retort_preflight::Config::default()
     };
+    // `docker stats` samples for 2 s where a daemon runs; not what this is about.
+    config.docker.stats = false;
     config.commands = (0..3)
         .map(|i| command(&format!("sleep{i}"), &["sleep", "0.6"]))
         .collect();
