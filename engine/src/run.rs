@@ -407,12 +407,19 @@ pub async fn execute(
     let mut ending: Option<(Phase, String)> = None;
     let mut warnings = Vec::new();
     let mut session_names = Vec::new();
+    let mut previous: Option<(usize, AgentSession)> = None;
     for (number, planned) in plan.sessions.iter().enumerate() {
         if ending.is_some() {
             break;
         }
         let spec = session_spec(plan, planned, options, &run, number);
-        let session = match AgentSession::start(&options.tmux, &spec).await {
+        // The next session starts before the last one is killed, so that the
+        // tmux server never runs out of sessions (and exits) mid-run.
+        let started = AgentSession::start(&options.tmux, &spec).await;
+        if let Some((finished, session)) = previous.take() {
+            retire(&run, finished, &session, &mut warnings).await;
+        }
+        let session = match started {
             Ok(session) => session,
             Err(error) if number == 0 => {
                 // Whoever watches the phase file learns that this run failed.
@@ -483,15 +490,10 @@ pub async fn execute(
                 break;
             }
         }
-        if let Some(pane) = session.capture(PANE_CAPTURE_LINES).await {
-            let _ = write_atomic(&run.pane_capture_file(number), pane.as_bytes());
-        }
-        if let Err(error) = session.kill().await {
-            warnings.push(format!(
-                "could not kill tmux session {}: {error}",
-                session.name()
-            ));
-        }
+        previous = Some((number, session));
+    }
+    if let Some((finished, session)) = previous.take() {
+        retire(&run, finished, &session, &mut warnings).await;
     }
     drop(watcher);
     for &index in &plan.dag.order()[steps.len()..] {
@@ -584,6 +586,19 @@ fn session_spec(
         exit_file: run.agent_exit_file(number),
         cwd: options.cwd.clone(),
         env,
+    }
+}
+
+/// Saves the last lines of session `number`'s pane and kills it.
+async fn retire(run: &RunDir, number: usize, session: &AgentSession, warnings: &mut Vec<String>) {
+    if let Some(pane) = session.capture(PANE_CAPTURE_LINES).await {
+        let _ = write_atomic(&run.pane_capture_file(number), pane.as_bytes());
+    }
+    if let Err(error) = session.kill().await {
+        warnings.push(format!(
+            "could not kill tmux session {}: {error}",
+            session.name()
+        ));
     }
 }
 
