@@ -79,6 +79,8 @@ pub struct Node {
 pub struct Shape {
     nodes: Vec<Node>,
     root: NodeId,
+    /// Each node's alternatives with unions flattened, null left out.
+    present: Vec<Vec<NodeId>>,
 }
 
 impl Shape {
@@ -90,10 +92,21 @@ impl Shape {
             defs: HashMap::new(),
         };
         let root = compiler.compile(schema);
-        Shape {
+        let mut shape = Shape {
             nodes: compiler.nodes,
             root,
-        }
+            present: Vec::new(),
+        };
+        shape.present = (0..shape.nodes.len())
+            .map(|id| {
+                shape
+                    .alternatives(id)
+                    .into_iter()
+                    .filter(|&n| shape.nodes[n].kind != Kind::Null)
+                    .collect()
+            })
+            .collect();
+        shape
     }
 
     /// The root node.
@@ -127,18 +140,16 @@ impl Shape {
 
     /// The alternatives of `id` other than null: what a key that is present
     /// may hold.
-    pub fn present(&self, id: NodeId) -> Vec<NodeId> {
-        self.alternatives(id)
-            .into_iter()
-            .filter(|&n| self.nodes[n].kind != Kind::Null)
-            .collect()
+    pub fn present(&self, id: NodeId) -> &[NodeId] {
+        self.present.get(id).map_or(&[], Vec::as_slice)
     }
 
     /// The shape of key `key` inside `id` (looking through unions and
     /// optional values), if `id` is a table that has it.
     pub fn property(&self, id: NodeId, key: &str) -> Option<NodeId> {
         self.present(id)
-            .into_iter()
+            .iter()
+            .copied()
             .find_map(|n| match &self.nodes[n].kind {
                 Kind::Object {
                     properties,
@@ -153,7 +164,8 @@ impl Shape {
     /// The element shape of `id`, if it is a list.
     pub fn items(&self, id: NodeId) -> Option<NodeId> {
         self.present(id)
-            .into_iter()
+            .iter()
+            .copied()
             .find_map(|n| match &self.nodes[n].kind {
                 Kind::Array { items } => Some(*items),
                 Kind::Any => Some(n),
@@ -165,8 +177,8 @@ impl Shape {
     pub fn keys(&self, id: NodeId) -> Vec<&str> {
         let mut keys: Vec<&str> = self
             .present(id)
-            .into_iter()
-            .flat_map(|n| match &self.nodes[n].kind {
+            .iter()
+            .flat_map(|&n| match &self.nodes[n].kind {
                 Kind::Object { properties, .. } => {
                     properties.keys().map(String::as_str).collect::<Vec<_>>()
                 }

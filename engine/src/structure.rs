@@ -113,7 +113,8 @@ impl Walker<'_> {
         let Some((properties, required, additional)) = self
             .shape
             .present(node)
-            .into_iter()
+            .iter()
+            .copied()
             .find_map(|n| match &self.shape.node(n).kind {
                 Kind::Object {
                     properties,
@@ -125,10 +126,14 @@ impl Walker<'_> {
         else {
             return;
         };
+        let mut child_trail = trail.to_vec();
+        child_trail.push(PathStep::Key(String::new()));
         for (key, value) in table.iter() {
             let name = key.get_ref().as_ref();
-            let mut child_trail = trail.to_vec();
-            child_trail.push(PathStep::Key(name.to_string()));
+            if let Some(PathStep::Key(last)) = child_trail.last_mut() {
+                last.clear();
+                last.push_str(name);
+            }
             let problems_before = self.problems.len();
             match properties.get(name).copied().or(additional) {
                 Some(child) => self.value(value, child, name, &child_trail, label),
@@ -158,7 +163,7 @@ impl Walker<'_> {
                 if required.contains(&name.to_string()) {
                     self.complete = false;
                 }
-                self.removals.push(child_trail);
+                self.removals.push(child_trail.clone());
             }
         }
         for key in required {
@@ -193,14 +198,19 @@ impl Walker<'_> {
         let alternatives = self.shape.present(node);
         if alternatives
             .iter()
-            .any(|&n| self.shape.node(n).kind == Kind::Any)
+            .any(|&n| matches!(self.shape.node(n).kind, Kind::Any))
         {
             return;
         }
-        let candidates: Vec<NodeId> = alternatives
-            .into_iter()
-            .filter(|&n| accepts(&self.shape.node(n).kind, value.get_ref()))
-            .collect();
+        let fits = |n: &&NodeId| accepts(&self.shape.node(**n).kind, value.get_ref());
+        // Almost always exactly one shape fits; collect only when several do.
+        let mut fitting = alternatives.iter().filter(fits);
+        let first = fitting.next().copied();
+        if let (Some(only), None) = (first, fitting.next()) {
+            self.value_as(value, only, key, trail, label);
+            return;
+        }
+        let candidates: Vec<NodeId> = alternatives.iter().filter(fits).copied().collect();
         match candidates.as_slice() {
             [] => {
                 let found = article(value.get_ref().type_str());
@@ -290,10 +300,10 @@ impl Walker<'_> {
             (Kind::Array { items }, DeValue::Array(array)) => {
                 let items = *items;
                 for (index, element) in array.iter().enumerate() {
-                    let mut element_trail = trail.to_vec();
-                    element_trail.push(PathStep::Index(index));
                     match element.get_ref() {
                         DeValue::Table(table) if self.is_table_node(items) => {
+                            let mut element_trail = trail.to_vec();
+                            element_trail.push(PathStep::Index(index));
                             let element_label = array_table_label(trail, index, table);
                             self.table(
                                 table,

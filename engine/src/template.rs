@@ -58,8 +58,16 @@ pub struct SyntaxError {
 
 /// Parses `template` with Tera and returns its first syntax error, if any.
 pub fn syntax_error(template: &str) -> Option<SyntaxError> {
-    let mut tera = tera::Tera::new();
-    let error = tera.add_raw_template("template", template).err()?;
+    thread_local! {
+        // One parser per thread: building a `Tera` registers every built-in
+        // filter, which costs more than parsing a short template.
+        static TERA: std::cell::RefCell<tera::Tera> = std::cell::RefCell::new(tera::Tera::new());
+    }
+    let error = TERA.with(|tera| {
+        tera.borrow_mut()
+            .add_raw_template("template", template)
+            .err()
+    })?;
     match error.kind() {
         tera::ErrorKind::SyntaxError(report) => {
             let span = report.span();
