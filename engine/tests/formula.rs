@@ -161,3 +161,24 @@ fn the_json_schema_is_generated_from_the_formula_types() {
         "#/$defs/HumanDuration"
     );
 }
+
+#[test]
+fn the_reference_documents_every_key_of_the_schema() {
+    let reference = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/formula-reference.md"),
+    )
+    .unwrap();
+    let schema = retort_engine::formula::json_schema();
+    let mut tables = vec![("top level", &schema["properties"])];
+    for name in ["Step", "VarTable", "ContextSection", "AgentSection"] {
+        tables.push((name, &schema["$defs"][name]["properties"]));
+    }
+    for (table, properties) in tables {
+        for key in properties.as_object().unwrap().keys() {
+            assert!(
+                reference.contains(&format!("| `{key}` |")),
+                "docs/formula-reference.md has no row for `{key}` of {table}"
+            );
+        }
+    }
+}
