@@ -374,17 +374,43 @@ fn check_template(
         return;
     }
     let map = StringSource::new(text, site.span.clone(), site.value);
-    if let Some(error) = template::syntax_error(site.value) {
-        let at = map.offset(error.offset);
-        problems.push(Problem::TemplateSyntax {
-            place: site.place.to_string(),
-            message: error.message,
-            span: span(at..at),
-            help: site.syntax_help.to_string(),
-        });
-        return;
+    let top_level = match template::analyse(site.value) {
+        Ok(names) => names,
+        Err(error) => {
+            let at = map.offset(error.offset);
+            problems.push(Problem::TemplateSyntax {
+                place: site.place.to_string(),
+                message: error.message,
+                span: span(at..at),
+                help: site.syntax_help.to_string(),
+            });
+            return;
+        }
+    };
+    let paths = template::variable_paths(site.value);
+    // Tera's own analysis names the top-level variables; the paths below
+    // them are read by `template::variable_paths`. A name Tera finds that
+    // the path reader missed is still checked.
+    for name in &top_level {
+        if paths.iter().any(|p| p.root() == name)
+            || site.shape.property(site.shape.root(), name).is_some()
+        {
+            continue;
+        }
+        if let Some(range) = template::find_name(site.value, name) {
+            let keys = site.shape.keys(site.shape.root());
+            problems.push(Problem::UnknownVariable {
+                place: site.place.to_string(),
+                path: name.clone(),
+                span: span(map.range(range)),
+                help: match closest(name, keys.iter().copied()) {
+                    Some(guess) => format!("did you mean `{guess}`?"),
+                    None => format!("the names here are: {}", keys.join(", ")),
+                },
+            });
+        }
     }
-    for path in template::variable_paths(site.value) {
+    for path in paths {
         if path.root() == "vars"
             && let Some(template::Segment::Field(name)) = path.segments.get(1)
         {

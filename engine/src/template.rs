@@ -56,31 +56,62 @@ pub struct SyntaxError {
     pub offset: usize,
 }
 
-/// Parses `template` with Tera and returns its first syntax error, if any.
-pub fn syntax_error(template: &str) -> Option<SyntaxError> {
+/// Parses `template` with Tera: its first syntax error, or the top-level
+/// variable names Tera's own analysis finds in it
+/// (`Tera::get_template_variables`; names the template binds itself are
+/// not among them).
+///
+/// # Errors
+/// The [`SyntaxError`] Tera reports, with its offset in `template`.
+pub fn analyse(template: &str) -> Result<Vec<String>, SyntaxError> {
     thread_local! {
         // One parser per thread: building a `Tera` registers every built-in
         // filter, which costs more than parsing a short template.
         static TERA: std::cell::RefCell<tera::Tera> = std::cell::RefCell::new(tera::Tera::new());
     }
-    let error = TERA.with(|tera| {
-        tera.borrow_mut()
-            .add_raw_template("template", template)
-            .err()
-    })?;
-    match error.kind() {
-        tera::ErrorKind::SyntaxError(report) => {
-            let span = report.span();
-            Some(SyntaxError {
-                message: report.message().to_string(),
-                offset: offset_of(template, span.start_line, span.start_col),
-            })
+    TERA.with(|tera| {
+        let mut tera = tera.borrow_mut();
+        if let Err(error) = tera.add_raw_template("template", template) {
+            return Err(match error.kind() {
+                tera::ErrorKind::SyntaxError(report) => {
+                    let span = report.span();
+                    SyntaxError {
+                        message: report.message().to_string(),
+                        offset: offset_of(template, span.start_line, span.start_col),
+                    }
+                }
+                other => SyntaxError {
+                    message: other.to_string(),
+                    offset: 0,
+                },
+            });
         }
-        other => Some(SyntaxError {
-            message: other.to_string(),
-            offset: 0,
-        }),
-    }
+        let mut names: Vec<String> = tera
+            .get_template_variables("template")
+            .map(|names| names.into_iter().map(str::to_string).collect())
+            .unwrap_or_default();
+        names.sort_unstable();
+        Ok(names)
+    })
+}
+
+/// Parses `template` with Tera and returns its first syntax error, if any.
+pub fn syntax_error(template: &str) -> Option<SyntaxError> {
+    analyse(template).err()
+}
+
+/// The byte range of the first use of `name` as a whole word in `template`.
+pub fn find_name(template: &str, name: &str) -> Option<Range<usize>> {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    template
+        .match_indices(name)
+        .map(|(at, _)| at)
+        .find(|&at| {
+            let before = template[..at].chars().next_back();
+            let after = template[at + name.len()..].chars().next();
+            !before.is_some_and(is_word) && !after.is_some_and(is_word) && before != Some('.')
+        })
+        .map(|at| at..at + name.len())
 }
 
 /// The byte offset of `line` (1-based) and `column` (0-based, in
@@ -577,6 +608,16 @@ mod tests {
             roots("{# {{ nope }} #} ${HOME} {a,b} {% raw %}{{ .Names }}{% endraw %}"),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn tera_names_the_top_level_variables_and_they_can_be_found() {
+        let template = "{{ xs.a }} {% for x in xs %}{{ x }}{% endfor %} {{ x2 | join(sep=sep) }}";
+        assert_eq!(analyse(template).unwrap(), ["sep", "x2", "xs"]);
+        // The first whole-word use, never a field after a dot.
+        assert_eq!(find_name(template, "x"), Some(18..19));
+        assert_eq!(find_name(template, "a"), None);
+        assert_eq!(find_name(template, "sep"), Some(61..64));
     }
 
     #[test]
