@@ -91,33 +91,31 @@ impl Checked {
     /// # Errors
     /// [`FormulaError::Invalid`] with every problem, warnings included.
     pub fn into_ready(self) -> Result<(Ready, Vec<Problem>), FormulaError> {
-        let invalid = |checked: Checked| {
-            FormulaError::Invalid(Box::new(InvalidFormula {
-                name: checked.path.display().to_string(),
-                src: checked.source.named(),
-                problems: checked.problems,
-            }))
-        };
-        if self.has_errors() {
-            return Err(invalid(self));
-        }
-        match (self.formula, self.dag) {
-            (Some(formula), Some(dag)) => Ok((
+        let Checked {
+            path,
+            source,
+            formula,
+            dag,
+            vars,
+            problems,
+        } = self;
+        match (formula, dag) {
+            (Some(formula), Some(dag)) if !problems.iter().any(Problem::is_error) => Ok((
                 Ready {
                     loaded: LoadedFormula {
-                        path: self.path,
+                        path,
                         formula,
-                        source: self.source,
+                        source,
                     },
                     dag,
-                    vars: self.vars,
+                    vars,
                 },
-                self.problems,
+                problems,
             )),
             _ => Err(FormulaError::Invalid(Box::new(InvalidFormula {
-                name: self.path.display().to_string(),
-                src: self.source.named(),
-                problems: self.problems,
+                name: path.display().to_string(),
+                src: source.named(),
+                problems,
             }))),
         }
     }
