@@ -380,6 +380,9 @@ impl Fixture {
         let d = self.dir.display();
         format!(
             r#"name = "bench"
+[[steps]]
+id = "look"
+description = "Look."
 [preflight.tmux]
 socket = "{socket}"
 [preflight.phase_files]

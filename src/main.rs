@@ -18,6 +18,11 @@ pub const EXIT_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Diagnostics keep each message on one line, as compilers do, so that
+    // logs and cron mail can be searched for them.
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -33,20 +38,60 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> u8 {
     match command {
-        Command::Render { formula, step } => commands::render::render(formula, step).await,
+        Command::Render {
+            formula,
+            step,
+            vars,
+        } => commands::render::render(formula, step, vars.into_iter().collect()).await,
+        Command::Check {
+            paths,
+            format,
+            vars,
+        } => commands::check::check(&paths, format, vars.into_iter().collect()),
+        Command::Graph { formula, format } => commands::graph::graph(&formula, format),
         Command::Run {
             formula,
             agent,
             state_dir,
             phase_file,
             dry_run,
-        } => commands::run::run(formula, agent, state_dir, phase_file, dry_run).await,
+            vars,
+        } => {
+            let run = commands::run::RunArgs {
+                formula,
+                agent,
+                state_dir,
+                phase_file,
+                dry_run,
+                vars: vars.into_iter().collect(),
+            };
+            commands::run::run(run).await
+        }
+        Command::Schema => commands::schema::schema(),
         Command::Preflight { formula, json } => commands::preflight::preflight(formula, json).await,
         Command::Signal {
             signal,
             reason,
             step,
         } => commands::signal::signal(signal, reason, step),
+    }
+}
+
+/// Writes `text` to standard output. A reader that has gone away (`retort
+/// render … | head`) ends the program quietly, as it does for `cat`,
+/// instead of a panic; any other write error is reported.
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {error}");
+        std::process::exit(i32::from(EXIT_FAILED));
     }
 }
 

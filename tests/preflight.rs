@@ -71,6 +71,9 @@ fn markdown_follows_the_formulas_preflight_table() {
     std::fs::write(
         work.join("check.toml"),
         r#"name = "check"
+[[steps]]
+id = "look"
+description = "Look."
 [preflight]
 timeout = "3s"
 [preflight.docker]
@@ -131,7 +134,7 @@ fn an_invalid_preflight_table_is_an_invalid_formula() {
     let sandbox = Sandbox::new();
     std::fs::write(
         sandbox.work().join("bad.toml"),
-        "name = \"bad\"\n[preflight.logs]\nglob = [\"*.log\"]\n",
+        "name = \"bad\"\n[[steps]]\nid = \"a\"\ndescription = \"A.\"\n[preflight.logs]\nglob = [\"*.log\"]\n",
     )
     .unwrap();
     let output = sandbox
@@ -140,7 +143,7 @@ fn an_invalid_preflight_table_is_an_invalid_formula() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("unknown field `glob`"),
+        stderr(&output).contains("unknown key `glob` in [preflight.logs]"),
         "{}",
         stderr(&output)
     );

@@ -13,14 +13,19 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod check;
 pub mod context;
 pub mod dag;
 pub mod diagnostic;
 pub mod formula;
+pub mod graph;
 pub mod lock;
 pub mod phase;
 pub mod prompt;
 pub mod run;
 pub mod session;
+pub mod shape;
 pub mod signal;
 pub mod state;
+pub mod structure;
+pub mod template;

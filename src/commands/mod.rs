@@ -1,10 +1,14 @@
 //! One module per subcommand, plus what they share.
 
+pub mod check;
+pub mod graph;
 pub mod preflight;
 pub mod render;
 pub mod run;
+pub mod schema;
 pub mod signal;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use retort_engine::run::{self as engine_run, Plan, RunError, RunOptions};
@@ -20,10 +24,12 @@ pub fn options(
     agent: Option<String>,
     state: StateDir,
     phase_file: Option<PathBuf>,
+    vars: BTreeMap<String, String>,
 ) -> RunOptions {
     RunOptions {
         formula,
         agent,
+        vars,
         state,
         phase_file,
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),

@@ -1,5 +1,6 @@
 //! `retort render`: every step's prompt, as a run would send it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use retort_engine::state::StateDir;
@@ -9,9 +10,9 @@ use crate::invalid;
 
 /// Prints the prompts of `formula` (only `step`'s, when given) under
 /// `==> step ID: TITLE` lines. Writes nothing. Returns the exit status.
-pub async fn render(formula: PathBuf, step: Option<String>) -> u8 {
+pub async fn render(formula: PathBuf, step: Option<String>, vars: BTreeMap<String, String>) -> u8 {
     // Rendering needs no state directory; a placeholder keeps it pure.
-    let options = options(formula, None, StateDir::placeholder(), None);
+    let options = options(formula, None, StateDir::placeholder(), None, vars);
     let plan = match prepare(&options, true).await {
         Ok(plan) => plan,
         Err(code) => return code,
@@ -34,6 +35,6 @@ pub async fn render(formula: PathBuf, step: Option<String>) -> u8 {
             out.push('\n');
         }
     }
-    print!("{out}");
+    crate::out(&out);
     0
 }
