@@ -80,6 +80,20 @@ pub enum Command {
         vars: Vec<(String, String)>,
     },
 
+    /// Take a preflight snapshot of this machine and print it: markdown
+    /// (what a prompt gets) or JSON (what `snapshot.json` in a run
+    /// directory holds). Collectors that cannot run say why; the exit
+    /// status is 0 whatever they find.
+    Preflight {
+        /// Configure the collectors from this formula's `[preflight]` table
+        /// [default: every local collector with its defaults].
+        #[arg(long, value_name = "FORMULA")]
+        formula: Option<PathBuf>,
+        /// Print JSON instead of markdown.
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Print the JSON Schema of formula files, for editors (taplo / Even
     /// Better TOML read it from a `#:schema PATH` first line).
     Schema,

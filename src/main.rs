@@ -68,6 +68,7 @@ async fn dispatch(command: Command) -> u8 {
             commands::run::run(run).await
         }
         Command::Schema => commands::schema::schema(),
+        Command::Preflight { formula, json } => commands::preflight::preflight(formula, json).await,
         Command::Signal {
             signal,
             reason,

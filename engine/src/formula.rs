@@ -82,6 +82,11 @@ pub struct Formula {
     /// The steps, in the order they are written.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// What preflight collects, and how (`[preflight]`); see
+    /// [`retort_preflight::Settings`]. Default: every local collector with
+    /// its defaults.
+    #[serde(default)]
+    pub preflight: retort_preflight::Settings,
 }
 
 /// The `[context]` table.

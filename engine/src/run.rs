@@ -61,7 +61,8 @@ pub struct RunOptions {
     pub cwd: PathBuf,
     /// The tmux server to use.
     pub tmux: TmuxServer,
-    /// Preflight settings.
+    /// Preflight settings, before the formula's `[preflight]` table is laid
+    /// over them (see [`retort_preflight::Config::configure`]).
     pub preflight: retort_preflight::Config,
     /// A directory put first on the session's `PATH`, so that the agent
     /// finds this `retort` (normally the directory of the running binary).
@@ -174,7 +175,11 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
     let (ready, problems) = check::check_file(&options.formula, &check_options)?.into_ready()?;
     let Ready { loaded, dag, vars } = ready;
     let formula = &loaded.formula;
-    let snapshot = retort_preflight::collect(&options.preflight).await;
+    let preflight = options
+        .preflight
+        .clone()
+        .configure(&formula.preflight, &options.cwd);
+    let snapshot = retort_preflight::collect(&preflight).await;
     let (context_files, file_warnings) = read_context_files(formula, &options.cwd);
     let mut warnings: Vec<String> = problems.iter().map(ToString::to_string).collect();
     warnings.extend(file_warnings);

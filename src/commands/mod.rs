@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod graph;
+pub mod preflight;
 pub mod render;
 pub mod run;
 pub mod schema;
