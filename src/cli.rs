@@ -25,6 +25,9 @@ pub enum Command {
         /// Print only this step's prompt.
         #[arg(long, value_name = "ID")]
         step: Option<String>,
+        /// Set a formula variable (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
         /// Render against this saved snapshot.json instead of a live preflight.
         #[arg(long, value_name = "FILE")]
         snapshot: Option<PathBuf>,
@@ -32,6 +35,30 @@ pub enum Command {
         /// against (read, never written) [default: as for `run`].
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+    },
+
+    /// Check formula files (or directories of them, recursively) and report
+    /// every problem: errors and warnings, each with its line, column,
+    /// excerpt and a fix. Exit status 1 when any error, else 0.
+    Check {
+        /// Formula files, or directories searched for `*.toml`.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// How to print the diagnostics.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+        /// Set a formula variable (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+    },
+
+    /// Draw a formula's step DAG.
+    Graph {
+        /// The formula file.
+        formula: PathBuf,
+        /// Layers of text, Graphviz DOT, or a Mermaid flowchart.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
     },
 
     /// Run a formula: preflight, then one agent session in tmux receiving
@@ -56,6 +83,9 @@ pub enum Command {
         /// run directory, no history, no phase file, no journal.
         #[arg(long)]
         dry_run: bool,
+        /// Set a formula variable (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
         /// Use this saved snapshot.json instead of a live preflight.
         #[arg(long, value_name = "FILE")]
         snapshot: Option<PathBuf>,
@@ -94,6 +124,24 @@ pub enum Command {
         state_dir: Option<PathBuf>,
     },
 
+    /// Take a preflight snapshot of this machine and print it: markdown
+    /// (what a prompt gets) or JSON (what `snapshot.json` in a run
+    /// directory holds). Collectors that cannot run say why; the exit
+    /// status is 0 whatever they find.
+    Preflight {
+        /// Configure the collectors from this formula's `[preflight]` table
+        /// [default: every local collector with its defaults].
+        #[arg(long, value_name = "FORMULA")]
+        formula: Option<PathBuf>,
+        /// Print JSON instead of markdown.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Print the JSON Schema of formula files, for editors (taplo / Even
+    /// Better TOML read it from a `#:schema PATH` first line).
+    Schema,
+
     /// Signal the end of the current step (run by the agent, inside the
     /// session `retort run` started).
     Signal {
@@ -118,4 +166,34 @@ pub enum SignalArg {
     Failed,
     /// The step needs a human.
     Escalate,
+}
+
+/// How `retort check` prints diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// Compiler-style reports with source excerpts.
+    Text,
+    /// A JSON array of `{file, line, column, severity, code, message, help}`.
+    Json,
+}
+
+/// How `retort graph` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Steps by layer, with what each needs.
+    Text,
+    /// Graphviz DOT.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
+}
+
+/// Parses `NAME=VALUE`.
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
 }

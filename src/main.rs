@@ -18,6 +18,11 @@ pub const EXIT_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Diagnostics keep each message on one line, as compilers do, so that
+    // logs and cron mail can be searched for them.
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -36,17 +41,45 @@ async fn dispatch(command: Command) -> u8 {
         Command::Render {
             formula,
             step,
+            vars,
             snapshot,
             state_dir,
-        } => commands::render::render(formula, step, snapshot, state_dir).await,
+        } => {
+            commands::render::render(
+                formula,
+                step,
+                vars.into_iter().collect(),
+                snapshot,
+                state_dir,
+            )
+            .await
+        }
+        Command::Check {
+            paths,
+            format,
+            vars,
+        } => commands::check::check(&paths, format, vars.into_iter().collect()),
+        Command::Graph { formula, format } => commands::graph::graph(&formula, format),
         Command::Run {
             formula,
             agent,
             state_dir,
             phase_file,
             dry_run,
+            vars,
             snapshot,
-        } => commands::run::run(formula, agent, state_dir, phase_file, dry_run, snapshot).await,
+        } => {
+            let run = commands::run::RunArgs {
+                formula,
+                agent,
+                state_dir,
+                phase_file,
+                dry_run,
+                vars: vars.into_iter().collect(),
+                snapshot,
+            };
+            commands::run::run(run).await
+        }
         Command::Proposals { all, state_dir } => commands::proposals::proposals(all, state_dir),
         Command::Approve { id, state_dir } => commands::approve::approve(id, state_dir).await,
         Command::Reject {
@@ -54,11 +87,31 @@ async fn dispatch(command: Command) -> u8 {
             reason,
             state_dir,
         } => commands::reject::reject(id, reason, state_dir),
+        Command::Schema => commands::schema::schema(),
+        Command::Preflight { formula, json } => commands::preflight::preflight(formula, json).await,
         Command::Signal {
             signal,
             reason,
             step,
         } => commands::signal::signal(signal, reason, step),
+    }
+}
+
+/// Writes `text` to standard output. A reader that has gone away (`retort
+/// render … | head`) ends the program quietly, as it does for `cat`,
+/// instead of a panic; any other write error is reported.
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {error}");
+        std::process::exit(i32::from(EXIT_FAILED));
     }
 }
 

@@ -282,7 +282,7 @@ description = "again"
 
     assert_eq!(output.status.code(), Some(2));
     let report = stderr(&output);
-    assert!(report.contains("has 4 problems"), "{report}");
+    assert!(report.contains("broken.toml: 4 errors"), "{report}");
     assert!(report.contains("duplicate step id `a`"), "{report}");
     assert!(
         report.contains("step `d` needs `aa`, which is not a step of this formula"),
@@ -323,7 +323,11 @@ fn unknown_keys_are_errors_with_line_and_column() {
 
     assert_eq!(output.status.code(), Some(2));
     let report = stderr(&output);
-    assert!(report.contains("unknown field `need`"), "{report}");
+    assert!(
+        report.contains("unknown key `need` in [[steps]] \"a\""),
+        "{report}"
+    );
+    assert!(report.contains("did you mean `needs`?"), "{report}");
     assert!(report.contains("typo.toml:5:1"), "{report}");
 }
 

@@ -37,12 +37,12 @@ for = 3
 action = "prune-docker"
 
 [[rules]]
-id = "stale-session"
+id = "stale-pr"
 priority = "P3"
-each = "tmux.sessions.filter(s, s.name.startsWith('dev-'))"
-label = "item.name"
-when = "now - item.last_activity > duration('20m')"
-message = "{{ item.name }} idle since {{ item.last_activity }}"
+each = "forge.pull_requests.filter(p, !p.draft)"
+label = "string(item.number)"
+when = "item.idle_seconds != null && item.idle_seconds > 1200"
+message = "PR #{{ item.number }} ({{ item.head_branch }}) idle for {{ item.idle_seconds }} s"
 for = 3
 action = "nudge"
 
@@ -60,7 +60,7 @@ mode = "propose"
 
 [[actions]]
 id = "nudge"
-run = ["actions/log.sh", "nudge", "{{ item.name }}"]
+run = ["actions/log.sh", "nudge", "{{ item.head_branch }}"]
 mode = "propose"
 
 [[steps]]
@@ -87,15 +87,15 @@ struct Machine {
     minute: i64,
     ram_mb: u64,
     disk_percent: u32,
-    /// Minutes since `dev-42`'s last activity.
-    dev_idle: i64,
+    /// Minutes since PR #42 was last updated.
+    pr_idle: i64,
 }
 
 const HEALTHY: Machine = Machine {
     minute: 0,
     ram_mb: 6000,
     disk_percent: 40,
-    dev_idle: 2,
+    pr_idle: 2,
 };
 
 fn at(minute: i64) -> String {
@@ -106,7 +106,7 @@ fn at(minute: i64) -> String {
 }
 
 fn snapshot(m: Machine) -> Value {
-    json!({
+    support::snapshot_json(json!({
         "collected_at": at(m.minute),
         "hostname": "factory-1",
         "system": {
@@ -119,16 +119,22 @@ fn snapshot(m: Machine) -> Value {
             ],
             "load": { "one": 0.5, "five": 0.4, "fifteen": 0.3 }
         },
-        "tmux": {
+        "forge": {
             "status": "ok", "reason": null,
-            "sessions": [
-                { "name": "dev-42", "windows": 1, "attached": false,
-                  "created": at(m.minute - 300), "last_activity": at(m.minute - m.dev_idle) },
-                { "name": "ops", "windows": 2, "attached": true,
-                  "created": at(m.minute - 300), "last_activity": at(m.minute - 600) }
+            "url": "https://forge.example", "repo": "factory/app",
+            "open_pull_requests": 2,
+            "pull_requests": [
+                { "number": 42, "title": "Fix the poller", "head_branch": "fix/poller",
+                  "author": "dev-agent", "draft": false,
+                  "updated_at": at(m.minute - m.pr_idle), "idle_seconds": m.pr_idle * 60,
+                  "url": "https://forge.example/factory/app/pulls/42" },
+                { "number": 43, "title": "WIP: idea", "head_branch": "wip/idea",
+                  "author": "dev-agent", "draft": true,
+                  "updated_at": at(m.minute - 600), "idle_seconds": 36000,
+                  "url": "https://forge.example/factory/app/pulls/43" }
             ]
         }
-    })
+    }))
 }
 
 struct Factory {
@@ -336,11 +342,11 @@ fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
     let mut factory = Factory::new();
-    let m = |minute: i64, ram_mb: u64, disk_percent: u32, dev_idle: i64| Machine {
+    let m = |minute: i64, ram_mb: u64, disk_percent: u32, pr_idle: i64| Machine {
         minute,
         ram_mb,
         disk_percent,
-        dev_idle,
+        pr_idle,
     };
 
     // 1. Healthy: no agent, no action, PHASE:done, journal says healthy.
@@ -461,12 +467,13 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
         run.journal
     );
 
-    // 6–8. Disk pressure and a stale dev session for three consecutive
-    //      runs: pending, pending, then both fire and are proposed.
+    // 6–8. Disk pressure and a stale PR for three consecutive
+    //      runs: pending, pending, then both fire and are proposed. (The
+    //      draft PR, idle far longer, is left out by the rule's filter.)
     let run = factory.run(m(100, 6000, 90, 25));
     assert_eq!(
         run.findings(),
-        ["disk-pressure[/]:pending", "stale-session[dev-42]:pending"]
+        ["disk-pressure[/]:pending", "stale-pr[42]:pending"]
     );
     assert!(!run.started_agent());
     let run = factory.run(m(120, 6000, 90, 45));
@@ -491,7 +498,9 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
     assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
     let plan = stdout(&dry);
     assert!(
-        plan.contains("  gate        open (on-findings): 2 findings firing: disk-pressure[/], stale-session[dev-42]\n"),
+        plan.contains(
+            "  gate        open (on-findings): 2 findings firing: disk-pressure[/], stale-pr[42]\n"
+        ),
         "{plan}"
     );
     assert!(
@@ -509,10 +518,7 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
 
     let run = factory.run(m(140, 6000, 90, 65));
     run.assert_done();
-    assert_eq!(
-        run.findings(),
-        ["disk-pressure[/]:new", "stale-session[dev-42]:new"]
-    );
+    assert_eq!(run.findings(), ["disk-pressure[/]:new", "stale-pr[42]:new"]);
     assert!(run.started_agent());
     assert_eq!(run.actions, Vec::<String>::new(), "proposals are not run");
     let first = &run.prompts[0];
@@ -531,7 +537,7 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
     run.assert_done();
     assert_eq!(
         run.findings(),
-        ["disk-pressure[/]:firing", "stale-session[dev-42]:firing"]
+        ["disk-pressure[/]:firing", "stale-pr[42]:firing"]
     );
     assert!(run.started_agent());
     assert!(
@@ -556,7 +562,7 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
         "{listed}"
     );
     assert!(
-        listed.contains("#2 pending — nudge for stale-session[dev-42] [P3]\n"),
+        listed.contains("#2 pending — nudge for stale-pr[42] [P3]\n"),
         "{listed}"
     );
 
@@ -616,10 +622,7 @@ fn a_day_of_cron_runs_fires_reports_and_resolves_findings_exactly_once() {
     run.assert_done();
     assert_eq!(
         run.findings(),
-        [
-            "disk-pressure[/]:resolved",
-            "stale-session[dev-42]:resolved"
-        ]
+        ["disk-pressure[/]:resolved", "stale-pr[42]:resolved"]
     );
     assert!(run.started_agent());
     assert!(

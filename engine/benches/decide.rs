@@ -197,6 +197,7 @@ fn snapshot(storm: bool) -> Snapshot {
                 } else {
                     i64::from(i)
                 }),
+            ..Default::default()
         })
         .collect();
     s

@@ -15,8 +15,9 @@ use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::diagnostic::{FormulaError, InvalidFormula, Problem, span};
-use crate::formula::{Formula, LoadedFormula};
+use crate::diagnostic::{Problem, span};
+use crate::formula::Formula;
+use crate::shape::closest;
 
 /// A formula's steps as a validated DAG, with a stable topological order.
 #[derive(Debug, Clone)]
@@ -26,22 +27,6 @@ pub struct StepDag {
 }
 
 impl StepDag {
-    /// Validates `formula` and builds its DAG.
-    ///
-    /// # Errors
-    /// [`FormulaError::Invalid`] listing every problem at once: no steps,
-    /// empty or duplicate ids, `needs` naming an unknown step or the step
-    /// itself, and every cycle with its whole path.
-    pub fn build(loaded: &LoadedFormula) -> Result<StepDag, FormulaError> {
-        Self::check(&loaded.formula).map_err(|problems| {
-            FormulaError::Invalid(Box::new(InvalidFormula {
-                name: loaded.path.display().to_string(),
-                src: loaded.source.named(),
-                problems,
-            }))
-        })
-    }
-
     /// Validates `formula` and builds its DAG, returning the problems found.
     ///
     /// # Errors
@@ -236,13 +221,8 @@ fn cycle_through_first(graph: &DiGraph<usize, usize>, component: &[NodeIndex]) -
 fn unknown_need_help<'a>(name: &str, ids: impl Iterator<Item = &'a str>) -> String {
     let mut ids: Vec<&str> = ids.collect();
     ids.sort_unstable();
-    let closest = ids
-        .iter()
-        .map(|id| (strsim::jaro_winkler(name, id), *id))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    match closest {
-        Some((_, id)) => format!("did you mean `{id}`?"),
+    match closest(name, ids.iter().copied()) {
+        Some(id) => format!("did you mean `{id}`?"),
         None if ids.is_empty() => "this formula has no steps with valid ids".to_string(),
         None => format!("the steps are: {}", ids.join(", ")),
     }

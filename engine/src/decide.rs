@@ -21,8 +21,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::{Value as Json, json};
 
 use retort_journal::history::{
     ActionRunRecord, FormulaState, History, HistoryError, NewProposal, ProposalRecord,
@@ -32,9 +32,9 @@ use retort_journal::history::{
 use retort_preflight::Snapshot;
 
 use crate::action::{ActionMode, CommandResult, CommandSpec, run_command};
-use crate::diagnostic::FormulaError;
+use crate::diagnostic::Problem;
 use crate::finding::{Finding, FindingState, FindingWrite, track};
-use crate::formula::LoadedFormula;
+use crate::formula::Formula;
 use crate::gate::GateDecision;
 use crate::ruleset::{Evaluation, RuleSet};
 
@@ -91,7 +91,7 @@ pub struct PlannedAction {
 }
 
 /// The decision about one action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum ActionPlan {
     /// Run it now (auto).
@@ -157,6 +157,142 @@ impl PlannedAction {
             (ActionPlan::Broken { .. }, _) => "broken",
         }
     }
+}
+
+/// What templates see of a decision (and what `decision.json` holds).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DecisionContext {
+    /// This run's findings.
+    pub findings: FindingsContext,
+    /// The actions of firing findings.
+    pub actions: ActionsContext,
+    /// The formula's last run, or null before its first.
+    pub previous: Option<PreviousRun>,
+    /// The gate's decision.
+    pub gate: GateDecision,
+}
+
+/// `findings`: this run's findings, grouped. Each list is most urgent first.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct FindingsContext {
+    /// Findings that fire (new or not).
+    pub firing: Vec<Finding>,
+    /// Firing findings reported as new in this run.
+    pub new: Vec<Finding>,
+    /// Findings whose rule's `for` is not yet met.
+    pub pending: Vec<Finding>,
+    /// Findings that resolved in this run.
+    pub resolved: Vec<Finding>,
+    /// All of the above.
+    pub all: Vec<Finding>,
+}
+
+/// `actions`: what happened with the actions of firing findings.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct ActionsContext {
+    /// Auto actions to run (with their result once run).
+    pub run: Vec<ActionView>,
+    /// Proposals made in this run.
+    pub proposed: Vec<ActionView>,
+    /// Actions held back by a cooldown or a pending proposal, or broken.
+    pub held: Vec<ActionView>,
+    /// Every proposal of the formula still waiting for a human.
+    pub pending: Vec<ProposalView>,
+}
+
+/// One action of one firing finding, as templates see it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ActionView {
+    /// The action's id.
+    pub action: String,
+    /// The finding it answers.
+    pub fingerprint: String,
+    /// `auto` or `propose`.
+    pub mode: ActionMode,
+    /// What was decided (`kind`: `run`, `propose` with `id`, `cooling-down`
+    /// with `until`, `already-proposed` with `id`, `broken` with `error`).
+    pub plan: ActionPlan,
+    /// The command, rendered.
+    pub argv: Vec<String>,
+    /// How it went.
+    pub result: ResultView,
+    /// `ran`, `would run`, `proposed`, `would propose`, `cooling down`, …
+    pub status: String,
+    /// One line saying all of it, as the journal has it.
+    pub summary: String,
+}
+
+/// An action's result, as templates see it; before it runs, `outcome` is
+/// its status (`would run`) and the rest is empty.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct ResultView {
+    /// `ok`, `failed`, `timed-out`, `not-started`, or the status.
+    pub outcome: String,
+    /// The exit status, when it exited.
+    pub exit_code: Option<i32>,
+    /// Why it failed to start, was killed, or timed out.
+    pub error: Option<String>,
+    /// Its standard output (size-capped).
+    pub stdout: String,
+    /// Its standard error (size-capped).
+    pub stderr: String,
+    /// Whether output was cut at the cap.
+    pub truncated: bool,
+    /// How long it ran, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// A proposal waiting for a human, as templates see it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ProposalView {
+    /// Its id, for `retort approve ID`.
+    pub id: i64,
+    /// The action's id.
+    pub action: String,
+    /// The finding it answers.
+    pub fingerprint: String,
+    /// The command.
+    pub argv: Vec<String>,
+    /// The finding's message when proposed.
+    pub message: String,
+    /// When it was proposed.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `previous`: the formula's last run.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PreviousRun {
+    /// Its id.
+    pub run_id: String,
+    /// The time it decided at.
+    pub at: DateTime<Utc>,
+    /// `done`, `failed`, `escalate`, or `unknown` (it did not end).
+    pub phase: String,
+    /// Why it failed or escalated.
+    pub reason: Option<String>,
+    /// Whether it started the agent.
+    pub gate_open: bool,
+    /// The findings it saw.
+    pub findings: Vec<PreviousFinding>,
+    /// Whether a P0–P4 finding fired in it.
+    pub alerts: bool,
+}
+
+/// A finding of the previous run.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PreviousFinding {
+    /// `rule` or `rule[label]`.
+    pub fingerprint: String,
+    /// The rule's id.
+    pub rule: String,
+    /// The item's label.
+    pub label: Option<String>,
+    /// `P0` … `P4` or `info`.
+    pub priority: String,
+    /// Its message then.
+    pub message: String,
+    /// `new`, `firing`, `pending` or `resolved`.
+    pub state: String,
 }
 
 /// Decides, from `evaluation` and the history's `state`, as run `state.next_seq`.
@@ -417,122 +553,95 @@ impl Decision {
         }
     }
 
-    /// The prompt context's `findings`: `{ firing, new, pending, resolved, all }`.
-    pub fn findings_value(&self) -> Json {
-        let list = |pick: &dyn Fn(&Finding) -> bool| -> Json {
-            Json::Array(
-                self.findings
-                    .iter()
-                    .filter(|f| pick(f))
-                    .map(|f| serde_json::to_value(f).unwrap_or(Json::Null))
-                    .collect(),
-            )
+    /// What templates see of this decision: `findings`, `actions`,
+    /// `previous` and `gate` (also what `decision.json` holds).
+    pub fn context(&self) -> DecisionContext {
+        let pick = |keep: &dyn Fn(&Finding) -> bool| -> Vec<Finding> {
+            self.findings.iter().filter(|f| keep(f)).cloned().collect()
         };
-        json!({
-            "firing": list(&|f| f.state == FindingState::Firing),
-            "new": list(&|f| f.state == FindingState::Firing && f.new),
-            "pending": list(&|f| f.state == FindingState::Pending),
-            "resolved": list(&|f| f.state == FindingState::Resolved),
-            "all": list(&|_| true),
-        })
-    }
-
-    /// The prompt context's `actions`: `{ run, proposed, held, pending }`.
-    /// `run` holds auto actions with their `result` (`outcome`,
-    /// `exit_code`, `stdout`, …; before they run, `outcome` is `would run`
-    /// and the output empty); `proposed` the
-    /// proposals made this run; `held` those held back by a cooldown or a
-    /// pending proposal; `pending` every proposal still waiting.
-    pub fn actions_value(&self) -> Json {
-        let entry = |a: &PlannedAction| {
-            let mut value = serde_json::to_value(a).unwrap_or(Json::Null);
-            if a.result.is_none() {
+        let view = |a: &PlannedAction| ActionView {
+            action: a.action.clone(),
+            fingerprint: a.fingerprint.clone(),
+            mode: a.mode,
+            plan: a.plan.clone(),
+            argv: a.argv.clone(),
+            result: match &a.result {
+                Some(result) => ResultView {
+                    outcome: result.outcome.as_str().to_string(),
+                    exit_code: result.exit_code,
+                    error: result.error.clone(),
+                    stdout: result.stdout.clone(),
+                    stderr: result.stderr.clone(),
+                    truncated: result.truncated,
+                    duration_ms: result.duration_ms,
+                },
                 // The same shape whether or not it ran, so that templates
                 // render alike in a preview and in the run.
-                value["result"] = json!({
-                    "outcome": a.status(self.preview),
-                    "exit_code": null,
-                    "error": null,
-                    "stdout": "",
-                    "stderr": "",
-                    "truncated": false,
-                    "duration_ms": 0,
-                });
-            }
-            value["status"] = Json::from(a.status(self.preview));
-            value["summary"] = Json::from(a.line(self.preview));
-            value
+                None => ResultView {
+                    outcome: a.status(self.preview).to_string(),
+                    ..ResultView::default()
+                },
+            },
+            status: a.status(self.preview).to_string(),
+            summary: a.line(self.preview),
         };
-        let pick = |f: &dyn Fn(&ActionPlan) -> bool| -> Json {
-            Json::Array(
-                self.actions
+        let actions = |keep: &dyn Fn(&ActionPlan) -> bool| -> Vec<ActionView> {
+            self.actions
+                .iter()
+                .filter(|a| keep(&a.plan))
+                .map(view)
+                .collect()
+        };
+        DecisionContext {
+            findings: FindingsContext {
+                firing: pick(&|f| f.state == FindingState::Firing),
+                new: pick(&|f| f.state == FindingState::Firing && f.new),
+                pending: pick(&|f| f.state == FindingState::Pending),
+                resolved: pick(&|f| f.state == FindingState::Resolved),
+                all: pick(&|_| true),
+            },
+            actions: ActionsContext {
+                run: actions(&|p| matches!(p, ActionPlan::Run)),
+                proposed: actions(&|p| matches!(p, ActionPlan::Propose { .. })),
+                held: actions(&|p| !matches!(p, ActionPlan::Run | ActionPlan::Propose { .. })),
+                pending: self
+                    .pending_proposals
                     .iter()
-                    .filter(|a| f(&a.plan))
-                    .map(entry)
+                    .map(|p| ProposalView {
+                        id: p.id,
+                        action: p.proposal.action.clone(),
+                        fingerprint: p.proposal.fingerprint.clone(),
+                        argv: p.proposal.argv.clone(),
+                        message: p.proposal.message.clone(),
+                        created_at: p.proposal.created_at,
+                    })
                     .collect(),
-            )
-        };
-        let pending: Vec<Json> = self
-            .pending_proposals
-            .iter()
-            .map(|p| {
-                json!({
-                    "id": p.id,
-                    "action": p.proposal.action,
-                    "fingerprint": p.proposal.fingerprint,
-                    "argv": p.proposal.argv,
-                    "message": p.proposal.message,
-                    "created_at": p.proposal.created_at,
-                })
-            })
-            .collect();
-        json!({
-            "run": pick(&|p| matches!(p, ActionPlan::Run)),
-            "proposed": pick(&|p| matches!(p, ActionPlan::Propose { .. })),
-            "held": pick(&|p| !matches!(p, ActionPlan::Run | ActionPlan::Propose { .. })),
-            "pending": pending,
-        })
-    }
-
-    /// The prompt context's `previous`: the last run's `{ run_id, at,
-    /// phase, reason, gate_open, findings, alerts }` (`alerts`: whether a
-    /// P0–P4 finding was firing in it), or null before the first run.
-    pub fn previous_value(&self) -> Json {
-        let Some(run) = &self.previous else {
-            return Json::Null;
-        };
-        let findings: Vec<Json> = run
-            .findings
-            .iter()
-            .map(|f| {
-                json!({
-                    "fingerprint": f.fingerprint,
-                    "rule": f.rule,
-                    "label": f.label,
-                    "priority": f.priority,
-                    "message": f.message,
-                    "state": f.state,
-                })
-            })
-            .collect();
-        let alerts = run
-            .findings
-            .iter()
-            .any(|f| f.priority != "info" && matches!(f.state.as_str(), "new" | "firing"));
-        json!({
-            "run_id": run.run_id,
-            "at": run.at,
-            "phase": run.phase.clone().unwrap_or_else(|| "unknown".to_string()),
-            "reason": run.reason,
-            "gate_open": run.gate_open,
-            "findings": findings,
-            "alerts": alerts,
-        })
-    }
-
-    /// The prompt context's `gate`: `{ mode, open, reason }`.
-    pub fn gate_value(&self) -> Json {
-        serde_json::to_value(&self.gate).unwrap_or(Json::Null)
+            },
+            previous: self.previous.as_ref().map(|run| PreviousRun {
+                run_id: run.run_id.clone(),
+                at: run.at,
+                phase: run.phase.clone().unwrap_or_else(|| "unknown".to_string()),
+                reason: run.reason.clone(),
+                gate_open: run.gate_open,
+                alerts: run
+                    .findings
+                    .iter()
+                    .any(|f| f.priority != "info" && matches!(f.state.as_str(), "new" | "firing")),
+                findings: run
+                    .findings
+                    .iter()
+                    .map(|f| PreviousFinding {
+                        fingerprint: f.fingerprint.clone(),
+                        rule: f.rule.clone(),
+                        label: f.label.clone(),
+                        priority: f.priority.clone(),
+                        message: f.message.clone(),
+                        state: f.state.clone(),
+                    })
+                    .collect(),
+            }),
+            gate: self.gate.clone(),
+        }
     }
 
     /// The findings and actions as markdown, for the first prompt; empty
@@ -630,20 +739,20 @@ impl Decision {
     }
 }
 
-/// The decision a first run of `loaded` would make against `snapshot`,
+/// The decision a first run of `formula` would make against `snapshot`,
 /// with no history and no `vars`; for tests and tools. Actions are planned
 /// to run in the current directory.
 ///
 /// # Errors
-/// [`FormulaError::Invalid`] when the formula's rules are invalid.
-pub fn fresh(loaded: &LoadedFormula, snapshot: &Snapshot) -> Result<Decision, FormulaError> {
-    let rules = RuleSet::build(loaded)?;
+/// The formula's rule problems, when its rules are invalid.
+pub fn fresh(formula: &Formula, snapshot: &Snapshot) -> Result<Decision, Vec<Problem>> {
+    let rules = RuleSet::check(formula, "")?;
     let evaluation = rules.evaluate(snapshot, &std::collections::BTreeMap::new());
     Ok(decide(
         &rules,
         &evaluation,
         &FormulaState::default(),
-        loaded.formula.name(),
+        formula.name(),
         Path::new("."),
     ))
 }

@@ -52,43 +52,15 @@ pub enum FormulaError {
         source: std::io::Error,
     },
 
-    /// The file is not well-formed TOML, or not of the formula's shape.
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Syntax(Box<SyntaxError>),
-
-    /// The formula parsed but its steps do not form a valid DAG, or its
-    /// rules or actions are invalid.
+    /// The formula has errors: every problem found, warnings included.
     #[error(transparent)]
     #[diagnostic(transparent)]
     Invalid(Box<InvalidFormula>),
 }
 
-/// A formula that is not well-formed TOML, or not of the formula's shape
-/// (an unknown key, a wrong type, a bad duration).
+/// A formula with errors, and every problem found in it.
 #[derive(Debug, Error, Diagnostic)]
-#[error("{message}")]
-#[diagnostic(code(retort::formula::syntax))]
-pub struct SyntaxError {
-    /// The formula source.
-    #[source_code]
-    pub src: NamedSource<Arc<String>>,
-    /// Where the parser stopped.
-    #[label("{label}")]
-    pub span: Option<SourceSpan>,
-    /// The parser's message.
-    pub message: String,
-    /// The label under the excerpt.
-    pub label: String,
-    /// How to fix it.
-    #[help]
-    pub help: Option<String>,
-}
-
-/// A formula whose steps do not form a valid DAG, or whose rules or actions
-/// are invalid, with every problem found.
-#[derive(Debug, Error, Diagnostic)]
-#[error("formula `{}` has {} problem{}", name, problems.len(), if problems.len() == 1 { "" } else { "s" })]
+#[error("{name}: {}", count(problems))]
 #[diagnostic(code(retort::formula::invalid))]
 pub struct InvalidFormula {
     /// The formula's file name.
@@ -101,40 +73,199 @@ pub struct InvalidFormula {
     pub problems: Vec<Problem>,
 }
 
-impl FormulaError {
-    /// Converts a TOML parse error into a located diagnostic.
-    pub fn syntax(source: &SourceFile, error: &toml::de::Error) -> Self {
-        let message = error.message().trim().to_string();
-        let help = syntax_help(&message);
-        FormulaError::Syntax(Box::new(SyntaxError {
-            src: source.named(),
-            span: error.span().map(SourceSpan::from),
-            label: "here".to_string(),
-            message,
-            help,
-        }))
+/// "2 errors and 1 warning".
+fn count(problems: &[Problem]) -> String {
+    let errors = problems.iter().filter(|p| p.is_error()).count();
+    let warnings = problems.len() - errors;
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match warnings {
+        0 => plural(errors, "error"),
+        _ => format!(
+            "{} and {}",
+            plural(errors, "error"),
+            plural(warnings, "warning")
+        ),
     }
 }
 
-fn syntax_help(message: &str) -> Option<String> {
-    if message.starts_with("unknown field") {
-        Some(
-            "remove the key, or correct its spelling; the keys this table accepts are listed above"
-                .to_string(),
-        )
-    } else if message.starts_with("missing field") {
-        Some("add the key; every [[steps]] entry needs `id` and `description`, and the formula needs `name`".to_string())
-    } else if message.contains("escape") {
-        Some("TOML basic strings (\"...\") allow only \\\\, \\\", \\n, \\t, \\uXXXX and a few more escapes; double the backslash, or use a literal string '''...'''".to_string())
-    } else {
-        None
-    }
-}
-
-/// One problem in a formula's steps (or, through [`Problem::Rule`], its
-/// rules and actions), located in its source.
+/// One problem in a formula, located in its source. Most are errors; those
+/// marked "warning" do not stop a run.
 #[derive(Debug, Error, Diagnostic)]
 pub enum Problem {
+    /// The file is not well-formed TOML.
+    #[error("{message}")]
+    #[diagnostic(code(retort::toml))]
+    Toml {
+        /// The TOML parser's message.
+        message: String,
+        /// Where.
+        #[label("here")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// A key the table does not have.
+    #[error("unknown key `{key}` in {table}")]
+    #[diagnostic(code(retort::unknown_key))]
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// The table, as a reader would name it: `[[steps]] "report"`.
+        table: String,
+        /// The key's place.
+        #[label("unknown key")]
+        span: SourceSpan,
+        /// The likely intended key, or the keys there are.
+        #[help]
+        help: String,
+    },
+
+    /// A value of the wrong type.
+    #[error("`{key}` in {table} must be {expected}, not {found}")]
+    #[diagnostic(code(retort::wrong_type))]
+    WrongType {
+        /// The key.
+        key: String,
+        /// The table.
+        table: String,
+        /// What it must be: "a list of strings".
+        expected: String,
+        /// What it is: "a string".
+        found: String,
+        /// The value.
+        #[label("{found}")]
+        span: SourceSpan,
+        /// An example of the right form, where there is one.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// A required key that is missing.
+    #[error("{table} has no `{key}`")]
+    #[diagnostic(code(retort::missing_key))]
+    MissingKey {
+        /// The key.
+        key: String,
+        /// The table.
+        table: String,
+        /// The table's place.
+        #[label("`{key}` is required here")]
+        span: SourceSpan,
+        /// What the key is for.
+        #[help]
+        help: String,
+    },
+
+    /// A value of the right type that is still not acceptable.
+    #[error("{message}")]
+    #[diagnostic(code(retort::bad_value))]
+    BadValue {
+        /// What is wrong.
+        message: String,
+        /// The value.
+        #[label("here")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// A template (a step description, the agent command) that does not parse.
+    #[error("{place} is not a valid template: {message}")]
+    #[diagnostic(code(retort::template_syntax))]
+    TemplateSyntax {
+        /// Which template: "the description of step `report`".
+        place: String,
+        /// Tera's message.
+        message: String,
+        /// Where in the formula file.
+        #[label("{message}")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// A template variable that the template's context does not provide.
+    #[error("{place} uses `{path}`, which is not in its template context")]
+    #[diagnostic(code(retort::unknown_variable))]
+    UnknownVariable {
+        /// Which template.
+        place: String,
+        /// The variable path as written: `preflight.system.memroy`.
+        path: String,
+        /// Where in the formula file.
+        #[label("unknown")]
+        span: SourceSpan,
+        /// The likely intended name, or the names there are.
+        #[help]
+        help: String,
+    },
+
+    /// A required variable with no value, when running or rendering.
+    #[error("required var `{name}` has no value")]
+    #[diagnostic(code(retort::required_var), help("give it one: --var {name}=VALUE"))]
+    RequiredVarUnset {
+        /// The variable.
+        name: String,
+        /// Its declaration.
+        #[label("declared required here")]
+        span: SourceSpan,
+    },
+
+    /// Warning: a required variable that `retort check` was not given.
+    #[error("required var `{name}` has no value here")]
+    #[diagnostic(
+        code(retort::required_var),
+        severity(Warning),
+        help("`retort run` and `retort render` will need --var {name}=VALUE")
+    )]
+    RequiredVarNotGiven {
+        /// The variable.
+        name: String,
+        /// Its declaration.
+        #[label("declared required here")]
+        span: SourceSpan,
+    },
+
+    /// Warning: a declared variable that no template or rule uses.
+    #[error("var `{name}` is declared but never used")]
+    #[diagnostic(
+        code(retort::unused_var),
+        severity(Warning),
+        help(
+            "use it as {{{{ vars.{name} }}}} in a description or the agent command, or as vars.{name} in a rule, or remove it"
+        )
+    )]
+    UnusedVar {
+        /// The variable.
+        name: String,
+        /// Its declaration.
+        #[label("declared here")]
+        span: SourceSpan,
+    },
+
+    /// Warning: a `[context] files` entry that does not exist.
+    #[error("context file `{path}` does not exist in {cwd}")]
+    #[diagnostic(
+        code(retort::missing_context_file),
+        severity(Warning),
+        help(
+            "paths are relative to the directory retort runs in; the first prompt will leave it out"
+        )
+    )]
+    MissingContextFile {
+        /// The path as written.
+        path: String,
+        /// The directory it was looked for in.
+        cwd: String,
+        /// The entry.
+        #[label("not found")]
+        span: SourceSpan,
+    },
+
     /// The formula has no `[[steps]]`.
     #[error("formula has no steps")]
     #[diagnostic(
@@ -228,6 +359,23 @@ pub enum Problem {
     },
 }
 
+impl Problem {
+    /// Whether the problem stops a run (warnings do not).
+    pub fn is_error(&self) -> bool {
+        !matches!(
+            self.severity(),
+            Some(miette::Severity::Warning | miette::Severity::Advice)
+        )
+    }
+
+    /// The place the problem points at: its first label's span.
+    pub fn primary_span(&self) -> Option<SourceSpan> {
+        self.labels()
+            .and_then(|mut labels| labels.next())
+            .map(|label| *label.inner())
+    }
+}
+
 /// One problem in a formula's `[[rules]]` or `[[actions]]`, located in its
 /// source. The span of a problem inside an expression or template is the
 /// offending name when it can be found in the file, else the whole value.
@@ -304,12 +452,14 @@ pub enum RuleProblem {
         help: String,
     },
 
-    /// An expression names a field the snapshot does not have.
-    #[error("rule `{rule}`: the snapshot has no `{path}`")]
+    /// An expression names a field the snapshot (or `[vars]`) does not have.
+    #[error("rule `{rule}`: {owner} has no `{path}`")]
     #[diagnostic(code(retort::rule::unknown_field))]
     UnknownField {
         /// The rule.
         rule: String,
+        /// `the snapshot`, or `` the formula's `[vars]` ``.
+        owner: &'static str,
         /// The path as written.
         path: String,
         /// Where.
@@ -329,7 +479,7 @@ pub enum RuleProblem {
         /// The path as written.
         path: String,
         /// What the value is.
-        kind: &'static str,
+        kind: String,
         /// Where.
         #[label("not a field")]
         span: SourceSpan,
@@ -348,7 +498,7 @@ pub enum RuleProblem {
         /// The rule.
         rule: String,
         /// What it gives.
-        kind: &'static str,
+        kind: String,
         /// The `each` value.
         #[label("not a list")]
         span: SourceSpan,

@@ -3,9 +3,10 @@
 //!
 //! The check walks the expression's syntax tree with the variables in scope
 //! (the snapshot's sections, `vars`, `now`, `item` in a rule over a list,
-//! and the variables of macros such as `exists(d, …)`), infers the shape of
-//! each field selection, and reports each name the snapshot does not have,
-//! with the closest known name. Problems carry the byte range, within the
+//! and the variables of macros such as `exists(d, …)`), infers the type of
+//! each field selection from the snapshot's [`Shape`], and reports each
+//! name the snapshot (or `[vars]`) does not have, with the closest known
+//! name. Problems carry the byte range, within the
 //! expression's text, of the offending name, so that diagnostics can point
 //! into the formula file.
 
@@ -15,7 +16,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use cel::common::ast::{ComprehensionExpr, EntryExpr, Expr, IdedExpr};
 
-use crate::shape::Shape;
+use crate::shape::{NodeId, Shape};
 
 /// Fields every collector section has besides its figures: reading only
 /// these does not need the section to have been collected.
@@ -88,11 +89,28 @@ pub enum IssueKind {
     NotAnObject {
         /// The path as written.
         path: String,
-        /// What the value is: `a list`, `a number`, …
-        kind: &'static str,
+        /// What the value is: `a list of tables`, `a non-negative integer`, …
+        kind: String,
         /// How to fix it.
         help: String,
     },
+}
+
+/// What a name or field holds, as far as the check can tell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ty {
+    /// A value of the snapshot, whose schema node is known.
+    Node(NodeId),
+    /// A list of these (what `filter` gives).
+    ListOf(Box<Ty>),
+    /// The formula's `vars`: these names, each a string.
+    Vars(Vec<String>),
+    /// A timestamp (`now`).
+    Timestamp,
+    /// A string.
+    String,
+    /// Anything: not checked further.
+    Any,
 }
 
 /// What the check learnt of an expression.
@@ -104,8 +122,10 @@ pub struct Analysis {
     /// [`STATUS_FIELDS`]): the rule can only be evaluated when they were
     /// collected.
     pub sections: BTreeSet<String>,
-    /// The shape of its value, as far as it can be told.
-    pub shape: Option<Shape>,
+    /// The names of the `vars` it reads.
+    pub vars: BTreeSet<String>,
+    /// The type of its value, as far as it can be told.
+    pub ty: Option<Ty>,
 }
 
 impl Expression {
@@ -167,14 +187,16 @@ impl Expression {
     }
 
     /// Checks the names the expression uses against `roots` (each variable
-    /// in scope and its shape).
-    pub fn check(&self, text: &str, roots: &BTreeMap<String, Shape>) -> Analysis {
+    /// in scope and its type), the snapshot's being nodes of `shape`.
+    pub fn check(&self, text: &str, shape: &Shape, roots: &BTreeMap<String, Ty>) -> Analysis {
         let mut checker = Checker {
+            shape,
             roots,
             issues: Vec::new(),
             sections: BTreeSet::new(),
+            vars: BTreeSet::new(),
         };
-        let shape = checker.infer(self.program.expression(), &Scope::default());
+        let ty = checker.infer(self.program.expression(), &Scope::default());
         let mut seen: HashMap<String, usize> = HashMap::new();
         let tokens = tokenize(text);
         let issues = checker
@@ -190,7 +212,8 @@ impl Expression {
         Analysis {
             issues,
             sections: checker.sections,
-            shape: Some(shape),
+            vars: checker.vars,
+            ty: Some(ty),
         }
     }
 
@@ -210,19 +233,19 @@ impl Expression {
 /// Variables bound by macros (`exists(d, …)`), innermost last.
 #[derive(Debug, Clone, Default)]
 struct Scope {
-    bound: Vec<(String, Shape)>,
+    bound: Vec<(String, Ty)>,
 }
 
 impl Scope {
-    fn get(&self, name: &str) -> Option<&Shape> {
+    fn get(&self, name: &str) -> Option<&Ty> {
         self.bound
             .iter()
             .rev()
             .find(|(bound, _)| bound == name)
-            .map(|(_, shape)| shape)
+            .map(|(_, ty)| ty)
     }
 
-    fn with(&self, names: impl IntoIterator<Item = (String, Shape)>) -> Scope {
+    fn with(&self, names: impl IntoIterator<Item = (String, Ty)>) -> Scope {
         let mut inner = self.clone();
         inner.bound.extend(names);
         inner
@@ -230,14 +253,16 @@ impl Scope {
 }
 
 struct Checker<'a> {
-    roots: &'a BTreeMap<String, Shape>,
+    shape: &'a Shape,
+    roots: &'a BTreeMap<String, Ty>,
     /// Each issue with the path as written (`["system", "memory", "availble_mb"]`).
     issues: Vec<(Vec<String>, IssueKind)>,
     sections: BTreeSet<String>,
+    vars: BTreeSet<String>,
 }
 
 impl Checker<'_> {
-    fn infer(&mut self, expr: &IdedExpr, scope: &Scope) -> Shape {
+    fn infer(&mut self, expr: &IdedExpr, scope: &Scope) -> Ty {
         match &expr.expr {
             Expr::Ident(name) => self.ident(name, scope, true),
             Expr::Select(select) => {
@@ -257,11 +282,10 @@ impl Checker<'_> {
             }
             Expr::Call(call) => {
                 let target = call.target.as_ref().map(|t| self.infer(t, scope));
-                let args: Vec<Shape> = call.args.iter().map(|a| self.infer(a, scope)).collect();
+                let args: Vec<Ty> = call.args.iter().map(|a| self.infer(a, scope)).collect();
                 match (call.func_name.as_str(), target, args.as_slice()) {
-                    ("_[_]", None, [Shape::List(item), _]) => item.as_ref().clone(),
-                    ("_[_]", None, [Shape::Map(value), _]) => value.as_ref().clone(),
-                    _ => Shape::Any,
+                    ("_[_]", None, [base, _]) => self.element(base),
+                    _ => Ty::Any,
                 }
             }
             Expr::Comprehension(comprehension) => self.comprehension(comprehension, scope),
@@ -269,17 +293,17 @@ impl Checker<'_> {
                 for element in &list.elements {
                     self.infer(element, scope);
                 }
-                Shape::List(Box::new(Shape::Any))
+                Ty::ListOf(Box::new(Ty::Any))
             }
             Expr::Map(map) => {
                 self.entries(&map.entries, scope);
-                Shape::Any
+                Ty::Any
             }
             Expr::Struct(structure) => {
                 self.entries(&structure.entries, scope);
-                Shape::Any
+                Ty::Any
             }
-            Expr::Literal(_) | Expr::Unspecified => Shape::Any,
+            Expr::Literal(_) | Expr::Unspecified => Ty::Any,
         }
     }
 
@@ -298,22 +322,22 @@ impl Checker<'_> {
     }
 
     fn is_section(&self, name: &str) -> bool {
-        matches!(self.roots.get(name), Some(Shape::Object(fields)) if fields.contains_key("status"))
+        matches!(self.roots.get(name), Some(Ty::Node(id)) if self.shape.keys(*id).contains(&"status"))
     }
 
-    fn ident(&mut self, name: &str, scope: &Scope, whole: bool) -> Shape {
-        if let Some(shape) = scope.get(name) {
-            return shape.clone();
+    fn ident(&mut self, name: &str, scope: &Scope, whole: bool) -> Ty {
+        if let Some(ty) = scope.get(name) {
+            return ty.clone();
         }
-        if let Some(shape) = self.roots.get(name) {
+        if let Some(ty) = self.roots.get(name) {
             if whole && self.is_section(name) {
                 // The whole section handed to a function: it reads its figures.
                 self.sections.insert(name.to_string());
             }
-            return shape.clone();
+            return ty.clone();
         }
         if TYPE_NAMES.contains(&name) {
-            return Shape::Any;
+            return Ty::Any;
         }
         let mut names: Vec<&str> = self.roots.keys().map(String::as_str).collect();
         names.extend(scope.bound.iter().map(|(n, _)| n.as_str()));
@@ -324,82 +348,115 @@ impl Checker<'_> {
                 help: suggest(name, names, "the variables are"),
             },
         ));
-        Shape::Any
+        Ty::Any
     }
 
-    fn field(&mut self, base: &Shape, operand: &IdedExpr, field: &str) -> Shape {
-        let mut written = written_path(operand).unwrap_or_default();
-        written.push(field.to_string());
-        let path = written.join(".");
+    /// The type of an element of `base` (`base[i]`, or a macro's variable).
+    fn element(&self, base: &Ty) -> Ty {
         match base {
-            Shape::Object(fields) => match fields.get(field) {
-                Some(shape) => shape.clone(),
-                None => {
-                    let help = suggest(
-                        field,
-                        fields.keys().map(String::as_str).collect(),
-                        "its fields are",
-                    );
-                    self.issues.push((
-                        written,
-                        IssueKind::UnknownField {
-                            field: field.to_string(),
-                            path,
-                            help,
-                        },
-                    ));
-                    Shape::Any
-                }
+            Ty::ListOf(item) => item.as_ref().clone(),
+            Ty::Node(id) if self.shape.is_any(*id) => Ty::Any,
+            Ty::Node(id) => match self.shape.items(*id) {
+                Some(items) => Ty::Node(items),
+                // A map's values.
+                None => self.shape.property(*id, "\u{0}").map_or(Ty::Any, Ty::Node),
             },
-            Shape::Map(value) => value.as_ref().clone(),
-            Shape::Any => Shape::Any,
-            Shape::List(_) => {
-                let list = written[..written.len() - 1].join(".");
-                let help = format!(
-                    "`{list}` is a list: test its items with `{list}.exists(x, x.{field} …)` or `{list}.all(x, …)`, or write a rule over it with `each = \"{list}\"` and `item.{field}`"
-                );
-                self.issues.push((
-                    written,
-                    IssueKind::NotAnObject {
-                        path,
-                        kind: base.kind(),
-                        help,
-                    },
-                ));
-                Shape::Any
-            }
-            scalar => {
-                let owner = written[..written.len() - 1].join(".");
-                self.issues.push((
-                    written,
-                    IssueKind::NotAnObject {
-                        path,
-                        kind: scalar.kind(),
-                        help: format!("`{owner}` is {}: it has no fields", scalar.kind()),
-                    },
-                ));
-                Shape::Any
-            }
+            Ty::Vars(_) => Ty::String,
+            _ => Ty::Any,
         }
     }
 
-    fn comprehension(&mut self, c: &ComprehensionExpr, scope: &Scope) -> Shape {
+    fn field(&mut self, base: &Ty, operand: &IdedExpr, field: &str) -> Ty {
+        let mut written = written_path(operand).unwrap_or_default();
+        written.push(field.to_string());
+        let path = written.join(".");
+        let owner = written[..written.len() - 1].join(".");
+        let unknown = |help: String| IssueKind::UnknownField {
+            field: field.to_string(),
+            path: path.clone(),
+            help,
+        };
+        let issue = match base {
+            Ty::Any => return Ty::Any,
+            Ty::Vars(declared) => {
+                if written.len() == 2 {
+                    self.vars.insert(field.to_string());
+                }
+                if declared.iter().any(|d| d == field) {
+                    return Ty::String;
+                }
+                unknown(if declared.is_empty() {
+                    format!("the formula declares no vars: add `[vars] {field} = \"…\"`")
+                } else {
+                    suggest(
+                        field,
+                        declared.iter().map(String::as_str).collect(),
+                        "the formula declares",
+                    )
+                })
+            }
+            Ty::Node(id) if self.shape.is_any(*id) => return Ty::Any,
+            Ty::Node(id) => {
+                if let Some(child) = self.shape.property(*id, field) {
+                    return Ty::Node(child);
+                }
+                let keys = self.shape.keys(*id);
+                if !keys.is_empty() {
+                    unknown(suggest(field, keys, "its fields are"))
+                } else if self.shape.is_list(*id) {
+                    list_field(&path, &owner, field, self.shape.describe(*id))
+                } else {
+                    let kind = self.shape.describe(*id);
+                    IssueKind::NotAnObject {
+                        help: format!("`{owner}` is {kind}: it has no fields"),
+                        path: path.clone(),
+                        kind,
+                    }
+                }
+            }
+            Ty::ListOf(_) => list_field(&path, &owner, field, "a list".to_string()),
+            Ty::Timestamp | Ty::String => {
+                let kind = if *base == Ty::Timestamp {
+                    "a timestamp"
+                } else {
+                    "a string"
+                };
+                IssueKind::NotAnObject {
+                    help: format!("`{owner}` is {kind}: it has no fields"),
+                    path: path.clone(),
+                    kind: kind.to_string(),
+                }
+            }
+        };
+        self.issues.push((written, issue));
+        Ty::Any
+    }
+
+    fn comprehension(&mut self, c: &ComprehensionExpr, scope: &Scope) -> Ty {
         let range = self.infer(&c.iter_range, scope);
-        let (first, second) = match &range {
-            Shape::List(item) => match &c.iter_var2 {
-                Some(_) => (Shape::Number, item.as_ref().clone()),
-                None => (item.as_ref().clone(), Shape::Any),
-            },
-            Shape::Map(value) => (Shape::String, value.as_ref().clone()),
-            Shape::Object(_) => (Shape::String, Shape::Any),
-            _ => (Shape::Any, Shape::Any),
+        let is_list = match &range {
+            Ty::ListOf(_) => true,
+            Ty::Node(id) => self.shape.is_list(*id),
+            _ => false,
+        };
+        let (first, second) = if is_list {
+            match &c.iter_var2 {
+                Some(_) => (Ty::Any, self.element(&range)),
+                None => (self.element(&range), Ty::Any),
+            }
+        } else {
+            match &range {
+                Ty::Any => (Ty::Any, Ty::Any),
+                // Maps and objects iterate over their keys.
+                other => (Ty::String, self.element(other)),
+            }
         };
         let mut names = vec![(c.iter_var.clone(), first.clone())];
         if let Some(second_var) = &c.iter_var2 {
             names.push((second_var.clone(), second));
         }
         self.infer(&c.accu_init, scope);
-        names.push((c.accu_var.clone(), Shape::Any));
+        names.push((c.accu_var.clone(), Ty::Any));
         let inner = scope.with(names);
         self.infer(&c.loop_cond, &inner);
         self.infer(&c.loop_step, &inner);
@@ -407,11 +464,22 @@ impl Checker<'_> {
         // `filter` keeps items of the range: it accumulates `[item]` lists.
         let keeps_items = matches!(&c.accu_init.expr, Expr::List(l) if l.elements.is_empty())
             && collects_var(&c.loop_step, &c.iter_var);
-        if keeps_items && matches!(range, Shape::List(_)) {
-            Shape::List(Box::new(first))
+        if keeps_items && is_list {
+            Ty::ListOf(Box::new(first))
         } else {
-            Shape::Any
+            Ty::Any
         }
+    }
+}
+
+/// A field selected on a list: how to test its items instead.
+fn list_field(path: &str, list: &str, field: &str, kind: String) -> IssueKind {
+    IssueKind::NotAnObject {
+        path: path.to_string(),
+        kind,
+        help: format!(
+            "`{list}` is a list: test its items with `{list}.exists(x, x.{field} …)` or `{list}.all(x, …)`, or write a rule over it with `each = \"{list}\"` and `item.{field}`"
+        ),
     }
 }
 
@@ -679,17 +747,22 @@ fn offset_of(text: &str, (line, column): (isize, isize)) -> Range<usize> {
 mod tests {
     use super::*;
 
-    fn roots() -> BTreeMap<String, Shape> {
-        let mut roots = Shape::snapshot().fields().unwrap().clone();
-        roots.insert("vars".into(), Shape::Map(Box::new(Shape::String)));
-        roots.insert("now".into(), Shape::Timestamp);
+    fn roots() -> BTreeMap<String, Ty> {
+        let shape = crate::cel_value::snapshot_shape();
+        let mut roots: BTreeMap<String, Ty> = shape
+            .keys(shape.root())
+            .into_iter()
+            .filter_map(|k| Some((k.to_string(), Ty::Node(shape.property(shape.root(), k)?))))
+            .collect();
+        roots.insert("vars".into(), Ty::Vars(vec!["x".into()]));
+        roots.insert("now".into(), Ty::Timestamp);
         roots
     }
 
     fn issues(text: &str) -> Vec<(String, String)> {
         let expression = Expression::compile(text).unwrap();
         expression
-            .check(text, &roots())
+            .check(text, crate::cel_value::snapshot_shape(), &roots())
             .issues
             .into_iter()
             .map(|issue| {
@@ -735,7 +808,7 @@ mod tests {
             issues("system.disks.used_percent > 80"),
             [(
                 "used_percent".to_string(),
-                "system.disks.used_percent: a list".to_string()
+                "system.disks.used_percent: a list of tables".to_string()
             )]
         );
         assert_eq!(
@@ -751,7 +824,7 @@ mod tests {
     fn valid_expressions_have_no_issues_and_name_the_sections_they_read() {
         let text = "now - tmux.sessions[0].last_activity > duration('2h') && vars.x == 'y' && system.status != 'ok' && 'sytem.x' != ''";
         let expression = Expression::compile(text).unwrap();
-        let analysis = expression.check(text, &roots());
+        let analysis = expression.check(text, crate::cel_value::snapshot_shape(), &roots());
         assert_eq!(analysis.issues, []);
         assert_eq!(
             analysis.sections.into_iter().collect::<Vec<_>>(),

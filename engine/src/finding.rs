@@ -24,6 +24,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use retort_journal::history::{FindingRecord, FindingStatus, FormulaState, RunFindingRecord};
@@ -32,7 +33,7 @@ use crate::rule::Priority;
 use crate::ruleset::{Evaluation, RuleStatus};
 
 /// Where a finding stands in this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FindingState {
     /// Its condition holds, but not yet for its rule's `for` runs.
@@ -44,7 +45,7 @@ pub enum FindingState {
 }
 
 /// One finding of this run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Finding {
     /// `rule` or `rule[label]`.
     pub fingerprint: String,

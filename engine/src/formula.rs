@@ -31,6 +31,7 @@
 //! needs = ["preflight"]
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,6 +41,7 @@ use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
 use crate::action::Action;
+use crate::check::{CheckOptions, Purpose, check_source};
 use crate::diagnostic::{FormulaError, SourceFile};
 use crate::gate::GateSection;
 use crate::rule::Rule;
@@ -64,6 +66,16 @@ pub struct Formula {
     /// The model the agent runs, available to templates as `{{ model }}`.
     #[serde(default)]
     pub model: Option<String>,
+    /// Whether step descriptions are passed to the agent verbatim instead
+    /// of being rendered as Tera templates (for formulas full of shell or
+    /// Go-template braces, such as `docker ps --format '{{.Names}}'`). A
+    /// step's own `raw` overrides it. Default: false.
+    #[serde(default)]
+    pub raw: bool,
+    /// Variables, set with `--var NAME=VALUE`, available to templates as
+    /// `{{ vars.NAME }}`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, VarDecl>,
     /// Files whose contents the first prompt carries.
     #[serde(default)]
     pub context: ContextSection,
@@ -83,6 +95,11 @@ pub struct Formula {
     /// Whether a run starts the agent (see [`crate::gate`]).
     #[serde(default)]
     pub gate: GateSection,
+    /// What preflight collects, and how (`[preflight]`); see
+    /// [`retort_preflight::Settings`]. Default: every local collector with
+    /// its defaults.
+    #[serde(default)]
+    pub preflight: retort_preflight::Settings,
 }
 
 /// The `[context]` table.
@@ -101,7 +118,7 @@ pub struct ContextSection {
 #[serde(deny_unknown_fields)]
 pub struct AgentSection {
     /// The shell command that starts the agent, a Tera template over
-    /// `model`. Default: [`DEFAULT_AGENT_COMMAND`].
+    /// `model` and `vars`. Default: `claude --model {{ model }}`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub command: Option<Spanned<String>>,
@@ -130,10 +147,86 @@ pub struct Step {
     #[schemars(with = "Vec<String>")]
     pub needs: Vec<Spanned<String>>,
     /// How long the step may take, as a humane duration (`"90s"`, `"30m"`,
-    /// `"1h 30m"`). Default: [`DEFAULT_STEP_TIMEOUT`].
+    /// `"1h 30m"`). Default: 30 minutes.
     #[serde(default)]
     #[schemars(with = "Option<HumanDuration>")]
     pub timeout: Option<Spanned<HumanDuration>>,
+    /// The model for this step, overriding the formula's. Consecutive steps
+    /// with the same model share one agent session; a step whose model
+    /// differs starts a new session with that model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Whether this step's description is passed verbatim instead of being
+    /// rendered as a Tera template. Default: the formula's `raw`.
+    #[serde(default)]
+    pub raw: Option<bool>,
+}
+
+/// A `[vars]` entry: `NAME = "default"`, or a table with a description, a
+/// default and whether a value is required.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum VarDecl {
+    /// `NAME = "default"` (a string, number or boolean, used as its text).
+    Default(VarValue),
+    /// `NAME = { description = "…", default = "…", required = true }`.
+    Table(VarTable),
+}
+
+/// The table form of a `[vars]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VarTable {
+    /// What the variable is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Its value when no `--var` sets it.
+    #[serde(default)]
+    pub default: Option<VarValue>,
+    /// Whether `run` and `render` refuse to start without a value.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// A variable's value as TOML gives it; templates see its text.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum VarValue {
+    /// A string.
+    Text(String),
+    /// An integer, seen as its decimal text.
+    Integer(i64),
+    /// A float, seen as its shortest text.
+    Float(f64),
+    /// A boolean, seen as `true` or `false`.
+    Boolean(bool),
+}
+
+impl VarValue {
+    /// The value as templates see it.
+    pub fn text(&self) -> String {
+        match self {
+            VarValue::Text(text) => text.clone(),
+            VarValue::Integer(n) => n.to_string(),
+            VarValue::Float(x) => x.to_string(),
+            VarValue::Boolean(b) => b.to_string(),
+        }
+    }
+}
+
+impl VarDecl {
+    /// The default value, if any.
+    pub fn default_value(&self) -> Option<String> {
+        match self {
+            VarDecl::Default(value) => Some(value.text()),
+            VarDecl::Table(table) => table.default.as_ref().map(VarValue::text),
+        }
+    }
+
+    /// Whether a value must be given.
+    pub fn required(&self) -> bool {
+        matches!(self, VarDecl::Table(VarTable { required: true, .. }))
+    }
 }
 
 impl Step {
@@ -145,6 +238,12 @@ impl Step {
     /// The step's title, or its id when it has none.
     pub fn title(&self) -> &str {
         self.title.as_deref().unwrap_or_else(|| self.id())
+    }
+
+    /// Whether the description is rendered as a template, given the
+    /// formula's default.
+    pub fn is_template(&self, formula_raw: bool) -> bool {
+        !self.raw.unwrap_or(formula_raw)
     }
 
     /// How long the step may take.
@@ -171,6 +270,27 @@ impl Formula {
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id() == id)
     }
+
+    /// The model `step` runs on: its own, else the formula's.
+    pub fn model_of<'a>(&'a self, step: &'a Step) -> Option<&'a str> {
+        step.model.as_deref().or(self.model.as_deref())
+    }
+}
+
+/// The JSON Schema (draft 2020-12) of formula files, generated from
+/// [`Formula`] by `schemars`. Editors use it for completion and hover
+/// documentation (taplo / Even Better TOML: a `#:schema PATH` first line),
+/// and the checker uses it to find every unknown key and wrong type.
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(Formula)).unwrap_or_default();
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("title".into(), "retort formula".into());
+        object.insert(
+            "description".into(),
+            "A retort formula: a named DAG of steps, each a prompt for an LLM agent.".into(),
+        );
+    }
+    schema
 }
 
 /// A formula read from a file, with its source kept for diagnostics.
@@ -184,12 +304,12 @@ pub struct LoadedFormula {
     pub source: SourceFile,
 }
 
-/// Reads and parses the formula at `path`.
+/// Reads and checks the formula at `path` (as `retort check` does, with no
+/// `--var`s), returning it when it has no errors.
 ///
 /// # Errors
-/// [`FormulaError::Read`] when the file cannot be read or is not UTF-8, and
-/// [`FormulaError::Syntax`] (with line, column and excerpt) when it is not a
-/// well-formed formula: bad TOML, an unknown key, a wrong type, a bad duration.
+/// [`FormulaError::Read`] when the file cannot be read or is not UTF-8;
+/// [`FormulaError::Invalid`] with every problem when it has errors.
 pub fn load(path: &Path) -> Result<LoadedFormula, FormulaError> {
     let text = std::fs::read_to_string(path).map_err(|source| FormulaError::Read {
         path: path.to_path_buf(),
@@ -198,20 +318,19 @@ pub fn load(path: &Path) -> Result<LoadedFormula, FormulaError> {
     parse_source(path, text)
 }
 
-/// Parses `text` as the formula file `path` (which is not read).
+/// Checks `text` as the formula file `path` (which is not read).
 ///
 /// # Errors
 /// As [`load`], but never [`FormulaError::Read`].
 pub fn parse_source(path: &Path, text: String) -> Result<LoadedFormula, FormulaError> {
-    let source = SourceFile::new(path, text);
-    match Formula::parse(source.text()) {
-        Ok(formula) => Ok(LoadedFormula {
-            path: path.to_path_buf(),
-            formula,
-            source,
-        }),
-        Err(error) => Err(FormulaError::syntax(&source, &error)),
-    }
+    let options = CheckOptions {
+        vars: BTreeMap::new(),
+        cwd: PathBuf::from("."),
+        purpose: Purpose::Authoring,
+    };
+    check_source(path, text, &options)
+        .into_ready()
+        .map(|(ready, _warnings)| ready.loaded)
 }
 
 /// A duration written the way people write them: `"90s"`, `"30m"`,

@@ -61,7 +61,7 @@ impl GateMode {
 }
 
 /// The gate's decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct GateDecision {
     /// The mode it decided by.
     pub mode: GateMode,

@@ -17,6 +17,8 @@
 
 pub mod action;
 pub mod atomic;
+pub mod cel_value;
+pub mod check;
 pub mod context;
 pub mod dag;
 pub mod decide;
@@ -25,6 +27,7 @@ pub mod expression;
 pub mod finding;
 pub mod formula;
 pub mod gate;
+pub mod graph;
 pub mod lock;
 pub mod phase;
 pub mod prompt;
@@ -36,3 +39,5 @@ pub mod session;
 pub mod shape;
 pub mod signal;
 pub mod state;
+pub mod structure;
+pub mod template;

@@ -3,26 +3,19 @@
 //!
 //! Every prompt carries the step's title and rendered description and ends
 //! with a footer telling the agent how to signal the end of the step. The
-//! first prompt of a run also carries the formula's name and description,
-//! the `[context] files` and the preflight snapshot as markdown.
+//! prompt that opens an agent session (the run's first, and the first after
+//! a change of model) also carries the formula's name and description, the
+//! `[context] files` and the preflight snapshot as markdown.
 //!
-//! A description is a Tera 2 template over this context:
-//!
-//! | name        | value                                                           |
-//! |-------------|-----------------------------------------------------------------|
-//! | `preflight` | the snapshot, as `snapshot.json` shows it (`preflight.system.memory.available_mb`) |
-//! | `formula`   | `{ name, description, version, model }`                         |
-//! | `model`     | the formula's model, or `""`                                     |
-//! | `step`      | `{ id, title, number, count }` (number counts from 1)           |
-//! | `run`       | `{ id, dir, phase_file }` (placeholders under `retort render`)  |
-//! | `vars`      | formula variables (empty for now)                               |
-//! | `findings`  | this run's findings: `{ firing, new, pending, resolved, all }`, each a list of `{ fingerprint, rule, label, priority, message, state, new, consecutive, needed, first_seen, fired_at, resolved_at, action }` |
-//! | `actions`   | `{ run, proposed, held, pending }`: auto actions with their `result` (`outcome`, `exit_code`, `stdout`, `stderr`, …), proposals made, actions held back, proposals still waiting |
-//! | `previous`  | the formula's last run: `{ run_id, at, phase, reason, gate_open, findings, alerts }`, or null |
-//! | `gate`      | `{ mode, open, reason }`                                         |
+//! A description is a Tera 2 template over a [`TemplateContext`]; its JSON
+//! Schema is what `retort check` checks variable paths against, so the two
+//! cannot disagree. A step (or formula) with `raw = true` is sent verbatim.
 
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
 use tera::{Context, Tera};
 use thiserror::Error;
 
@@ -30,16 +23,96 @@ use retort_preflight::Snapshot;
 
 use crate::context::ContextFile;
 use crate::dag::StepDag;
-use crate::decide::Decision;
+use crate::decide::{ActionsContext, Decision, FindingsContext, PreviousRun};
 use crate::formula::Formula;
+use crate::gate::GateDecision;
+use crate::shape::Shape;
 
 /// retort's built-in prompt template (Tera 2).
 pub const PROMPT_TEMPLATE: &str = include_str!("../templates/prompt.md");
 
 const PROMPT_TEMPLATE_NAME: &str = "prompt.md";
 
+/// What a step description's template sees.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TemplateContext {
+    /// The preflight snapshot, as `snapshot.json` holds it.
+    pub preflight: Snapshot,
+    /// The formula.
+    pub formula: FormulaInfo,
+    /// The model the step runs on (its own, else the formula's), or `""`.
+    pub model: String,
+    /// The step.
+    pub step: StepInfo,
+    /// The run.
+    pub run: RunInfo,
+    /// The formula's variables: `--var` values, else their defaults.
+    pub vars: BTreeMap<String, String>,
+    /// This run's findings, from the formula's rules: `firing`, `new`,
+    /// `pending`, `resolved`, `all`.
+    pub findings: FindingsContext,
+    /// The actions of firing findings: `run` (with results), `proposed`,
+    /// `held`, and the proposals still `pending`.
+    pub actions: ActionsContext,
+    /// The formula's last run (`phase`, `findings`, `alerts`, …), or null
+    /// before its first: "post the all-clear only if the previous run had
+    /// alerts" is `{% if previous and previous.alerts %}`.
+    pub previous: Option<PreviousRun>,
+    /// The gate's decision: `mode`, `open`, `reason`.
+    pub gate: GateDecision,
+}
+
+/// What the `[agent] command` template sees.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AgentContext {
+    /// The model of the session being started, or `""`.
+    pub model: String,
+    /// The formula.
+    pub formula: FormulaInfo,
+    /// The formula's variables.
+    pub vars: BTreeMap<String, String>,
+}
+
+/// The formula, as templates see it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FormulaInfo {
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// Its author's version number, if any.
+    pub version: Option<u32>,
+    /// Its model, or `""`.
+    pub model: String,
+}
+
+impl FormulaInfo {
+    /// The template view of `formula`.
+    pub fn of(formula: &Formula) -> Self {
+        FormulaInfo {
+            name: formula.name().to_string(),
+            description: formula.description.clone(),
+            version: formula.version,
+            model: formula.model.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The step, as templates see it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StepInfo {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its position in the run, from 1.
+    pub number: usize,
+    /// How many steps the run has.
+    pub count: usize,
+}
+
 /// What templates know of the run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct RunInfo {
     /// The run id, such as `20261121-112000-3fa9`.
     pub id: String,
@@ -56,6 +129,40 @@ impl RunInfo {
             id: "RUN_ID".to_string(),
             dir: "$RETORT_RUN_DIR".to_string(),
             phase_file: "$PHASE_FILE".to_string(),
+        }
+    }
+}
+
+/// The shape of [`TemplateContext`], for checking description templates.
+pub fn description_shape() -> &'static Shape {
+    static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
+        Shape::from_schema(
+            &serde_json::to_value(schemars::schema_for!(TemplateContext)).unwrap_or_default(),
+        )
+    });
+    &SHAPE
+}
+
+/// The shape of [`AgentContext`], for checking the agent command template.
+pub fn agent_command_shape() -> &'static Shape {
+    static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
+        Shape::from_schema(
+            &serde_json::to_value(schemars::schema_for!(AgentContext)).unwrap_or_default(),
+        )
+    });
+    &SHAPE
+}
+
+/// Whether the step at `position` of the topological order opens an agent
+/// session: the first step does, and so does a step whose model differs
+/// from the step before it.
+pub fn opens_session(formula: &Formula, dag: &StepDag, position: usize) -> bool {
+    let order = dag.order();
+    match position.checked_sub(1) {
+        None => true,
+        Some(previous) => {
+            formula.model_of(&formula.steps[order[previous]])
+                != formula.model_of(&formula.steps[order[position]])
         }
     }
 }
@@ -83,6 +190,12 @@ pub enum PromptError {
         /// Tera's report, with the offending line of the description.
         report: String,
     },
+    /// The agent command template failed.
+    #[error("cannot render the agent command:\n{report}")]
+    AgentCommand {
+        /// Tera's report.
+        report: String,
+    },
     /// The prompt template itself failed (a bug in retort's template).
     #[error("cannot render the prompt of step `{step}`:\n{report}")]
     Template {
@@ -93,8 +206,8 @@ pub enum PromptError {
     },
 }
 
-/// Renders the prompt of every step, in the DAG's topological order. The
-/// first of them is the run's opening prompt.
+/// Renders the prompt of every step, in the DAG's topological order,
+/// with `vars` the variables' values and `decision` the decide phase's.
 ///
 /// # Errors
 /// The first [`PromptError`] met, naming its step.
@@ -104,6 +217,7 @@ pub fn render_prompts(
     snapshot: &Snapshot,
     context_files: &[ContextFile],
     run: &RunInfo,
+    vars: &BTreeMap<String, String>,
     decision: &Decision,
 ) -> Result<Vec<Prompt>, PromptError> {
     let mut tera = Tera::new();
@@ -114,54 +228,50 @@ pub fn render_prompts(
             report: e.to_string(),
         })?;
 
-    let preflight = serde_json::to_value(snapshot).unwrap_or(Value::Null);
     let preflight_markdown = snapshot.to_markdown();
-    let findings = decision.findings_value();
-    let actions = decision.actions_value();
-    let previous = decision.previous_value();
-    let gate = decision.gate_value();
+    let decided = decision.context();
     let findings_markdown = decision.to_markdown();
     let step_ids: Vec<&str> = dag.order().iter().map(|&i| formula.steps[i].id()).collect();
-    let formula_value = json!({
-        "name": formula.name(),
-        "description": formula.description,
-        "version": formula.version,
-        "model": formula.model.clone().unwrap_or_default(),
-    });
-
     let count = dag.order().len();
     let mut prompts = Vec::with_capacity(count);
     for (position, &index) in dag.order().iter().enumerate() {
         let step = &formula.steps[index];
-        let step_value = json!({
-            "id": step.id(),
-            "title": step.title(),
-            "number": position + 1,
-            "count": count,
-        });
-        let mut context = Context::new();
-        context.insert("preflight", &preflight);
-        context.insert("formula", &formula_value);
-        context.insert("model", &formula.model.clone().unwrap_or_default());
-        context.insert("step", &step_value);
-        context.insert("run", run);
-        context.insert("vars", &Map::new());
-        context.insert("findings", &findings);
-        context.insert("actions", &actions);
-        context.insert("previous", &previous);
-        context.insert("gate", &gate);
+        let values = TemplateContext {
+            preflight: snapshot.clone(),
+            formula: FormulaInfo::of(formula),
+            model: formula.model_of(step).unwrap_or_default().to_string(),
+            step: StepInfo {
+                id: step.id().to_string(),
+                title: step.title().to_string(),
+                number: position + 1,
+                count,
+            },
+            run: run.clone(),
+            vars: vars.clone(),
+            findings: decided.findings.clone(),
+            actions: decided.actions.clone(),
+            previous: decided.previous.clone(),
+            gate: decided.gate.clone(),
+        };
+        let mut context = Context::from_serialize(&values).map_err(|e| PromptError::Template {
+            step: step.id().to_string(),
+            report: e.to_string(),
+        })?;
 
-        let description = tera
-            .render_str(step.description.get_ref(), &context, false)
-            .map_err(|e| PromptError::Description {
-                step: step.id().to_string(),
-                report: e.to_string(),
-            })?;
+        let description = if step.is_template(formula.raw) {
+            tera.render_str(step.description.get_ref(), &context, false)
+                .map_err(|e| PromptError::Description {
+                    step: step.id().to_string(),
+                    report: e.to_string(),
+                })?
+        } else {
+            step.description.get_ref().clone()
+        };
 
-        let mut step_value = step_value;
-        step_value["description"] = Value::String(description.trim_end().to_string());
+        let mut step_value = serde_json::to_value(&values.step).unwrap_or_default();
+        step_value["description"] = serde_json::Value::String(description.trim_end().to_string());
         context.insert("step", &step_value);
-        context.insert("first", &(position == 0));
+        context.insert("first", &opens_session(formula, dag, position));
         context.insert("step_ids", &step_ids);
         context.insert("context_files", context_files);
         context.insert("preflight_markdown", preflight_markdown.trim_end());
@@ -183,23 +293,28 @@ pub fn render_prompts(
 }
 
 /// Renders the agent command template (`[agent] command`, `--agent`, or
-/// the default `claude --model {{ model }}`) with `model` and `formula`.
+/// the default `claude --model {{ model }}`) for a session on `model`.
 ///
 /// # Errors
-/// [`PromptError::Template`] with Tera's report.
-pub fn render_agent_command(template: &str, formula: &Formula) -> Result<String, PromptError> {
-    let tera = Tera::new();
-    let mut context = Context::new();
-    context.insert("model", &formula.model.clone().unwrap_or_default());
-    context.insert(
-        "formula",
-        &json!({ "name": formula.name(), "model": formula.model }),
-    );
-    context.insert("vars", &Map::new());
-    tera.render_str(template, &context, false)
+/// [`PromptError::AgentCommand`] with Tera's report.
+pub fn render_agent_command(
+    template: &str,
+    formula: &Formula,
+    model: Option<&str>,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, PromptError> {
+    let values = AgentContext {
+        model: model.unwrap_or_default().to_string(),
+        formula: FormulaInfo::of(formula),
+        vars: vars.clone(),
+    };
+    let context = Context::from_serialize(&values).map_err(|e| PromptError::AgentCommand {
+        report: e.to_string(),
+    })?;
+    Tera::new()
+        .render_str(template, &context, false)
         .map(|command| command.trim().to_string())
-        .map_err(|e| PromptError::Template {
-            step: "[agent] command".to_string(),
+        .map_err(|e| PromptError::AgentCommand {
             report: e.to_string(),
         })
 }

@@ -4,7 +4,7 @@
 //!
 //! Checking compiles each CEL expression (`when`, `each`, `label`) and
 //! checks the names it uses against the snapshot's shape, read from the
-//! snapshot's JSON Schema ([`Shape::snapshot`]), so sections that preflight
+//! snapshot's JSON Schema ([`snapshot_shape`]), so sections that preflight
 //! gains are known to rules without changes here. Templates (`message`,
 //! each `run` element) are parsed by Tera.
 //!
@@ -29,13 +29,16 @@ use tera::Tera;
 use retort_preflight::Snapshot;
 
 use crate::action::{ActionMode, CommandSpec};
+use crate::cel_value::{cel_to_json, snapshot_shape, to_cel};
 use crate::diagnostic::{FormulaError, InvalidFormula, Problem, RuleProblem, span};
+use crate::expression::Ty;
 use crate::expression::{Expression, ExpressionIssue, IssueKind, suggest};
 use crate::finding::Finding;
 use crate::formula::{Formula, LoadedFormula};
 use crate::gate::GateSection;
 use crate::rule::Priority;
-use crate::shape::{Shape, cel_to_json};
+use crate::shape::Shape;
+use crate::template;
 
 /// The stack of the threads that check and evaluate rules: 64 MiB (address
 /// space; only what is used is backed by memory).
@@ -60,6 +63,17 @@ struct CompiledRule {
     sections: BTreeSet<String>,
     message: String,
     message_template: String,
+}
+
+/// What [`RuleSet::inspect`] found.
+#[derive(Debug)]
+pub struct Inspected {
+    /// The rules, when they have no problems.
+    pub rules: Option<RuleSet>,
+    /// Every problem, in source order.
+    pub problems: Vec<Problem>,
+    /// The names of the `vars` the rules and actions read.
+    pub used_vars: BTreeSet<String>,
 }
 
 /// A compiled action.
@@ -134,16 +148,27 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// The rules that were not evaluated or failed, as `id: why` lines.
+    /// The rules that were not evaluated or failed, as `ids: why` lines;
+    /// rules skipped for the same reason share a line.
     pub fn problems(&self) -> Vec<String> {
-        self.rules
-            .iter()
-            .filter_map(|rule| match &rule.status {
-                RuleStatus::Evaluated => None,
-                RuleStatus::Skipped(why) => Some(format!("{}: not evaluated: {why}", rule.id)),
-                RuleStatus::Failed(why) => Some(format!("{}: failed: {why}", rule.id)),
-            })
-            .collect()
+        let mut skipped: Vec<(&str, Vec<&str>)> = Vec::new();
+        let mut lines = Vec::new();
+        for rule in &self.rules {
+            match &rule.status {
+                RuleStatus::Evaluated => {}
+                RuleStatus::Skipped(why) => match skipped.iter_mut().find(|(w, _)| w == why) {
+                    Some((_, ids)) => ids.push(&rule.id),
+                    None => skipped.push((why, vec![&rule.id])),
+                },
+                RuleStatus::Failed(why) => lines.push(format!("{}: failed: {why}", rule.id)),
+            }
+        }
+        let mut out: Vec<String> = skipped
+            .into_iter()
+            .map(|(why, ids)| format!("{}: not evaluated: {why}", ids.join(", ")))
+            .collect();
+        out.append(&mut lines);
+        out
     }
 }
 
@@ -172,18 +197,33 @@ impl RuleSet {
     /// # Errors
     /// Every [`Problem::Rule`] found, in source order.
     pub fn check(formula: &Formula, source: &str) -> Result<RuleSet, Vec<Problem>> {
+        let inspected = Self::inspect(formula, source);
+        match inspected.rules {
+            Some(rules) => Ok(rules),
+            None => Err(inspected.problems),
+        }
+    }
+
+    /// As [`RuleSet::check`], and also names the `vars` the rules and
+    /// actions use (for the checker's unused-var warning).
+    pub fn inspect(formula: &Formula, source: &str) -> Inspected {
+        if formula.rules.is_empty() && formula.actions.is_empty() {
+            // Nothing to parse: no thread needed.
+            return Self::inspect_here(formula, source);
+        }
         std::thread::scope(|scope| {
             let checked = std::thread::Builder::new()
                 .name("retort-rules".to_string())
                 .stack_size(CHECK_STACK)
-                .spawn_scoped(scope, || Self::check_here(formula, source))
+                .spawn_scoped(scope, || Self::inspect_here(formula, source))
                 .ok()
                 .and_then(|thread| thread.join().ok());
-            checked.unwrap_or_else(|| Self::check_here(formula, source))
+            checked.unwrap_or_else(|| Self::inspect_here(formula, source))
         })
     }
 
-    fn check_here(formula: &Formula, source: &str) -> Result<RuleSet, Vec<Problem>> {
+    fn inspect_here(formula: &Formula, source: &str) -> Inspected {
+        let mut used_vars = BTreeSet::new();
         let mut problems: Vec<(usize, RuleProblem)> = Vec::new();
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
@@ -223,10 +263,22 @@ impl RuleSet {
             });
         }
 
-        let mut roots: BTreeMap<String, Shape> =
-            Shape::snapshot().fields().cloned().unwrap_or_default();
-        roots.insert("vars".to_string(), Shape::Map(Box::new(Shape::String)));
-        roots.insert("now".to_string(), Shape::Timestamp);
+        let shape = snapshot_shape();
+        let mut roots: BTreeMap<String, Ty> = shape
+            .keys(shape.root())
+            .into_iter()
+            .filter_map(|name| {
+                Some((
+                    name.to_string(),
+                    Ty::Node(shape.property(shape.root(), name)?),
+                ))
+            })
+            .collect();
+        roots.insert(
+            "vars".to_string(),
+            Ty::Vars(formula.vars.keys().cloned().collect()),
+        );
+        roots.insert("now".to_string(), Ty::Timestamp);
 
         let mut rule_ids: HashMap<&str, &toml::Spanned<String>> = HashMap::new();
         let mut rules = Vec::new();
@@ -249,10 +301,11 @@ impl RuleSet {
                     .as_ref()
                     .and_then(|each| match Expression::compile(each.get_ref()) {
                         Ok(expression) => {
-                            let analysis = expression.check(each.get_ref(), &roots);
+                            let analysis = expression.check(each.get_ref(), shape, &roots);
                             report(&mut problems, "each", each, analysis.issues);
                             sections.extend(analysis.sections);
-                            Some((expression, analysis.shape.unwrap_or(Shape::Any)))
+                            used_vars.extend(analysis.vars);
+                            Some((expression, analysis.ty.unwrap_or(Ty::Any)))
                         }
                         Err(issues) => {
                             report(&mut problems, "each", each, issues);
@@ -260,24 +313,34 @@ impl RuleSet {
                         }
                     });
             let item = match &each {
-                Some((_, Shape::List(item))) => Some(item.as_ref().clone()),
-                Some((_, Shape::Any)) => Some(Shape::Any),
+                Some((_, Ty::ListOf(item))) => Some(item.as_ref().clone()),
+                Some((_, Ty::Node(id))) if shape.is_list(*id) => {
+                    Some(shape.items(*id).map_or(Ty::Any, Ty::Node))
+                }
+                Some((_, Ty::Node(id))) if shape.is_any(*id) => Some(Ty::Any),
+                Some((_, Ty::Any)) => Some(Ty::Any),
                 Some((_, other)) => {
                     if let Some(value) = &rule.each {
+                        let kind = match other {
+                            Ty::Node(id) => shape.describe(*id),
+                            Ty::Vars(_) => "the vars".to_string(),
+                            Ty::Timestamp => "a timestamp".to_string(),
+                            _ => "a string".to_string(),
+                        };
                         problems.push((
                             value.span().start,
                             RuleProblem::EachNotList {
                                 rule: id.clone(),
-                                kind: other.kind(),
+                                kind,
                                 span: span(value.span()),
                             },
                         ));
                     }
-                    Some(Shape::Any)
+                    Some(Ty::Any)
                 }
                 // `each` broken, or `label` without `each` (reported below):
                 // check the rest as if the list were there.
-                None if rule.each.is_some() || rule.label.is_some() => Some(Shape::Any),
+                None if rule.each.is_some() || rule.label.is_some() => Some(Ty::Any),
                 None => None,
             };
             let mut scope = roots.clone();
@@ -285,11 +348,11 @@ impl RuleSet {
                 scope.insert("item".to_string(), item.clone());
             }
 
-            let when = compile_checked(&rule.when, &scope, &mut sections)
+            let when = compile_checked(&rule.when, shape, &scope, &mut sections, &mut used_vars)
                 .map_err(|issues| report(&mut problems, "when", &rule.when, issues))
                 .ok();
             let label = rule.label.as_ref().and_then(|label| {
-                compile_checked(label, &scope, &mut sections)
+                compile_checked(label, shape, &scope, &mut sections, &mut used_vars)
                     .map_err(|issues| report(&mut problems, "label", label, issues))
                     .ok()
             });
@@ -373,19 +436,36 @@ impl RuleSet {
         }
 
         add_templates(&mut tera, &sources, &mut problems);
+        for source in &sources {
+            for path in template::variable_paths(&source.text) {
+                if path.root() == "vars"
+                    && let Some(template::Segment::Field(name)) = path.segments.get(1)
+                {
+                    used_vars.insert(name.clone());
+                }
+            }
+        }
         if !problems.is_empty() {
             problems.sort_by_key(|(at, _)| *at);
-            return Err(problems
-                .into_iter()
-                .map(|(_, p)| Problem::Rule(Box::new(p)))
-                .collect());
+            return Inspected {
+                rules: None,
+                problems: problems
+                    .into_iter()
+                    .map(|(_, p)| Problem::Rule(Box::new(p)))
+                    .collect(),
+                used_vars,
+            };
         }
-        Ok(RuleSet {
-            rules,
-            actions,
-            gate: formula.gate.clone(),
-            tera,
-        })
+        Inspected {
+            rules: Some(RuleSet {
+                rules,
+                actions,
+                gate: formula.gate.clone(),
+                tera,
+            }),
+            problems: Vec::new(),
+            used_vars,
+        }
     }
 
     /// Whether the formula has rules.
@@ -425,10 +505,11 @@ impl RuleSet {
         let json = serde_json::to_value(snapshot).unwrap_or(Json::Null);
         let mut context = cel::Context::default();
         let sections = json.as_object();
-        if let (Some(sections), Some(shapes)) = (sections, Shape::snapshot().fields()) {
+        let shape = snapshot_shape();
+        if let Some(sections) = sections {
             for (name, value) in sections {
-                let shape = shapes.get(name).unwrap_or(&Shape::Any);
-                context.add_variable_from_value(name.clone(), shape.to_cel(value));
+                let id = shape.property(shape.root(), name);
+                context.add_variable_from_value(name.clone(), to_cel(shape, id, value));
             }
         }
         let cel_vars: HashMap<cel::objects::Key, cel::Value> = vars
@@ -673,12 +754,15 @@ fn add_templates(
 
 fn compile_checked(
     value: &toml::Spanned<String>,
-    scope: &BTreeMap<String, Shape>,
+    shape: &Shape,
+    scope: &BTreeMap<String, Ty>,
     sections: &mut BTreeSet<String>,
+    used_vars: &mut BTreeSet<String>,
 ) -> Result<Expression, Vec<ExpressionIssue>> {
     let expression = Expression::compile(value.get_ref())?;
-    let analysis = expression.check(value.get_ref(), scope);
+    let analysis = expression.check(value.get_ref(), shape, scope);
     sections.extend(analysis.sections);
+    used_vars.extend(analysis.vars);
     if analysis.issues.is_empty() {
         Ok(expression)
     } else {
@@ -743,6 +827,11 @@ fn expression_problem(
         },
         IssueKind::UnknownField { path, help, .. } => RuleProblem::UnknownField {
             rule,
+            owner: if path.starts_with("vars.") {
+                "the formula's `[vars]`"
+            } else {
+                "the snapshot"
+            },
             path,
             span,
             help,

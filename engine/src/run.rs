@@ -13,6 +13,7 @@
 //! one step at a time, in topological order, waiting for each step's signal.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,16 +29,19 @@ use retort_journal::history::{History, HistoryError};
 use retort_preflight::Snapshot;
 
 use crate::atomic::write_atomic;
+use crate::check::{self, CheckOptions, Purpose, Ready};
 use crate::context::{ContextFile, read_context_files};
 use crate::dag::StepDag;
 use crate::decide::{self, Decision, PlannedAction, history_path};
-use crate::diagnostic::{FormulaError, InvalidFormula};
+use crate::diagnostic::FormulaError;
 use crate::finding::Finding;
-use crate::formula::{self, DEFAULT_AGENT_COMMAND, LoadedFormula};
+use crate::formula::{DEFAULT_AGENT_COMMAND, LoadedFormula};
 use crate::gate::GateDecision;
 use crate::lock::{LockError, RunLock};
 use crate::phase::{Phase, write_phase_file};
-use crate::prompt::{Prompt, PromptError, RunInfo, render_agent_command, render_prompts};
+use crate::prompt::{
+    Prompt, PromptError, RunInfo, opens_session, render_agent_command, render_prompts,
+};
 use crate::ruleset::{Evaluation, RuleSet};
 use crate::session::{AgentExit, AgentSession, SessionError, SessionSpec, TmuxServer};
 use crate::signal::{self, Signal, SignalRecord};
@@ -58,6 +62,8 @@ pub struct RunOptions {
     pub formula: PathBuf,
     /// The agent command from `--agent`, overriding the formula's.
     pub agent: Option<String>,
+    /// `--var NAME=VALUE` values.
+    pub vars: BTreeMap<String, String>,
     /// Where state goes.
     pub state: StateDir,
     /// The phase file; default `STATE/FORMULA.phase`.
@@ -66,7 +72,8 @@ pub struct RunOptions {
     pub cwd: PathBuf,
     /// The tmux server to use.
     pub tmux: TmuxServer,
-    /// Preflight settings.
+    /// Preflight settings, before the formula's `[preflight]` table is laid
+    /// over them (see [`retort_preflight::Config::configure`]).
     pub preflight: retort_preflight::Config,
     /// A directory put first on the session's `PATH`, so that the agent
     /// finds this `retort` (normally the directory of the running binary).
@@ -132,6 +139,20 @@ pub enum RunError {
     History(#[from] HistoryError),
 }
 
+/// One agent session of a run: consecutive steps on the same model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPlan {
+    /// The tmux session's name: `retort-FORMULA-RUN_ID`, then `…-2`, `…-3`
+    /// for the sessions after a change of model.
+    pub name: String,
+    /// The model, if any.
+    pub model: Option<String>,
+    /// The rendered agent command.
+    pub agent_command: String,
+    /// The positions (in topological order) of its steps.
+    pub steps: Range<usize>,
+}
+
 /// Everything decided before anything is started.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -139,6 +160,8 @@ pub struct Plan {
     pub loaded: LoadedFormula,
     /// Its DAG.
     pub dag: StepDag,
+    /// The value of every declared var.
+    pub vars: BTreeMap<String, String>,
     /// The preflight snapshot.
     pub snapshot: Snapshot,
     /// The formula's rules, actions and gate, compiled.
@@ -155,16 +178,14 @@ pub struct Plan {
     /// Each step's prompt, in topological order, rendered with the preview
     /// decision.
     pub prompts: Vec<Prompt>,
-    /// The rendered agent command.
-    pub agent_command: String,
-    /// Warnings (missing context files, …).
+    /// The agent sessions, in order (one unless steps change model).
+    pub sessions: Vec<SessionPlan>,
+    /// Warnings (problems that do not stop the run, missing context files).
     pub warnings: Vec<String>,
     /// The run id.
     pub run_id: String,
     /// The start time (UTC).
     pub started_at: DateTime<Utc>,
-    /// The tmux session's name: `retort-FORMULA-RUN_ID`.
-    pub session_name: String,
     /// The run directory (not created by [`prepare`]).
     pub run_dir: RunDir,
     /// The phase file.
@@ -173,30 +194,47 @@ pub struct Plan {
     pub journal_dir: PathBuf,
 }
 
-/// Loads the formula, builds its DAG, checks its rules, collects the
-/// preflight snapshot (or reads `--snapshot`), evaluates the rules, previews
-/// the decision against the run history and renders every prompt. Writes
-/// nothing.
+/// Checks the formula (every problem, `--var` values included, rules too),
+/// collects the preflight snapshot (or reads `--snapshot`), evaluates the
+/// rules, previews the decision against the run history and renders every
+/// prompt and agent command. Writes nothing.
 ///
 /// `placeholder_run` renders `{{ run.* }}` as placeholders, for
 /// `retort render`, where no run exists.
 ///
 /// # Errors
-/// [`RunError::Formula`] (every problem of the steps and the rules at
-/// once), [`RunError::Snapshot`] and [`RunError::Prompt`].
+/// [`RunError::Formula`] with every problem when the formula has errors;
+/// [`RunError::Snapshot`] when `--snapshot` is not a snapshot;
+/// [`RunError::Prompt`] when a template fails to render.
 pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, RunError> {
-    let loaded = formula::load(&options.formula)?;
-    let (dag, rules) = validate(&loaded)?;
+    let check_options = CheckOptions {
+        vars: options.vars.clone(),
+        cwd: options.cwd.clone(),
+        purpose: Purpose::Run,
+    };
+    let (ready, problems) = check::check_file(&options.formula, &check_options)?.into_ready()?;
+    let Ready {
+        loaded,
+        dag,
+        rules,
+        vars,
+    } = ready;
     let formula = &loaded.formula;
     let snapshot = match &options.snapshot {
         Some(path) => read_snapshot(path)?,
-        None => retort_preflight::collect(&options.preflight).await,
+        None => {
+            let preflight = options
+                .preflight
+                .clone()
+                .configure(&formula.preflight, &options.cwd);
+            retort_preflight::collect(&preflight).await
+        }
     };
-    let (context_files, warnings) = read_context_files(formula, &options.cwd);
+    let (context_files, file_warnings) = read_context_files(formula, &options.cwd);
+    let mut warnings: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    warnings.extend(file_warnings);
 
     // The decide phase, previewed: nothing is written until `execute`.
-    // `vars` is empty until the formula language has `[vars]` and `--var`.
-    let vars = BTreeMap::new();
     let evaluation = rules.evaluate(&snapshot, &vars);
     let decision = decide::preview(
         &rules,
@@ -228,6 +266,7 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         &snapshot,
         &context_files,
         &run_info,
+        &vars,
         &decision,
     )?;
 
@@ -236,51 +275,47 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         .clone()
         .or_else(|| formula.agent.command.as_ref().map(|c| c.get_ref().clone()))
         .unwrap_or_else(|| DEFAULT_AGENT_COMMAND.to_string());
-    let agent_command = render_agent_command(&template, formula)?;
+    let base_name = format!("retort-{}-{}", file_safe(formula.name()), run_id);
+    let mut sessions: Vec<SessionPlan> = Vec::new();
+    for position in 0..dag.order().len() {
+        if opens_session(formula, &dag, position) {
+            let step = &formula.steps[dag.order()[position]];
+            let model = formula.model_of(step).map(str::to_string);
+            let agent_command = render_agent_command(&template, formula, model.as_deref(), &vars)?;
+            let name = match sessions.len() {
+                0 => base_name.clone(),
+                n => format!("{base_name}-{}", n + 1),
+            };
+            sessions.push(SessionPlan {
+                name,
+                model,
+                agent_command,
+                steps: position..position + 1,
+            });
+        } else if let Some(last) = sessions.last_mut() {
+            last.steps.end = position + 1;
+        }
+    }
 
     Ok(Plan {
-        session_name: format!("retort-{}-{}", file_safe(formula.name()), run_id),
         journal_dir: options.state.journal_dir(formula.name()),
         loaded,
         dag,
+        vars,
         snapshot,
-        rules: Arc::new(rules),
+        rules,
         evaluation,
         decision,
         context_files,
         run_info,
         prompts,
-        agent_command,
+        sessions,
         warnings,
         run_id,
         started_at,
         run_dir,
         phase_file,
     })
-}
-
-/// Checks the formula's steps and its rules together, so that every
-/// problem of both is reported at once.
-///
-/// # Errors
-/// [`FormulaError::Invalid`] with every problem.
-pub fn validate(loaded: &LoadedFormula) -> Result<(StepDag, RuleSet), FormulaError> {
-    let formula = &loaded.formula;
-    match (
-        StepDag::check(formula),
-        RuleSet::check(formula, loaded.source.text()),
-    ) {
-        (Ok(dag), Ok(rules)) => Ok((dag, rules)),
-        (dag, rules) => {
-            let mut problems = dag.err().unwrap_or_default();
-            problems.extend(rules.err().unwrap_or_default());
-            Err(FormulaError::Invalid(Box::new(InvalidFormula {
-                name: loaded.path.display().to_string(),
-                src: loaded.source.named(),
-                problems,
-            })))
-        }
-    }
 }
 
 /// Reads a saved `snapshot.json`.
@@ -372,8 +407,8 @@ pub struct RunReport {
     pub run_id: String,
     /// The run directory.
     pub run_dir: PathBuf,
-    /// The tmux session used; none when the gate stayed closed.
-    pub session: Option<String>,
+    /// The tmux sessions used, in order; none when the gate stayed closed.
+    pub sessions: Vec<String>,
     /// When the run started (UTC).
     pub started_at: DateTime<Utc>,
     /// How long it took, in milliseconds.
@@ -430,7 +465,7 @@ pub enum Progress<'a> {
 
 /// Carries out a prepared run and reports how it went: the decide phase
 /// (findings recorded, auto actions run, proposals stored), then, when the
-/// gate opens, the agent's session. The session is killed and the phase
+/// gate opens, the agent's sessions. The sessions are killed and the phase
 /// file written however the steps end.
 ///
 /// # Errors
@@ -463,7 +498,7 @@ pub async fn execute(
             return Err(error);
         }
     };
-    let decision_json = serde_json::to_vec_pretty(&decision_summary(&decision)).unwrap_or_default();
+    let decision_json = serde_json::to_vec_pretty(&decision.context()).unwrap_or_default();
     write_file(&run.decision_file(), &decision_json)?;
     if !decision.gate.open {
         return Ok(finish(
@@ -472,7 +507,7 @@ pub async fn execute(
             &history,
             decision,
             Outcome {
-                session: None,
+                sessions: Vec::new(),
                 steps: Vec::new(),
                 ending: None,
                 warnings,
@@ -488,11 +523,14 @@ pub async fn execute(
         &plan.snapshot,
         &plan.context_files,
         &plan.run_info,
+        &plan.vars,
         &decision,
     ) {
         Ok(prompts) => prompts,
         Err(error) => {
-            let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&error.to_string()));
+            let reason = error.to_string();
+            let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
+            let _ = history.finish_run(&plan.run_id, "failed", Some(&reason), Utc::now());
             return Err(error.into());
         }
     };
@@ -516,92 +554,109 @@ pub async fn execute(
     }
     let mut interrupts = Interrupts::new();
 
-    let session = match AgentSession::start(&options.tmux, &session_spec(plan, options, &run)).await
-    {
-        Ok(session) => session,
-        Err(error) => {
-            // Whoever watches the phase file learns that this run failed.
-            let reason = format!("cannot start the agent's tmux session: {error}");
-            let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
-            let _ = history.finish_run(&plan.run_id, "failed", Some(&reason), Utc::now());
-            return Err(RunError::Session(error));
-        }
-    };
-    progress(Progress::SessionStarted {
-        session: session.name(),
-        run_dir: run.path(),
-    });
-
     let count = plan.dag.order().len();
-    let mut steps = Vec::with_capacity(count);
+    let mut steps: Vec<StepResult> = Vec::with_capacity(count);
     let mut ending: Option<(Phase, String)> = None;
-    for (position, &index) in plan.dag.order().iter().enumerate() {
-        let step = &formula.steps[index];
+    let mut session_names = Vec::new();
+    let mut previous: Option<(usize, AgentSession)> = None;
+    for (number, planned) in plan.sessions.iter().enumerate() {
         if ending.is_some() {
-            steps.push(StepResult {
+            break;
+        }
+        let spec = session_spec(plan, planned, options, &run, number);
+        // The next session starts before the last one is killed, so that the
+        // tmux server never runs out of sessions (and exits) mid-run.
+        let started = AgentSession::start(&options.tmux, &spec).await;
+        if let Some((finished, session)) = previous.take() {
+            retire(&run, finished, &session, &mut warnings).await;
+        }
+        let session = match started {
+            Ok(session) => session,
+            Err(error) if number == 0 => {
+                // Whoever watches the phase file learns that this run failed.
+                let reason = format!("cannot start the agent's tmux session: {error}");
+                let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
+                let _ = history.finish_run(&plan.run_id, "failed", Some(&reason), Utc::now());
+                return Err(RunError::Session(error));
+            }
+            Err(error) => {
+                ending = Some((
+                    Phase::Failed,
+                    format!("cannot start tmux session {}: {error}", planned.name),
+                ));
+                break;
+            }
+        };
+        session_names.push(session.name().to_string());
+        progress(Progress::SessionStarted {
+            session: session.name(),
+            run_dir: run.path(),
+        });
+        for position in planned.steps.clone() {
+            let step = &formula.steps[plan.dag.order()[position]];
+            let step_clock = Instant::now();
+            let deadline = tokio::time::Instant::now() + step.timeout();
+            progress(Progress::StepStarted {
+                number: position + 1,
+                count,
+                id: step.id(),
+                title: step.title(),
+            });
+            let end = match start_step(&run, &session, step.id(), &plan.run_id).await {
+                Ok(()) => {
+                    wait_for_step(
+                        &run,
+                        step.id(),
+                        &session,
+                        &mut wakes,
+                        deadline,
+                        &mut interrupts,
+                    )
+                    .await
+                }
+                Err(reason) => match session.agent_exit() {
+                    // When the agent is gone, say how it ended rather than
+                    // that the paste failed.
+                    Some(exit) => StepEnd::AgentEnded(exit),
+                    None => StepEnd::Broken(reason),
+                },
+            };
+            let (outcome, reason) = end.describe(step.id(), step.timeout());
+            let result = StepResult {
                 id: step.id().to_string(),
                 title: step.title().to_string(),
-                outcome: StepOutcome::Skipped,
-                duration_ms: None,
-                reason: None,
-            });
-            continue;
-        }
-        let step_clock = Instant::now();
-        let deadline = tokio::time::Instant::now() + step.timeout();
-        progress(Progress::StepStarted {
-            number: position + 1,
-            count,
-            id: step.id(),
-            title: step.title(),
-        });
-        let end = match start_step(&run, &session, step.id(), &plan.run_id).await {
-            Ok(()) => {
-                wait_for_step(
-                    &run,
-                    step.id(),
-                    &session,
-                    &mut wakes,
-                    deadline,
-                    &mut interrupts,
-                )
-                .await
+                outcome,
+                duration_ms: Some(millis(step_clock.elapsed())),
+                reason: reason.clone(),
+            };
+            progress(Progress::StepEnded(&result));
+            steps.push(result);
+            match outcome {
+                StepOutcome::Failed => ending = Some((Phase::Failed, reason.unwrap_or_default())),
+                StepOutcome::Escalated => {
+                    ending = Some((Phase::Escalate, reason.unwrap_or_default()));
+                }
+                StepOutcome::Done | StepOutcome::Skipped => {}
             }
-            Err(reason) => match session.agent_exit() {
-                // When the agent is gone, say how it ended rather than that
-                // the paste failed.
-                Some(exit) => StepEnd::AgentEnded(exit),
-                None => StepEnd::Broken(reason),
-            },
-        };
-        let (outcome, reason) = end.describe(step.id(), step.timeout());
-        let result = StepResult {
-            id: step.id().to_string(),
-            title: step.title().to_string(),
-            outcome,
-            duration_ms: Some(millis(step_clock.elapsed())),
-            reason: reason.clone(),
-        };
-        progress(Progress::StepEnded(&result));
-        match outcome {
-            StepOutcome::Failed => ending = Some((Phase::Failed, reason.unwrap_or_default())),
-            StepOutcome::Escalated => {
-                ending = Some((Phase::Escalate, reason.unwrap_or_default()));
+            if ending.is_some() {
+                break;
             }
-            StepOutcome::Done | StepOutcome::Skipped => {}
         }
-        steps.push(result);
+        previous = Some((number, session));
+    }
+    if let Some((finished, session)) = previous.take() {
+        retire(&run, finished, &session, &mut warnings).await;
     }
     drop(watcher);
-
-    if let Some(pane) = session.capture(PANE_CAPTURE_LINES).await {
-        let _ = write_atomic(&run.pane_capture_file(), pane.as_bytes());
-    }
-    if let Err(error) = session.kill().await {
-        warnings.push(format!(
-            "could not kill tmux session {}: {error}",
-            session.name()
-        ));
+    for &index in &plan.dag.order()[steps.len()..] {
+        let step = &formula.steps[index];
+        steps.push(StepResult {
+            id: step.id().to_string(),
+            title: step.title().to_string(),
+            outcome: StepOutcome::Skipped,
+            duration_ms: None,
+            reason: None,
+        });
     }
 
     Ok(finish(
@@ -610,7 +665,7 @@ pub async fn execute(
         &history,
         decision,
         Outcome {
-            session: Some(session.name().to_string()),
+            sessions: session_names,
             steps,
             ending,
             warnings,
@@ -644,7 +699,7 @@ async fn decide_phase(
 
 /// How the agent part of a run went (nothing, when the gate stayed closed).
 struct Outcome {
-    session: Option<String>,
+    sessions: Vec<String>,
     steps: Vec<StepResult>,
     ending: Option<(Phase, String)>,
     warnings: Vec<String>,
@@ -661,7 +716,7 @@ fn finish(
     outcome: Outcome,
 ) -> RunReport {
     let Outcome {
-        session,
+        sessions,
         steps,
         ending,
         mut warnings,
@@ -690,7 +745,7 @@ fn finish(
         formula: plan.loaded.formula.name().to_string(),
         run_id: plan.run_id.clone(),
         run_dir: run.path().to_path_buf(),
-        session,
+        sessions,
         started_at: plan.started_at,
         duration_ms: millis(clock.elapsed()),
         phase,
@@ -721,25 +776,18 @@ fn finish(
     report
 }
 
-/// What `decision.json` holds: the run's findings, actions and gate, as
-/// the prompt context has them.
-fn decision_summary(decision: &Decision) -> serde_json::Value {
-    serde_json::json!({
-        "at": decision.at,
-        "gate": decision.gate_value(),
-        "findings": decision.findings_value(),
-        "actions": decision.actions_value(),
-        "expired_proposals": decision.expired.iter().map(|(id, _, _)| id).collect::<Vec<_>>(),
-        "problems": decision.problems,
-    })
-}
-
 /// The agent's session: the agent command in the working directory, with
 /// retort's own environment (so that what cron or the operator exported
 /// reaches the agent even when a tmux server with another environment is
 /// already running), plus `RETORT_RUN_DIR`, `PHASE_FILE`, `RETORT_FORMULA`,
 /// `RETORT_RUN_ID`, and `PATH` with retort's directory first.
-fn session_spec(plan: &Plan, options: &RunOptions, run: &RunDir) -> SessionSpec {
+fn session_spec(
+    plan: &Plan,
+    planned: &SessionPlan,
+    options: &RunOptions,
+    run: &RunDir,
+    number: usize,
+) -> SessionSpec {
     let mut path: Vec<String> = options
         .bin_dir
         .iter()
@@ -763,11 +811,24 @@ fn session_spec(plan: &Plan, options: &RunOptions, run: &RunDir) -> SessionSpec 
             .map(|(key, value)| (key.to_string(), value)),
     );
     SessionSpec {
-        name: plan.session_name.clone(),
-        command: plan.agent_command.clone(),
-        exit_file: run.agent_exit_file(),
+        name: planned.name.clone(),
+        command: planned.agent_command.clone(),
+        exit_file: run.agent_exit_file(number),
         cwd: options.cwd.clone(),
         env,
+    }
+}
+
+/// Saves the last lines of session `number`'s pane and kills it.
+async fn retire(run: &RunDir, number: usize, session: &AgentSession, warnings: &mut Vec<String>) {
+    if let Some(pane) = session.capture(PANE_CAPTURE_LINES).await {
+        let _ = write_atomic(&run.pane_capture_file(number), pane.as_bytes());
+    }
+    if let Err(error) = session.kill().await {
+        warnings.push(format!(
+            "could not kill tmux session {}: {error}",
+            session.name()
+        ));
     }
 }
 

@@ -185,9 +185,26 @@ impl AgentSession {
             .iter()
             .find(|(key, _)| key == "PATH")
             .map(|(_, value)| value.as_str());
-        let stdout = server
-            .run_with_path("new-session", Tmux::with_command(new_session), path)
-            .await?;
+        // A client that reaches a server just as it exits (its last session
+        // was killed a moment ago) gets "server exited unexpectedly"; the
+        // next client starts a fresh server. Three tries, 100 ms apart.
+        let mut attempt = 0;
+        let stdout = loop {
+            attempt += 1;
+            match server
+                .run_with_path("new-session", Tmux::with_command(new_session.clone()), path)
+                .await
+            {
+                Err(SessionError::Tmux { stderr, .. })
+                    if attempt < 3
+                        && (stderr.contains("server exited unexpectedly")
+                            || stderr.contains("lost server")) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                result => break result?,
+            }
+        };
         let pane_pid = stdout.trim().parse::<i32>().unwrap_or(0);
         let pidfd = open_pidfd(pane_pid);
         let watched = pidfd.as_ref().and_then(|fd| fd.try_clone().ok());

@@ -13,6 +13,7 @@
 //!     current_step                   the id of the step the agent is on
 //!     agent.exit                     the agent's exit status, once it has exited
 //!     agent-pane.txt                 the agent pane's last lines, at the end
+//!     agent-2.exit, agent-pane-2.txt the same for a second session (a step changed model), …
 //!     steps/STEP.signal              the agent's signal for a step (JSON)
 //!     run.json                       the run's outcome, per step
 //! ```
@@ -164,14 +165,22 @@ impl RunDir {
         self.0.join("current_step")
     }
 
-    /// `agent.exit`: the agent's exit status, written when it exits.
-    pub fn agent_exit_file(&self) -> PathBuf {
-        self.0.join("agent.exit")
+    /// `agent.exit` (`agent-2.exit`, … for later sessions): the agent's
+    /// exit status, written when it exits. `session` counts from 0.
+    pub fn agent_exit_file(&self, session: usize) -> PathBuf {
+        self.0.join(match session {
+            0 => "agent.exit".to_string(),
+            n => format!("agent-{}.exit", n + 1),
+        })
     }
 
-    /// `agent-pane.txt`: the agent pane's last lines, captured at the end.
-    pub fn pane_capture_file(&self) -> PathBuf {
-        self.0.join("agent-pane.txt")
+    /// `agent-pane.txt` (`agent-pane-2.txt`, …): the agent pane's last
+    /// lines, captured when its session ends. `session` counts from 0.
+    pub fn pane_capture_file(&self, session: usize) -> PathBuf {
+        self.0.join(match session {
+            0 => "agent-pane.txt".to_string(),
+            n => format!("agent-pane-{}.txt", n + 1),
+        })
     }
 
     /// `run.json`.

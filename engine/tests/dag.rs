@@ -1,16 +1,12 @@
 //! The step DAG: validation problems, cycle paths and topological order.
 
-use std::path::Path;
-
 use retort_engine::dag::StepDag;
 use retort_engine::diagnostic::Problem;
-use retort_engine::formula::{Formula, parse_source};
+use retort_engine::formula::Formula;
 
 fn formula(steps: &str) -> Formula {
     let text = format!("name = \"f\"\n{steps}");
-    parse_source(Path::new("f.toml"), text)
-        .expect("well-formed formula")
-        .formula
+    Formula::parse(&text).expect("well-formed formula")
 }
 
 fn step(id: &str, needs: &[&str]) -> String {
@@ -131,9 +127,7 @@ fn unknown_and_self_needs_and_duplicates_are_all_reported_at_once() {
 #[test]
 fn duplicate_ids_point_at_both_definitions() {
     let text = "name = \"f\"\n[[steps]]\nid = \"a\"\ndescription = \"x\"\n[[steps]]\nid = \"a\"\ndescription = \"y\"\n";
-    let f = parse_source(Path::new("f.toml"), text.to_string())
-        .unwrap()
-        .formula;
+    let f = Formula::parse(text).unwrap();
     let problems = StepDag::check(&f).unwrap_err();
     let Problem::DuplicateStep { first, second, .. } = &problems[0] else {
         panic!("expected a duplicate, got {:?}", problems[0]);

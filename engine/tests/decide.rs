@@ -256,13 +256,14 @@ fn a_firing_finding_is_new_again_after_repeat_and_resolves_once() {
     assert_eq!(resolved.first_seen.format("%H:%M").to_string(), "10:00");
     assert!(recovered.gate.open, "the all-clear run starts the agent");
     assert_eq!(recovered.gate.reason, "1 finding resolved: memory-crisis");
-    assert!(recovered.previous_value()["alerts"].as_bool().unwrap());
+    assert!(recovered.context().previous.unwrap().alerts);
 
     let after = replay.run(healthy(120));
     assert_eq!(findings(&after), Vec::<String>::new(), "reported once");
     assert!(!after.gate.open);
-    assert!(!after.previous_value()["alerts"].as_bool().unwrap());
-    assert_eq!(after.previous_value()["findings"][0]["state"], "resolved");
+    let previous = after.context().previous.unwrap();
+    assert!(!previous.alerts);
+    assert_eq!(previous.findings[0].state, "resolved");
 }
 
 #[test]
@@ -285,7 +286,7 @@ fn a_rule_over_an_uncollected_section_keeps_its_findings_as_they_were() {
     assert_eq!(findings(&blind), Vec::<String>::new());
     assert_eq!(
         blind.problems[0],
-        "memory-crisis: not evaluated: `system` was not collected (error: timed out)"
+        "memory-crisis, disk-pressure, load-note: not evaluated: `system` was not collected (error: timed out)"
     );
 
     let back = replay.run(State {
@@ -503,9 +504,9 @@ Actions:
 
 Previous run: run-1 at 2026-11-21 10:00 UTC, PHASE:done; alerts: memory-crisis."
     );
-    let findings = decision.findings_value();
-    assert_eq!(findings["firing"][0]["fingerprint"], "memory-crisis");
-    assert_eq!(findings["new"].as_array().unwrap().len(), 0);
-    assert_eq!(findings["pending"][0]["needed"], 3);
+    let findings = decision.context().findings;
+    assert_eq!(findings.firing[0].fingerprint, "memory-crisis");
+    assert_eq!(findings.new.len(), 0);
+    assert_eq!(findings.pending[0].needed, 3);
     assert_eq!(decision.in_state(FindingState::Firing).count(), 1);
 }

@@ -3,21 +3,26 @@
 use std::path::Path;
 use std::time::Duration;
 
+use miette::Diagnostic;
 use retort_engine::diagnostic::FormulaError;
 use retort_engine::formula::{DEFAULT_STEP_TIMEOUT, load, parse_source};
 
+/// The one problem `text` has: (message, "line N", help).
 fn syntax_error(text: &str) -> (String, String, Option<String>) {
     match parse_source(Path::new("f.toml"), text.to_string()) {
-        Err(FormulaError::Syntax(error)) => {
-            let span = error.span.expect("located");
+        Err(FormulaError::Invalid(invalid)) => {
+            let problems: Vec<_> = invalid.problems.iter().filter(|p| p.is_error()).collect();
+            assert_eq!(problems.len(), 1, "one problem expected: {problems:?}");
+            let problem = problems[0];
+            let span = problem.primary_span().expect("located");
             let line = text[..span.offset()].matches('\n').count() + 1;
             (
-                error.message.clone(),
+                problem.to_string(),
                 format!("line {line}"),
-                error.help.clone(),
+                problem.help().map(|h| h.to_string()),
             )
         }
-        other => panic!("expected a syntax error, got {other:?}"),
+        other => panic!("expected an invalid formula, got {other:?}"),
     }
 }
 
@@ -64,12 +69,9 @@ fn the_shipped_seed_formula_is_the_seed_unchanged() {
 fn a_misspelt_key_is_an_error_not_a_dropped_dependency() {
     let (message, line, help) =
         syntax_error("name = \"f\"\n[[steps]]\nid = \"a\"\ndescription = \"x\"\nneed = [\"b\"]\n");
-    assert!(
-        message.starts_with("unknown field `need`, expected one of"),
-        "{message}"
-    );
+    assert_eq!(message, "unknown key `need` in [[steps]] \"a\"");
     assert_eq!(line, "line 5");
-    assert!(help.unwrap().contains("correct its spelling"));
+    assert_eq!(help.as_deref(), Some("did you mean `needs`?"));
 }
 
 #[test]
@@ -107,20 +109,28 @@ fn a_step_without_a_title_is_titled_by_its_id() {
 
 #[test]
 fn missing_required_keys_and_wrong_types_are_located() {
-    let (message, _, help) = syntax_error("name = \"f\"\n[[steps]]\nid = \"a\"\n");
-    assert!(message.contains("missing field `description`"), "{message}");
-    assert!(help.is_some());
+    let (message, line, help) = syntax_error("name = \"f\"\n[[steps]]\nid = \"a\"\n");
+    assert_eq!(message, "[[steps]] \"a\" has no `description`");
+    assert_eq!(line, "line 2", "points at the table");
+    assert!(
+        help.unwrap()
+            .starts_with("`description`: The step's instructions")
+    );
     let (message, line, _) =
         syntax_error("name = \"f\"\n[[steps]]\nid = \"a\"\ndescription = \"x\"\nneeds = \"b\"\n");
-    assert!(message.contains("invalid type"), "{message}");
+    assert_eq!(
+        message,
+        "`needs` in [[steps]] \"a\" must be a list of strings, not a string"
+    );
     assert_eq!(line, "line 5");
 }
 
 #[test]
 fn backslash_escapes_toml_refuses_get_a_fix() {
-    let (message, _, help) =
-        syntax_error("name = \"f\"\n[[steps]]\nid = \"a\"\ndescription = \"echo \\(x\\)\"\n");
+    let (message, line, help) =
+        syntax_error("name = \"f\"\n[[steps]]\nid = \"a\"\ndescription = \"date \\`now\"\n");
     assert!(message.contains("escape"), "{message}");
+    assert_eq!(line, "line 4");
     assert!(help.unwrap().contains("literal string '''...'''"));
 }
 
@@ -150,4 +160,33 @@ fn the_json_schema_is_generated_from_the_formula_types() {
         step["properties"]["timeout"]["anyOf"][0]["$ref"],
         "#/$defs/HumanDuration"
     );
+}
+
+#[test]
+fn the_reference_documents_every_key_of_the_schema() {
+    let reference = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/formula-reference.md"),
+    )
+    .unwrap();
+    let schema = retort_engine::formula::json_schema();
+    let mut tables = vec![("top level", &schema["properties"])];
+    for name in [
+        "Step",
+        "VarTable",
+        "ContextSection",
+        "AgentSection",
+        "Rule",
+        "Action",
+        "GateSection",
+    ] {
+        tables.push((name, &schema["$defs"][name]["properties"]));
+    }
+    for (table, properties) in tables {
+        for key in properties.as_object().unwrap().keys() {
+            assert!(
+                reference.contains(&format!("| `{key}` |")),
+                "docs/formula-reference.md has no row for `{key}` of {table}"
+            );
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Prompts: what each step's agent receives.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use retort_engine::context::read_context_files;
@@ -55,9 +56,16 @@ fn the_first_prompt_opens_the_run_and_every_prompt_ends_with_the_signal_footer()
         dir: "/state/runs/x".into(),
         phase_file: "/state/check.phase".into(),
     };
-    let decision = decide::fresh(&loaded, &snapshot()).unwrap();
-    let prompts =
-        render_prompts(&loaded.formula, &dag, &snapshot(), &files, &run, &decision).unwrap();
+    let prompts = render_prompts(
+        &loaded.formula,
+        &dag,
+        &snapshot(),
+        &files,
+        &run,
+        &BTreeMap::new(),
+        &decide::fresh(&loaded.formula, &snapshot()).unwrap(),
+    )
+    .unwrap();
 
     assert_eq!(prompts.len(), 2);
     let first = &prompts[0].text;
@@ -112,15 +120,17 @@ fn a_description_that_is_not_a_valid_template_names_its_step() {
         "Say what you saw.",
         "{{ preflight.system.memory.available_mb ",
     );
-    let loaded = parse_source(Path::new("check.toml"), text).unwrap();
-    let dag = StepDag::check(&loaded.formula).unwrap();
+    // `retort check` refuses this formula; rendering it anyway names the step.
+    let formula = retort_engine::formula::Formula::parse(&text).unwrap();
+    let dag = StepDag::check(&formula).unwrap();
     let error = render_prompts(
-        &loaded.formula,
+        &formula,
         &dag,
         &snapshot(),
         &[],
         &RunInfo::placeholder(),
-        &decide::fresh(&loaded, &snapshot()).unwrap(),
+        &BTreeMap::new(),
+        &decide::fresh(&formula, &snapshot()).unwrap(),
     )
     .unwrap_err();
     let PromptError::Description { step, .. } = &error else {
@@ -138,17 +148,35 @@ fn a_description_that_is_not_a_valid_template_names_its_step() {
 fn the_agent_command_is_a_template_over_the_model() {
     let loaded = parse_source(Path::new("check.toml"), FORMULA.into()).unwrap();
     assert_eq!(
-        render_agent_command(DEFAULT_AGENT_COMMAND, &loaded.formula).unwrap(),
+        render_agent_command(
+            DEFAULT_AGENT_COMMAND,
+            &loaded.formula,
+            loaded.formula.model.as_deref(),
+            &BTreeMap::new()
+        )
+        .unwrap(),
         "claude --model sonnet"
     );
     let without_model = FORMULA.replace("model = \"sonnet\"\n", "");
     let loaded = parse_source(Path::new("check.toml"), without_model).unwrap();
     assert_eq!(
-        render_agent_command(DEFAULT_AGENT_COMMAND, &loaded.formula).unwrap(),
+        render_agent_command(
+            DEFAULT_AGENT_COMMAND,
+            &loaded.formula,
+            loaded.formula.model.as_deref(),
+            &BTreeMap::new()
+        )
+        .unwrap(),
         "claude"
     );
     assert_eq!(
-        render_agent_command("my-agent --name {{ formula.name }}", &loaded.formula).unwrap(),
+        render_agent_command(
+            "my-agent --name {{ formula.name }}",
+            &loaded.formula,
+            None,
+            &BTreeMap::new()
+        )
+        .unwrap(),
         "my-agent --name check"
     );
 }

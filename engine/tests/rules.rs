@@ -6,10 +6,10 @@ use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use miette::Diagnostic;
-use retort_engine::diagnostic::{FormulaError, Problem, RuleProblem};
-use retort_engine::formula::parse_source;
+use retort_engine::check::{CheckOptions, Purpose, check_source};
+use retort_engine::diagnostic::{Problem, RuleProblem};
+use retort_engine::formula::{Formula, parse_source};
 use retort_engine::ruleset::{RuleSet, RuleStatus};
-use retort_engine::run::validate;
 use retort_preflight::{CollectorStatus, Disk, Snapshot, TmuxSession};
 
 const STEP: &str = "[[steps]]\nid = \"look\"\ndescription = \"Look.\"\n";
@@ -17,8 +17,8 @@ const STEP: &str = "[[steps]]\nid = \"look\"\ndescription = \"Look.\"\n";
 /// A problem as `line:column: message [label text] (help)`.
 fn problems(rules: &str) -> Vec<String> {
     let text = format!("name = \"f\"\n{STEP}{rules}");
-    let loaded = parse_source(Path::new("f.toml"), text.clone()).expect("well-formed");
-    let problems = RuleSet::check(&loaded.formula, &text).expect_err("invalid rules");
+    let formula = Formula::parse(&text).expect("well-formed");
+    let problems = RuleSet::check(&formula, &text).expect_err("invalid rules");
     problems.iter().map(|p| describe(&text, p)).collect()
 }
 
@@ -89,7 +89,7 @@ fn every_problem_of_every_rule_and_action_is_reported_at_once_in_file_order() {
         "6:6: duplicate rule id `a` [\"a\"] (rule ids must be unique within a formula: rename one of the two)",
         "14:9: rule `a`: `when` uses `item`, which is not a variable [item]",
         "15:10: rule `a` names action `free-memroy`, which is not an [[actions]] id [\"free-memroy\"] (did you mean `free-memory`?)",
-        "20:8: rule `c`: `each` must give a list, but this is an object [\"system.memory\"]",
+        "20:8: rule `c`: `each` must give a list, but this is a table [\"system.memory\"]",
         "20:8: rule `c`: a rule with `each` needs a `label` [\"system.memory\"]",
         "22:7: rule `c`: `for` must be at least 1 [0]",
         "28:9: rule `d`: `label` names the items of `each`, and this rule has no `each`",
@@ -122,24 +122,27 @@ fn a_value_with_escapes_is_pointed_at_as_a_whole() {
 }
 
 #[test]
-fn step_and_rule_problems_are_one_report() {
+fn step_and_rule_problems_are_one_report_of_the_formula_check() {
     let text = format!(
         "name = \"f\"\n[[steps]]\nid = \"look\"\ndescription = \"x\"\nneeds = [\"nope\"]\n{}",
         rule("r", "when = \"system.disks.used_percent > 80\"")
     );
-    let loaded = parse_source(Path::new("f.toml"), text).unwrap();
-    let Err(FormulaError::Invalid(invalid)) = validate(&loaded) else {
-        panic!("invalid");
+    let options = CheckOptions {
+        vars: BTreeMap::new(),
+        cwd: ".".into(),
+        purpose: Purpose::Authoring,
     };
-    let messages: Vec<String> = invalid.problems.iter().map(ToString::to_string).collect();
+    let checked = check_source(Path::new("f.toml"), text, &options);
+    let messages: Vec<String> = checked.problems.iter().map(ToString::to_string).collect();
     assert_eq!(
         messages,
         [
             "step `look` needs `nope`, which is not a step of this formula",
-            "rule `r`: `system.disks.used_percent` selects a field of a list",
+            "rule `r`: `system.disks.used_percent` selects a field of a list of tables",
         ]
     );
-    let Problem::Rule(problem) = &invalid.problems[1] else {
+    assert!(checked.rules.is_none());
+    let Problem::Rule(problem) = &checked.problems[1] else {
         panic!("a rule problem");
     };
     assert!(matches!(**problem, RuleProblem::NotAnObject { .. }));
@@ -150,6 +153,44 @@ fn step_and_rule_problems_are_one_report() {
     assert_eq!(
         problem.code().unwrap().to_string(),
         "retort::rule::not_an_object"
+    );
+    assert!(checked.problems[1].is_error());
+}
+
+#[test]
+fn vars_in_rules_are_checked_against_the_declared_ones_and_count_as_used() {
+    let declared = "[vars]\nram_floor = \"500\"\nunused = \"x\"\n";
+    let text = format!(
+        "name = \"f\"\n{declared}{STEP}{}",
+        rule(
+            "r",
+            "when = \"system.memory.available_mb < int(vars.ram_floor) && vars.ram_flor == ''\""
+        )
+    );
+    let options = CheckOptions {
+        vars: BTreeMap::new(),
+        cwd: ".".into(),
+        purpose: Purpose::Authoring,
+    };
+    let checked = check_source(Path::new("f.toml"), text, &options);
+    let messages: Vec<String> = checked
+        .problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{p} ({})",
+                p.help().map(|h| h.to_string()).unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].starts_with("var `unused` is declared but never used"),
+        "{messages:#?}"
+    );
+    assert_eq!(
+        messages[1],
+        "rule `r`: the formula's `[vars]` has no `vars.ram_flor` (did you mean `ram_floor`?)"
     );
 }
 
@@ -188,6 +229,7 @@ fn snapshot() -> Snapshot {
     s.tmux.sessions = vec![TmuxSession {
         name: "dev-1".into(),
         last_activity: at - chrono::Duration::hours(5),
+        idle_seconds: 5 * 3600,
         ..Default::default()
     }];
     s
@@ -225,8 +267,8 @@ message = "tmux: {{ tmux.reason }}"
 [[rules]]
 id = "threshold"
 priority = "P2"
-when = "vars.mode == 'strict' && system.memory.available_mb < 1000"
-message = "below 1000 MB ({{ vars.mode }})"
+when = "system.memory.available_mb < int(vars.floor_mb)"
+message = "below {{ vars.floor_mb }} MB"
 
 [[rules]]
 id = "not-a-bool"
@@ -237,11 +279,12 @@ message = "m"
 
 #[test]
 fn rules_yield_matches_per_item_and_say_why_others_were_not_evaluated() {
-    let text = format!("name = \"f\"\n{STEP}{RULES}");
+    let text = format!("name = \"f\"\n[vars]\nfloor_mb = \"a lot\"\n{STEP}{RULES}");
     let loaded = parse_source(Path::new("f.toml"), text).unwrap();
     let rules = RuleSet::build(&loaded).expect("valid rules");
 
-    let evaluation = rules.evaluate(&snapshot(), &BTreeMap::new());
+    let vars = BTreeMap::from([("floor_mb".to_string(), "a lot".to_string())]);
+    let evaluation = rules.evaluate(&snapshot(), &vars);
     let matches: Vec<(&str, &str)> = evaluation
         .matches
         .iter()
@@ -278,12 +321,11 @@ fn rules_yield_matches_per_item_and_say_why_others_were_not_evaluated() {
         "a rule over an uncollected section is not evaluated"
     );
     assert_eq!(status[3], ("tmux-down", &RuleStatus::Evaluated));
-    assert_eq!(
-        status[4],
-        (
-            "threshold",
-            &RuleStatus::Failed("`when`: No such key: mode".into())
-        )
+    assert_eq!(status[4].0, "threshold");
+    assert!(
+        matches!(status[4].1, RuleStatus::Failed(why) if why.starts_with("`when`: ")),
+        "a var that is no number: {:?}",
+        status[4]
     );
     assert!(
         matches!(status[5].1, RuleStatus::Failed(why) if why == "`when` gave a number `300`, not true or false"),
@@ -291,14 +333,14 @@ fn rules_yield_matches_per_item_and_say_why_others_were_not_evaluated() {
         status[5]
     );
 
-    // With the variable set, the threshold rule is decided by it.
-    let vars = BTreeMap::from([("mode".to_string(), "strict".to_string())]);
+    // With the variable set to a number, the threshold rule is decided by it.
+    let vars = BTreeMap::from([("floor_mb".to_string(), "1000".to_string())]);
     let evaluation = rules.evaluate(&snapshot(), &vars);
     assert!(
         evaluation
             .matches
             .iter()
-            .any(|m| m.fingerprint == "threshold" && m.message == "below 1000 MB (strict)")
+            .any(|m| m.fingerprint == "threshold" && m.message == "below 1000 MB")
     );
     assert_eq!(evaluation.rules[4].status, RuleStatus::Evaluated);
 }

@@ -1,45 +1,76 @@
 //! The [`Snapshot`] type: what one preflight run found, and its JSON shape.
 //!
 //! Every type here serialises with serde to a fixed shape (field names are a
-//! contract with formula templates), so renaming a field is a breaking change.
+//! contract with formula templates and rules), so renaming a field is a
+//! breaking change. `docs/snapshot-reference.md` documents every field; a test
+//! checks that it names every field of the JSON Schema derived from these types.
 //! Sizes are whole mebibytes (2^20 bytes, "MB" as `free -m` and `df -m` print
-//! them), truncated; timestamps are RFC 3339 strings in UTC.
+//! them), truncated; timestamps are RFC 3339 strings in UTC; ages and durations
+//! are whole seconds (`*_seconds`) or milliseconds (`*_ms`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Everything one preflight run gathered about the machine.
-///
-/// JSON shape (the contract templates rely on):
+use crate::ci::CiSection;
+use crate::commands::CommandsSection;
+use crate::docker::DockerSection;
+use crate::escalations::EscalationsSection;
+use crate::forge::ForgeSection;
+use crate::git::GitSection;
+use crate::locks::LocksSection;
+use crate::logs::LogsSection;
+use crate::phase_files::PhaseFilesSection;
+use crate::system::{Disk, Load, Memory, Swap, SystemSection};
+use crate::tmux::TmuxSection;
+
+/// Everything one preflight run gathered about the machine: one section per
+/// collector, always all of them (a collector that did not run says so in its
+/// `status` and `reason`), so the shape never depends on what succeeded.
 ///
 /// ```json
 /// {
 ///   "collected_at": "2025-01-01T12:00:00Z",
 ///   "hostname": "build-01",
-///   "system": {
-///     "status": "ok", "reason": null,
-///     "memory": { "available_mb": 23823, "total_mb": 24105 },
-///     "swap": { "used_mb": 0, "total_mb": 0 },
-///     "disks": [ { "mount": "/", "used_percent": 13, "used_mb": 11034, "total_mb": 257844 } ],
-///     "load": { "one": 0.1, "five": 0.2, "fifteen": 0.3 }
-///   },
-///   "tmux": {
-///     "status": "ok", "reason": null,
-///     "sessions": [ { "name": "alpha", "windows": 1, "attached": false,
-///                     "created": "2025-01-01T11:00:00Z", "last_activity": "2025-01-01T11:30:00Z" } ]
-///   }
+///   "duration_ms": 9,
+///   "system": { "status": "ok", "reason": null, "duration_ms": 3,
+///               "memory": { "available_mb": 23823, "total_mb": 24105 }, "…": "…" },
+///   "docker": { "status": "unavailable", "reason": "no Docker daemon: …", "…": "…" },
+///   "tmux": { "status": "ok", "reason": null, "sessions": [ … ], "…": "…" },
+///   "phase_files": { … }, "locks": { … }, "logs": { … }, "git": { … },
+///   "escalations": { … }, "forge": { … }, "ci": { … }, "commands": { … }
 /// }
 /// ```
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
 pub struct Snapshot {
-    /// When the run started (UTC).
+    /// When the run started (UTC). Every `age_seconds` is measured from here.
     pub collected_at: DateTime<Utc>,
     /// The machine's host name as `gethostname(2)` reports it; empty when unknown.
     pub hostname: String,
-    /// Memory, swap, disk and load figures.
+    /// How long the whole preflight took, in milliseconds: about as long as
+    /// its slowest collector, since they run concurrently.
+    pub duration_ms: u64,
+    /// Memory, swap, disks, load, uptime, CPUs and the largest processes.
     pub system: SystemSection,
-    /// The tmux sessions on the configured server.
+    /// Docker containers.
+    pub docker: DockerSection,
+    /// The tmux sessions on the configured server, with their panes.
     pub tmux: TmuxSection,
+    /// Phase files: the one-line state files agent sessions leave behind.
+    pub phase_files: PhaseFilesSection,
+    /// Lock files and whether the process named inside is alive.
+    pub locks: LocksSection,
+    /// Log files and their last lines.
+    pub logs: LogsSection,
+    /// Git repositories, their worktrees and stray worktree directories.
+    pub git: GitSection,
+    /// Escalation notes: markdown files waiting for a human.
+    pub escalations: EscalationsSection,
+    /// The forge (Forgejo or Gitea): open pull requests and issue counts.
+    pub forge: ForgeSection,
+    /// The CI (Woodpecker): pipelines of the last hours and stuck ones.
+    pub ci: CiSection,
+    /// The formula's own commands and what they printed.
+    pub commands: CommandsSection,
 }
 
 /// How a collector fared. Serialised in lowercase: `"ok"`, `"unavailable"`, `"error"`.
@@ -51,14 +82,15 @@ pub enum CollectorStatus {
     /// Everything in the section was collected. `reason` is normally `None`,
     /// but may carry a note about data that was skipped (e.g. an unparsable tmux line).
     Ok,
-    /// The source does not exist here (tmux not installed, no tmux server running)
-    /// or nothing was collected; the section's figures are empty/zero and `reason` says why.
-    /// This is also the [`Default`]: a section nobody filled in.
+    /// The source does not exist here (no tmux server, no Docker daemon, a
+    /// forge that is not configured or cannot be reached, a rejected token)
+    /// or the collector is disabled; the section's figures are empty/zero and
+    /// `reason` says why. This is also the [`Default`]: a section nobody filled in.
     #[default]
     Unavailable,
-    /// Something went wrong (a failing disk path, a tmux error, a timeout); `reason`
-    /// says what. Parts that were collected are still filled in; failed parts read as
-    /// zero, and a disk that failed is left out of `disks`.
+    /// Something went wrong (a failing disk path, a tmux error, a malformed
+    /// answer, a timeout); `reason` says what. Parts that were collected are
+    /// still filled in; failed parts read as zero or are left out.
     Error,
 }
 
@@ -79,103 +111,56 @@ impl std::fmt::Display for CollectorStatus {
     }
 }
 
-/// Memory, swap, disks and load average of the machine.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
-pub struct SystemSection {
-    /// How the system collector fared.
-    pub status: CollectorStatus,
-    /// Human-readable explanation when `status` is not `Ok` (always serialised; `null` when absent).
-    pub reason: Option<String>,
-    /// RAM figures.
-    pub memory: Memory,
-    /// Swap figures.
-    pub swap: Swap,
-    /// One entry per configured disk path that could be measured, in configuration order.
-    pub disks: Vec<Disk>,
-    /// Load averages.
-    pub load: Load,
+/// What every section has: a status, a reason and how long the collector took.
+pub(crate) trait Section: Default + Send + 'static {
+    /// The section's status, reason and duration, to fill in.
+    fn header_mut(&mut self) -> (&mut CollectorStatus, &mut Option<String>, &mut u64);
+
+    /// An empty section with this status and reason.
+    fn failed(status: CollectorStatus, reason: impl Into<String>) -> Self {
+        let mut section = Self::default();
+        let (s, r, _) = section.header_mut();
+        *s = status;
+        *r = Some(reason.into());
+        section
+    }
 }
 
-/// RAM, in MiB (2^20 bytes), truncated.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
-pub struct Memory {
-    /// Memory available for starting new work without swapping: Linux's `MemAvailable`
-    /// from `/proc/meminfo` (the "available" column of `free -m`), in MiB.
-    pub available_mb: u64,
-    /// Total usable RAM (`MemTotal`), in MiB.
-    pub total_mb: u64,
+/// Implements [`Section`] for structs with `status`, `reason` and `duration_ms` fields.
+macro_rules! impl_section {
+    ($($ty:ty),* $(,)?) => {$(
+        impl $crate::snapshot::Section for $ty {
+            fn header_mut(
+                &mut self,
+            ) -> (&mut $crate::snapshot::CollectorStatus, &mut Option<String>, &mut u64) {
+                (&mut self.status, &mut self.reason, &mut self.duration_ms)
+            }
+        }
+    )*};
 }
+pub(crate) use impl_section;
 
-/// Swap space, in MiB (2^20 bytes), truncated.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
-pub struct Swap {
-    /// Swap in use (`SwapTotal - SwapFree`), in MiB.
-    pub used_mb: u64,
-    /// Total swap (`SwapTotal`), in MiB; 0 when the machine has no swap.
-    pub total_mb: u64,
-}
-
-/// Usage of the file system holding one configured path, as `df -m PATH` reports it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
-pub struct Disk {
-    /// The configured path, exactly as given (not necessarily a mount point).
-    pub mount: String,
-    /// Percentage of the space available to unprivileged users that is used, rounded
-    /// up: df's `Use%` column (0–100; may exceed 100 when root's reserve is in use).
-    pub used_percent: u32,
-    /// Space used (`(f_blocks - f_bfree) * f_frsize`), in MiB.
-    pub used_mb: u64,
-    /// File-system size (`f_blocks * f_frsize`), in MiB.
-    pub total_mb: u64,
-}
-
-/// System load averages: the first three fields of Linux's `/proc/loadavg`, the
-/// number of runnable or uninterruptibly sleeping tasks averaged (exponentially
-/// damped) over 1, 5 and 15 minutes. Not normalised by CPU count.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
-pub struct Load {
-    /// 1-minute load average.
-    pub one: f64,
-    /// 5-minute load average.
-    pub five: f64,
-    /// 15-minute load average.
-    pub fifteen: f64,
-}
-
-/// The sessions of one tmux server.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
-pub struct TmuxSection {
-    /// How the tmux collector fared.
-    pub status: CollectorStatus,
-    /// Human-readable explanation when `status` is not `Ok`, or a note about skipped
-    /// output lines (always serialised; `null` when absent).
-    pub reason: Option<String>,
-    /// Sessions in the order tmux lists them (by name).
-    pub sessions: Vec<TmuxSession>,
-}
-
-/// One tmux session.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
-pub struct TmuxSession {
-    /// Session name (`#{session_name}`).
-    pub name: String,
-    /// Number of windows (`#{session_windows}`).
-    pub windows: u32,
-    /// Whether at least one client is attached (`#{session_attached}` > 0).
-    pub attached: bool,
-    /// When the session was created (`#{session_created}`), UTC, whole seconds.
-    pub created: DateTime<Utc>,
-    /// Last activity in the session (`#{session_activity}`), UTC, whole seconds.
-    pub last_activity: DateTime<Utc>,
+/// Status `Ok` with no reason when `problems` is empty, else status `Error`
+/// with the problems joined by `; ` as the reason.
+pub(crate) fn status_from(problems: Vec<String>) -> (CollectorStatus, Option<String>) {
+    if problems.is_empty() {
+        (CollectorStatus::Ok, None)
+    } else {
+        (CollectorStatus::Error, Some(problems.join("; ")))
+    }
 }
 
 impl Snapshot {
-    /// Renders the snapshot as Markdown for an agent prompt.
+    /// Renders the snapshot as Markdown for an agent prompt and for
+    /// `retort preflight`.
     ///
-    /// Starts with a one-line header (host and time), then a `### System` and a
-    /// `### tmux` section, so it nests under a prompt's `## Preflight snapshot`
-    /// heading. Sizes are printed as `N MB` (MiB); lists (disks, sessions) show at
-    /// most 50 entries followed by `… and N more`.
+    /// Starts with a one-line header (host, time, duration), then one `###`
+    /// heading per section in the order of the JSON, so it nests under a
+    /// prompt's `## Preflight snapshot` heading. Sizes are printed as `N MB`
+    /// (MiB), ages as `3h 05m`; every list shows at most
+    /// [`MAX_LIST_ITEMS`](crate::MAX_LIST_ITEMS) entries followed by
+    /// `… and N more`, log tails and command output at most
+    /// [`MAX_TEXT_LINES`](crate::MAX_TEXT_LINES) lines.
     pub fn to_markdown(&self) -> String {
         crate::markdown::render(self)
     }
@@ -186,12 +171,18 @@ impl Snapshot {
     /// - `Swap: 0 MB used of 0 MB`
     /// - `Disk /: 13% used (11034 MB of 257844 MB)` (one per disk)
     /// - `Load: 0.10 0.20 0.30` (1, 5, 15 minutes)
-    /// - `tmux: 2 sessions`
+    /// - `tmux: 2 sessions` (with `, 1 dead pane` when there are dead panes)
+    /// - then one line for each other section that ran: `Docker: 3 containers, 2 running`,
+    ///   `Phase files: 4`, `Locks: 2 (1 dead)`, `Logs: 3 files`,
+    ///   `Git: 1 repository (1 not on its expected branch)`, `Escalations: 1`,
+    ///   `Forge: 4 open pull requests, blocked 1`, `CI: 12 pipelines in 24h (1 running over 20m)`,
+    ///   `Commands: 2 (1 failed)`.
     ///
-    /// A section whose status is `Unavailable` or `Error` contributes exactly one
-    /// line instead, e.g. `System: error: disk /nope: No such file or directory` or
-    /// `tmux: unavailable: no tmux server is running`. An `Ok` section with a note
-    /// appends it in parentheses.
+    /// A section whose status is `Error` contributes exactly one line instead,
+    /// e.g. `System: error: disk /nope: No such file or directory`; so does an
+    /// `Unavailable` system or tmux section (`tmux: unavailable: no tmux server
+    /// is running`). Other unavailable sections (not configured, disabled, no
+    /// Docker daemon) are left out. An `Ok` section with a note appends it.
     pub fn health_summary(&self) -> Vec<String> {
         let mut lines = Vec::new();
 
@@ -213,6 +204,15 @@ impl Snapshot {
         match tmux.status {
             CollectorStatus::Ok => {
                 let mut line = format!("tmux: {}", session_count(tmux.sessions.len()));
+                let dead = tmux
+                    .sessions
+                    .iter()
+                    .flat_map(|s| &s.panes)
+                    .filter(|p| p.dead)
+                    .count();
+                if dead > 0 {
+                    line.push_str(&format!(", {}", plural(dead, "dead pane", "dead panes")));
+                }
                 if let Some(note) = &tmux.reason {
                     line.push_str(&format!(" ({note})"));
                 }
@@ -221,6 +221,75 @@ impl Snapshot {
             status => lines.push(status_line("tmux", status, tmux.reason.as_deref())),
         }
 
+        let others: [(&str, CollectorStatus, Option<&str>, Option<String>); 9] = [
+            (
+                "Docker",
+                self.docker.status,
+                self.docker.reason.as_deref(),
+                Some(self.docker.summary()),
+            ),
+            (
+                "Phase files",
+                self.phase_files.status,
+                self.phase_files.reason.as_deref(),
+                Some(self.phase_files.summary()),
+            ),
+            (
+                "Locks",
+                self.locks.status,
+                self.locks.reason.as_deref(),
+                Some(self.locks.summary()),
+            ),
+            (
+                "Logs",
+                self.logs.status,
+                self.logs.reason.as_deref(),
+                Some(self.logs.summary()),
+            ),
+            (
+                "Git",
+                self.git.status,
+                self.git.reason.as_deref(),
+                Some(self.git.summary()),
+            ),
+            (
+                "Escalations",
+                self.escalations.status,
+                self.escalations.reason.as_deref(),
+                Some(self.escalations.summary()),
+            ),
+            (
+                "Forge",
+                self.forge.status,
+                self.forge.reason.as_deref(),
+                Some(self.forge.summary()),
+            ),
+            (
+                "CI",
+                self.ci.status,
+                self.ci.reason.as_deref(),
+                Some(self.ci.summary()),
+            ),
+            (
+                "Commands",
+                self.commands.status,
+                self.commands.reason.as_deref(),
+                Some(self.commands.summary()),
+            ),
+        ];
+        for (label, status, reason, summary) in others {
+            match status {
+                CollectorStatus::Ok => {
+                    let mut line = format!("{label}: {}", summary.unwrap_or_default());
+                    if let Some(note) = reason {
+                        line.push_str(&format!(" ({note})"));
+                    }
+                    lines.push(line);
+                }
+                CollectorStatus::Error => lines.push(status_line(label, status, reason)),
+                CollectorStatus::Unavailable => {}
+            }
+        }
         lines
     }
 }
@@ -253,10 +322,15 @@ pub(crate) fn load_line(load: &Load) -> String {
 
 /// `1 session` / `N sessions`.
 pub(crate) fn session_count(n: usize) -> String {
+    plural(n, "session", "sessions")
+}
+
+/// `1 thing` / `N things`.
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
-        "1 session".to_owned()
+        format!("1 {one}")
     } else {
-        format!("{n} sessions")
+        format!("{n} {many}")
     }
 }
 

@@ -122,10 +122,8 @@ async fn load_matches_proc_loadavg() {
 async fn missing_disk_path_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-dir");
-    let config = Config {
-        disks: vec![PathBuf::from("/"), missing.clone()],
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.system.disks = vec![PathBuf::from("/"), missing.clone()];
     let snapshot = collect(&config).await;
     let system = &snapshot.system;
     assert_eq!(system.status, CollectorStatus::Error);
@@ -164,4 +162,64 @@ async fn hostname_matches_the_kernel() {
         "collected_at {} is not just now",
         snapshot.collected_at
     );
+}
+
+#[tokio::test]
+async fn uptime_cpus_and_the_largest_processes() {
+    // Make this test process the largest one: 400 MiB, every page touched.
+    let ballast = vec![1u8; 400 << 20];
+    let rss_kib = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let mut config = Config::default();
+    config.system.top_processes = 3;
+    let snapshot = collect(&config).await;
+    let system = &snapshot.system;
+    assert_eq!(system.status, CollectorStatus::Ok, "{:?}", system.reason);
+
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_close("uptime_seconds", system.uptime_seconds, uptime as u64, 5);
+    let nproc = Command::new("nproc").output().unwrap();
+    let nproc: u32 = String::from_utf8_lossy(&nproc.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(system.cpus, nproc);
+
+    assert_eq!(system.top_processes.len(), 3);
+    let rss: Vec<u64> = system.top_processes.iter().map(|p| p.rss_mb).collect();
+    assert!(
+        rss.windows(2).all(|w| w[0] >= w[1]),
+        "not largest first: {rss:?}"
+    );
+    let me = system
+        .top_processes
+        .iter()
+        .find(|p| p.pid == std::process::id())
+        .unwrap_or_else(|| panic!("this 400 MB process is missing: {:?}", system.top_processes));
+    assert_close("rss_mb", me.rss_mb, rss_kib(me.pid) / 1024, 20);
+    assert!(me.rss_mb >= 400, "{me:?}");
+    assert!(me.age_seconds < 600, "{me:?}");
+    // The test binary: target/debug/deps/system-HASH.
+    assert!(me.command.contains("/system-"), "{me:?}");
+    assert!(!me.name.is_empty());
+    let markdown = snapshot.to_markdown();
+    assert!(
+        markdown.contains("Largest processes by resident memory:"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains(&format!("(pid {}, up ", me.pid)),
+        "{markdown}"
+    );
+    assert!(markdown.contains(&format!("on {nproc} CPU")), "{markdown}");
+    drop(ballast);
 }

@@ -56,10 +56,9 @@ fn tmux(socket: &Path) -> Command {
 }
 
 fn config_for(socket: &Path) -> Config {
-    Config {
-        tmux_socket: Some(socket.to_path_buf()),
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.tmux.socket = Some(socket.to_path_buf());
+    config
 }
 
 #[tokio::test]
@@ -139,16 +138,11 @@ async fn no_server_is_unavailable() {
         Some(format!("no tmux server is running (socket {})", socket.display()).as_str())
     );
     let summary = snapshot.health_summary();
-    assert_eq!(
-        summary.last().map(String::as_str),
-        Some(
-            format!(
-                "tmux: unavailable: no tmux server is running (socket {})",
-                socket.display()
-            )
-            .as_str()
-        )
+    let line = format!(
+        "tmux: unavailable: no tmux server is running (socket {})",
+        socket.display()
     );
+    assert!(summary.contains(&line), "{summary:?}");
 }
 
 #[tokio::test]
@@ -172,7 +166,98 @@ async fn unresponsive_server_times_out() {
     let tmux = &snapshot.tmux;
     assert_eq!(tmux.status, CollectorStatus::Error);
     let reason = tmux.reason.as_deref().unwrap();
-    assert!(reason.contains("timed out after 500ms"), "{reason}");
+    assert_eq!(reason, "the tmux collector timed out after 500ms");
     // The system collector is unaffected.
     assert_eq!(snapshot.system.status, CollectorStatus::Ok);
+}
+
+/// Waits until every pane of `session` is dead (at most 5 s).
+fn wait_dead(socket: &Path, session: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let output = tmux(socket)
+            .args(["list-panes", "-t", session, "-F", "#{pane_dead}"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&output.stdout).trim() == "1" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pane of {session} never died");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn panes_show_their_process_and_dead_panes_their_exit() {
+    let server = PrivateServer::start(&["agent"]);
+    let run = |args: &[&str]| {
+        let output = tmux(&server.socket).args(args).output().unwrap();
+        assert!(output.status.success(), "tmux {args:?}: {output:?}");
+    };
+    // Only new panes keep their corpse with remain-on-exit; set it first.
+    run(&["set-option", "-g", "remain-on-exit", "on"]);
+    run(&["new-session", "-d", "-s", "crashed", "sh -c 'exit 3'"]);
+    run(&["new-session", "-d", "-s", "killed", "sh -c 'kill -9 $$'"]);
+    run(&["split-window", "-t", "agent", "-d", "sleep 300"]);
+    wait_dead(&server.socket, "crashed");
+    wait_dead(&server.socket, "killed");
+
+    let snapshot = collect(&config_for(&server.socket)).await;
+    let tmux = &snapshot.tmux;
+    assert_eq!(tmux.status, CollectorStatus::Ok, "{:?}", tmux.reason);
+    let session = |name: &str| tmux.sessions.iter().find(|s| s.name == name).unwrap();
+
+    let agent = session("agent");
+    assert_eq!(agent.panes.len(), 2, "{agent:?}");
+    assert!(
+        agent
+            .panes
+            .iter()
+            .all(|p| !p.dead && p.exit_status.is_none())
+    );
+    assert_eq!(agent.panes[1].current_command, "sleep");
+    assert_eq!(
+        (agent.panes[1].window_index, agent.panes[1].pane_index),
+        (0, 1)
+    );
+    let pid = agent.panes[1].pid;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(
+        comm.trim(),
+        "sleep",
+        "pane pid {pid} is not the pane's process"
+    );
+    assert!(agent.panes[0].id.starts_with('%'));
+    assert!(agent.idle_seconds < 60);
+
+    let crashed = &session("crashed").panes[0];
+    assert!(crashed.dead, "{crashed:?}");
+    assert_eq!((crashed.exit_status, crashed.exit_signal), (Some(3), None));
+    let killed = &session("killed").panes[0];
+    assert!(killed.dead, "{killed:?}");
+    assert_eq!((killed.exit_status, killed.exit_signal), (None, Some(9)));
+
+    assert!(
+        snapshot
+            .health_summary()
+            .contains(&"tmux: 3 sessions, 2 dead panes".to_owned()),
+        "{:?}",
+        snapshot.health_summary()
+    );
+    let markdown = snapshot.to_markdown();
+    assert!(
+        markdown.contains(&format!(
+            "  - pane {} (0.0): **dead** (exit status 3), was `sh`, pid {}",
+            crashed.id, crashed.pid
+        )),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("**dead** (killed by signal 9)"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains(&format!("(0.1): `sleep`, pid {pid}")),
+        "{markdown}"
+    );
 }

@@ -28,7 +28,7 @@ pub async fn approve(id: i64, state: Option<PathBuf>) -> u8 {
                 p.fingerprint,
                 shell_words(&p.argv)
             );
-            print!("{}", result.stdout);
+            crate::out(&result.stdout);
             eprint!("{}", result.stderr);
             if result.truncated {
                 eprintln!(

@@ -1,12 +1,17 @@
 //! One module per subcommand, plus what they share.
 
 pub mod approve;
+pub mod check;
+pub mod graph;
+pub mod preflight;
 pub mod proposals;
 pub mod reject;
 pub mod render;
 pub mod run;
+pub mod schema;
 pub mod signal;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use retort_engine::run::{self as engine_run, Plan, RunError, RunOptions};
@@ -23,11 +28,13 @@ pub fn options(
     agent: Option<String>,
     state: StateDir,
     phase_file: Option<PathBuf>,
+    vars: BTreeMap<String, String>,
     snapshot: Option<PathBuf>,
 ) -> RunOptions {
     RunOptions {
         formula,
         agent,
+        vars,
         state,
         phase_file,
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),

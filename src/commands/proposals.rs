@@ -24,7 +24,10 @@ pub fn proposals(all: bool, state: Option<PathBuf>) -> u8 {
         }
     };
     if records.is_empty() {
-        println!("No {}proposals.", if all { "" } else { "pending " });
+        crate::out(&format!(
+            "No {}proposals.\n",
+            if all { "" } else { "pending " }
+        ));
         return 0;
     }
     let mut out = String::new();
@@ -66,7 +69,7 @@ pub fn proposals(all: bool, state: Option<PathBuf>) -> u8 {
     if records.iter().any(|r| r.status == ProposalStatus::Pending) {
         out.push_str("\n`retort approve ID` runs a command; `retort reject ID` closes it.\n");
     }
-    print!("{out}");
+    crate::out(&out);
     0
 }
 

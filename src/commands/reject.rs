@@ -23,10 +23,10 @@ pub fn reject(id: i64, reason: Option<String>, state: Option<PathBuf>) -> u8 {
         reason.as_deref(),
     ) {
         Ok(record) => {
-            println!(
-                "retort: rejected #{id}: {} for {}",
+            crate::out(&format!(
+                "retort: rejected #{id}: {} for {}\n",
                 record.proposal.action, record.proposal.fingerprint
-            );
+            ));
             0
         }
         Err(error @ (ProposalError::NotFound(_) | ProposalError::NotPending { .. })) => {

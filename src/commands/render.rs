@@ -1,5 +1,6 @@
 //! `retort render`: every step's prompt, as a run would send it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use retort_engine::state::StateDir;
@@ -14,12 +15,13 @@ use crate::invalid;
 pub async fn render(
     formula: PathBuf,
     step: Option<String>,
+    vars: BTreeMap<String, String>,
     snapshot: Option<PathBuf>,
     state_dir: Option<PathBuf>,
 ) -> u8 {
     // Without a state directory there is no history: every finding is new.
     let state = StateDir::resolve(state_dir.as_deref()).unwrap_or_else(|_| StateDir::placeholder());
-    let options = options(formula, None, state, None, snapshot);
+    let options = options(formula, None, state, None, vars, snapshot);
     let plan = match prepare(&options, true).await {
         Ok(plan) => plan,
         Err(code) => return code,
@@ -42,6 +44,6 @@ pub async fn render(
             out.push('\n');
         }
     }
-    print!("{out}");
+    crate::out(&out);
     0
 }

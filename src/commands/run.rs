@@ -1,5 +1,6 @@
 //! `retort run`: a whole run, or with `--dry-run` its plan.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use retort_engine::decide::ActionPlan;
@@ -9,22 +10,41 @@ use retort_engine::state::StateDir;
 use super::{options, prepare};
 use crate::{EXIT_FAILED, invalid};
 
-/// Runs `formula` (or prints its plan, with `dry_run`), against `snapshot`
-/// when given. Returns the exit status: 0 done, 1 failed, 2 invalid,
-/// 3 escalated.
-pub async fn run(
-    formula: PathBuf,
-    agent: Option<String>,
-    state_dir: Option<PathBuf>,
-    phase_file: Option<PathBuf>,
-    dry_run: bool,
-    snapshot: Option<PathBuf>,
-) -> u8 {
-    let state = match StateDir::resolve(state_dir.as_deref()) {
+/// What `retort run` was asked.
+#[derive(Debug)]
+pub struct RunArgs {
+    /// The formula file.
+    pub formula: PathBuf,
+    /// `--agent`.
+    pub agent: Option<String>,
+    /// `--state-dir`.
+    pub state_dir: Option<PathBuf>,
+    /// `--phase-file`.
+    pub phase_file: Option<PathBuf>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--var`s.
+    pub vars: BTreeMap<String, String>,
+    /// `--snapshot`.
+    pub snapshot: Option<PathBuf>,
+}
+
+/// Runs the formula (or prints its plan, with `--dry-run`). Returns the
+/// exit status: 0 done, 1 failed, 2 invalid, 3 escalated.
+pub async fn run(args: RunArgs) -> u8 {
+    let state = match StateDir::resolve(args.state_dir.as_deref()) {
         Ok(state) => state,
         Err(error) => return invalid(&error.to_string()),
     };
-    let options = options(formula, agent, state, phase_file, snapshot);
+    let dry_run = args.dry_run;
+    let options = options(
+        args.formula,
+        args.agent,
+        state,
+        args.phase_file,
+        args.vars,
+        args.snapshot,
+    );
     if dry_run {
         dry_run_plan(&options).await
     } else {
@@ -37,7 +57,7 @@ async fn dry_run_plan(options: &RunOptions) -> u8 {
         Ok(plan) => plan,
         Err(code) => return code,
     };
-    print!("{}", describe_plan(&plan, options));
+    crate::out(&describe_plan(&plan, options));
     0
 }
 
@@ -51,7 +71,10 @@ async fn run_formula(options: &RunOptions) -> u8 {
             "retort: {} run {}: agent `{}` in tmux session {session} (watch: tmux attach -t {session})\nretort: run directory {}",
             plan.loaded.formula.name(),
             plan.run_id,
-            plan.agent_command,
+            plan.sessions
+                .iter()
+                .find(|s| s.name == session)
+                .map_or("", |s| s.agent_command.as_str()),
             run_dir.display()
         ),
         Progress::StepStarted {
@@ -135,15 +158,17 @@ fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
         plan.loaded.path.display()
     );
     let journal = retort_journal::journal_file(&plan.journal_dir, plan.started_at);
-    for (label, value) in [
-        ("run id", plan.run_id.clone()),
-        ("session", plan.session_name.clone()),
-        ("agent", plan.agent_command.clone()),
+    let mut rows = vec![("run id", plan.run_id.clone())];
+    for session in &plan.sessions {
+        rows.push(("session", session.name.clone()));
+        rows.push(("agent", session.agent_command.clone()));
+    }
+    for (label, value) in rows.into_iter().chain([
         ("state dir", options.state.path().display().to_string()),
         ("run dir", plan.run_dir.path().display().to_string()),
         ("phase file", plan.phase_file.display().to_string()),
         ("journal", journal.display().to_string()),
-    ] {
+    ]) {
         text.push_str(&format!("  {label:<11} {value}\n"));
     }
     text.push_str("  health:\n");

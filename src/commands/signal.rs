@@ -32,7 +32,7 @@ pub fn signal(signal: SignalArg, reason: Option<String>, step: Option<String>) -
     };
     match signal::write(&run, &record) {
         Ok(()) => {
-            println!("retort: step `{step}` signalled {signal}");
+            crate::out(&format!("retort: step `{step}` signalled {signal}\n"));
             0
         }
         Err(error) => {

@@ -1,0 +1,443 @@
+//! The formula checker: every problem of a formula file in one pass, each
+//! located in the file. `retort check` prints them all; `run` and `render`
+//! refuse a formula with errors and print its warnings.
+//!
+//! The stages, each on what the one before produced:
+//! 1. TOML, parsed with error recovery: every syntax error.
+//! 2. Structure, against the formula's JSON Schema ([`crate::structure`]):
+//!    every unknown key (with the likely intended one), wrong type and
+//!    missing key.
+//! 3. Values, through serde into the typed [`Formula`]: durations and the
+//!    like.
+//! 4. The step DAG ([`StepDag`]): ids, `needs`, every cycle.
+//! 5. Templates ([`crate::template`]): Tera syntax and variable paths of
+//!    every description and of the agent command.
+//! 6. Rules and actions ([`RuleSet`]): CEL syntax, names the snapshot (or
+//!    `[vars]`) does not have, unknown actions, message and command
+//!    templates.
+//! 7. Vars and context files: `--var` names, required vars, unused vars
+//!    (a var a rule reads is used), missing context files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+
+use serde::Deserialize;
+use toml::de::{DeTable, Deserializer};
+
+use crate::dag::StepDag;
+use crate::diagnostic::{FormulaError, InvalidFormula, Problem, SourceFile, span};
+use crate::formula::{self, Formula, LoadedFormula};
+use crate::prompt::{agent_command_shape, description_shape};
+use crate::ruleset::RuleSet;
+use crate::shape::{Shape, closest};
+use crate::structure;
+use crate::template::{self, StringSource};
+
+/// What the check is for: authoring (`retort check`) or a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `retort check`: a required var without a value is a warning.
+    Authoring,
+    /// `run` and `render`: a required var without a value is an error.
+    Run,
+}
+
+/// How to check.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// `--var NAME=VALUE` values.
+    pub vars: BTreeMap<String, String>,
+    /// The directory context files are looked for in.
+    pub cwd: PathBuf,
+    /// What the check is for.
+    pub purpose: Purpose,
+}
+
+/// The result of checking one formula file.
+#[derive(Debug)]
+pub struct Checked {
+    /// The file.
+    pub path: PathBuf,
+    /// Its text.
+    pub source: SourceFile,
+    /// The typed formula, when the file got that far.
+    pub formula: Option<Formula>,
+    /// Its DAG, when the steps form one.
+    pub dag: Option<StepDag>,
+    /// Its rules and actions, compiled, when they have no problems.
+    pub rules: Option<Arc<RuleSet>>,
+    /// The value of every declared var: `--var`, else the default, else `""`.
+    pub vars: BTreeMap<String, String>,
+    /// Every problem, errors and warnings, in file order.
+    pub problems: Vec<Problem>,
+}
+
+/// A formula that passed the check, ready to run.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// The formula.
+    pub loaded: LoadedFormula,
+    /// Its DAG.
+    pub dag: StepDag,
+    /// Its rules and actions, compiled.
+    pub rules: Arc<RuleSet>,
+    /// The value of every declared var.
+    pub vars: BTreeMap<String, String>,
+}
+
+impl Checked {
+    /// Whether any problem is an error.
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(Problem::is_error)
+    }
+
+    /// The formula, ready to run, and the warnings; or every problem as a
+    /// [`FormulaError::Invalid`] when any is an error.
+    ///
+    /// # Errors
+    /// [`FormulaError::Invalid`] with every problem, warnings included.
+    pub fn into_ready(self) -> Result<(Ready, Vec<Problem>), FormulaError> {
+        let Checked {
+            path,
+            source,
+            formula,
+            dag,
+            rules,
+            vars,
+            problems,
+        } = self;
+        match (formula, dag, rules) {
+            (Some(formula), Some(dag), Some(rules)) if !problems.iter().any(Problem::is_error) => {
+                Ok((
+                    Ready {
+                        loaded: LoadedFormula {
+                            path,
+                            formula,
+                            source,
+                        },
+                        dag,
+                        rules,
+                        vars,
+                    },
+                    problems,
+                ))
+            }
+            _ => Err(FormulaError::Invalid(Box::new(InvalidFormula {
+                name: path.display().to_string(),
+                src: source.named(),
+                problems,
+            }))),
+        }
+    }
+}
+
+/// Reads and checks the formula at `path`.
+///
+/// # Errors
+/// [`FormulaError::Read`] when the file cannot be read; every other
+/// problem is in the [`Checked`].
+pub fn check_file(path: &Path, options: &CheckOptions) -> Result<Checked, FormulaError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FormulaError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(check_source(path, text, options))
+}
+
+/// The formula's shape (its JSON Schema, compiled once).
+pub fn formula_shape() -> &'static Shape {
+    static SHAPE: LazyLock<Shape> = LazyLock::new(|| Shape::from_schema(&formula::json_schema()));
+    &SHAPE
+}
+
+/// Checks `text` as the formula file `path`. Never panics, whatever `text` holds.
+pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checked {
+    let source = SourceFile::new(path, text);
+    let mut checked = Checked {
+        path: path.to_path_buf(),
+        source: source.clone(),
+        formula: None,
+        dag: None,
+        rules: None,
+        vars: BTreeMap::new(),
+        problems: Vec::new(),
+    };
+    let text = source.text();
+
+    let (mut document, syntax_errors) = DeTable::parse_recoverable(text);
+    if !syntax_errors.is_empty() {
+        checked.problems = syntax_errors.iter().map(toml_problem).collect();
+        return sorted(checked);
+    }
+    let structure = structure::check(&document, formula_shape());
+    checked.problems = structure.problems;
+    if !structure.complete {
+        return sorted(checked);
+    }
+    // Later stages see the document without the keys reported above.
+    structure::repair(&mut document, &structure.removals);
+    let var_spans = var_spans(&document);
+    let formula = match Formula::deserialize(Deserializer::from(document)) {
+        Ok(formula) => formula,
+        Err(error) => {
+            checked.problems.push(value_problem(&error));
+            return sorted(checked);
+        }
+    };
+
+    match StepDag::check(&formula) {
+        Ok(dag) => checked.dag = Some(dag),
+        Err(problems) => checked.problems.extend(problems),
+    }
+    let (vars, var_problems) = resolve_vars(&formula, &var_spans, options);
+    checked.vars = vars;
+    checked.problems.extend(var_problems);
+    let mut used = check_templates(&formula, text, &mut checked.problems);
+    let inspected = RuleSet::inspect(&formula, text);
+    checked.problems.extend(inspected.problems);
+    checked.rules = inspected.rules.map(Arc::new);
+    used.extend(inspected.used_vars);
+    for (name, place) in &var_spans {
+        if !used.contains(name.as_str()) {
+            checked.problems.push(Problem::UnusedVar {
+                name: name.clone(),
+                span: span(place.clone()),
+            });
+        }
+    }
+    if options.purpose == Purpose::Authoring {
+        for file in &formula.context.files {
+            if !options.cwd.join(file.get_ref()).exists() {
+                checked.problems.push(Problem::MissingContextFile {
+                    path: file.get_ref().clone(),
+                    cwd: options.cwd.display().to_string(),
+                    span: span(file.span()),
+                });
+            }
+        }
+    }
+    checked.formula = Some(formula);
+    sorted(checked)
+}
+
+fn sorted(mut checked: Checked) -> Checked {
+    checked
+        .problems
+        .sort_by_key(|p| p.primary_span().map_or(0, |s| s.offset()));
+    checked
+}
+
+fn toml_problem(error: &toml::de::Error) -> Problem {
+    let message = error.message().trim().to_string();
+    let help = if message.contains("escape") {
+        Some(
+            "TOML basic strings (\"...\", \"\"\"...\"\"\") allow only the escapes \\\\ \\\" \\n \\t \\r \\b \\f \\e \\uXXXX \\UXXXXXXXX \\xHH; double the backslash (\\\\), or use a literal string '''...''' where backslashes are plain text"
+                .to_string(),
+        )
+    } else {
+        None
+    };
+    Problem::Toml {
+        message,
+        span: span(error.span().unwrap_or(0..0)),
+        help,
+    }
+}
+
+fn value_problem(error: &toml::de::Error) -> Problem {
+    Problem::BadValue {
+        message: error.message().trim().to_string(),
+        span: span(error.span().unwrap_or(0..0)),
+        help: None,
+    }
+}
+
+/// The span of each `[vars]` key, which the typed model does not keep.
+fn var_spans(document: &toml::Spanned<DeTable<'_>>) -> BTreeMap<String, Range<usize>> {
+    document
+        .get_ref()
+        .get("vars")
+        .and_then(|vars| vars.get_ref().as_table())
+        .map(|table| {
+            table
+                .iter()
+                .map(|(key, _)| (key.get_ref().to_string(), key.span()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn resolve_vars(
+    formula: &Formula,
+    var_spans: &BTreeMap<String, Range<usize>>,
+    options: &CheckOptions,
+) -> (BTreeMap<String, String>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let declared: Vec<&str> = formula.vars.keys().map(String::as_str).collect();
+    for name in options.vars.keys() {
+        if !formula.vars.contains_key(name) {
+            let help = match closest(name, declared.iter().copied()) {
+                Some(guess) => format!("did you mean --var {guess}=…?"),
+                None if declared.is_empty() => {
+                    format!("declare it in the formula: [vars] {name} = \"default\"")
+                }
+                None => format!("the formula declares: {}", declared.join(", ")),
+            };
+            problems.push(Problem::BadValue {
+                message: format!("--var {name}: the formula declares no var `{name}`"),
+                span: span(var_spans.values().next().cloned().unwrap_or(0..0)),
+                help: Some(help),
+            });
+        }
+    }
+    let mut values = BTreeMap::new();
+    for (name, declaration) in &formula.vars {
+        let place = span(var_spans.get(name).cloned().unwrap_or(0..0));
+        let value = options
+            .vars
+            .get(name)
+            .cloned()
+            .or_else(|| declaration.default_value());
+        match value {
+            Some(value) => {
+                values.insert(name.clone(), value);
+            }
+            None => {
+                if declaration.required() {
+                    problems.push(match options.purpose {
+                        Purpose::Run => Problem::RequiredVarUnset {
+                            name: name.clone(),
+                            span: place,
+                        },
+                        Purpose::Authoring => Problem::RequiredVarNotGiven {
+                            name: name.clone(),
+                            span: place,
+                        },
+                    });
+                }
+                values.insert(name.clone(), String::new());
+            }
+        }
+    }
+    (values, problems)
+}
+
+/// Checks every template of `formula`; returns the var names they use.
+fn check_templates(formula: &Formula, text: &str, problems: &mut Vec<Problem>) -> BTreeSet<String> {
+    let declared: Vec<&str> = formula.vars.keys().map(String::as_str).collect();
+    let mut used = BTreeSet::new();
+    for step in &formula.steps {
+        if !step.is_template(formula.raw) {
+            continue;
+        }
+        let place = format!("the description of step `{}`", step.id());
+        let raw_help = format!(
+            "if these braces are meant literally (Go templates such as {{{{.Names}}}}, other template languages), set `raw = true` in step `{}`, or at the top of the formula for every step",
+            step.id()
+        );
+        check_template(
+            &TemplateSite {
+                place: &place,
+                value: step.description.get_ref(),
+                span: step.description.span(),
+                shape: description_shape(),
+                syntax_help: &raw_help,
+            },
+            text,
+            &declared,
+            problems,
+            &mut used,
+        );
+    }
+    if let Some(command) = &formula.agent.command {
+        check_template(
+            &TemplateSite {
+                place: "`[agent] command`",
+                value: command.get_ref(),
+                span: command.span(),
+                shape: agent_command_shape(),
+                syntax_help: "the agent command is a Tera template over `model`, `formula` and `vars`",
+            },
+            text,
+            &declared,
+            problems,
+            &mut used,
+        );
+    }
+    used
+}
+
+struct TemplateSite<'a> {
+    place: &'a str,
+    value: &'a str,
+    span: Range<usize>,
+    shape: &'a Shape,
+    syntax_help: &'a str,
+}
+
+fn check_template(
+    site: &TemplateSite<'_>,
+    text: &str,
+    declared: &[&str],
+    problems: &mut Vec<Problem>,
+    used: &mut BTreeSet<String>,
+) {
+    // A string without template delimiters has nothing to check.
+    if !site.value.contains("{{") && !site.value.contains("{%") && !site.value.contains("{#") {
+        return;
+    }
+    let map = StringSource::new(text, site.span.clone(), site.value);
+    let top_level = match template::analyse(site.value) {
+        Ok(names) => names,
+        Err(error) => {
+            let at = map.offset(error.offset);
+            problems.push(Problem::TemplateSyntax {
+                place: site.place.to_string(),
+                message: error.message,
+                span: span(at..at),
+                help: site.syntax_help.to_string(),
+            });
+            return;
+        }
+    };
+    let paths = template::variable_paths(site.value);
+    // Tera's own analysis names the top-level variables; the paths below
+    // them are read by `template::variable_paths`. A name Tera finds that
+    // the path reader missed is still checked.
+    for name in &top_level {
+        if paths.iter().any(|p| p.root() == name)
+            || site.shape.property(site.shape.root(), name).is_some()
+        {
+            continue;
+        }
+        if let Some(range) = template::find_name(site.value, name) {
+            let keys = site.shape.keys(site.shape.root());
+            problems.push(Problem::UnknownVariable {
+                place: site.place.to_string(),
+                path: name.clone(),
+                span: span(map.range(range)),
+                help: match closest(name, keys.iter().copied()) {
+                    Some(guess) => format!("did you mean `{guess}`?"),
+                    None => format!("the names here are: {}", keys.join(", ")),
+                },
+            });
+        }
+    }
+    for path in paths {
+        if path.root() == "vars"
+            && let Some(template::Segment::Field(name)) = path.segments.get(1)
+        {
+            used.insert(name.clone());
+        }
+        if let Some(error) = template::resolve(&path, site.shape, declared, site.value) {
+            problems.push(Problem::UnknownVariable {
+                place: site.place.to_string(),
+                path: error.text,
+                span: span(map.range(error.range)),
+                help: error.help,
+            });
+        }
+    }
+}

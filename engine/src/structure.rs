@@ -1,0 +1,382 @@
+//! The structure check: a formula's TOML, as parsed, walked against the
+//! formula's [`Shape`] (its JSON Schema), reporting every unknown key
+//! (with the likely intended one), wrong type and missing key at once, each
+//! at its place in the file.
+//!
+//! So that the later stages (the DAG, the templates) can still report their
+//! problems in the same run, the check also says how to repair the
+//! document: drop each offending key. [`repair`] does that; serde, which
+//! stops at the first problem, then gets well-shaped input, unless a
+//! required key is missing ([`Structure::complete`] is false).
+
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::diagnostic::{Problem, span};
+use crate::shape::{Kind, NodeId, Shape, closest};
+
+/// One step of a key path: a table key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PathStep {
+    /// A key of a table.
+    Key(String),
+    /// An element of an array.
+    Index(usize),
+}
+
+/// What the structure check found.
+#[derive(Debug, Default)]
+pub struct Structure {
+    /// Every problem, in walking order.
+    pub problems: Vec<Problem>,
+    /// The keys whose removal repairs the document (paths from the root).
+    pub removals: Vec<Vec<PathStep>>,
+    /// Whether every required key would be there after the repair.
+    pub complete: bool,
+}
+
+/// Every structural problem of `document` against `shape`, and its repair.
+pub fn check(document: &Spanned<DeTable<'_>>, shape: &Shape) -> Structure {
+    let mut walker = Walker {
+        shape,
+        problems: Vec::new(),
+        removals: Vec::new(),
+        complete: true,
+    };
+    let whole = document.span();
+    walker.table(
+        document.get_ref(),
+        whole.start..whole.start,
+        shape.root(),
+        &[],
+        "the top level",
+    );
+    Structure {
+        problems: walker.problems,
+        removals: walker.removals,
+        complete: walker.complete,
+    }
+}
+
+/// Drops the keys `removals` names from `document`.
+pub fn repair(document: &mut Spanned<DeTable<'_>>, removals: &[Vec<PathStep>]) {
+    for path in removals {
+        remove_in_table(document.get_mut(), path);
+    }
+}
+
+fn remove_in_table(table: &mut DeTable<'_>, path: &[PathStep]) {
+    match path {
+        [PathStep::Key(last)] => {
+            table.remove(last.as_str());
+        }
+        [PathStep::Key(key), rest @ ..] => {
+            if let Some(value) = table.get_mut(key.as_str()) {
+                remove_in_value(value.get_mut(), rest);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn remove_in_value(value: &mut DeValue<'_>, path: &[PathStep]) {
+    match (value, path) {
+        (DeValue::Array(array), [PathStep::Index(index), rest @ ..]) => {
+            if let Some(element) = array.get_mut(*index) {
+                remove_in_value(element.get_mut(), rest);
+            }
+        }
+        (DeValue::Table(table), rest) => remove_in_table(table, rest),
+        _ => {}
+    }
+}
+
+struct Walker<'s> {
+    shape: &'s Shape,
+    problems: Vec<Problem>,
+    removals: Vec<Vec<PathStep>>,
+    complete: bool,
+}
+
+impl Walker<'_> {
+    /// Checks `table` (at `place`; `trail` is its key path) against `node`.
+    fn table(
+        &mut self,
+        table: &DeTable<'_>,
+        place: Range<usize>,
+        node: NodeId,
+        trail: &[PathStep],
+        label: &str,
+    ) {
+        let Some((properties, required, additional)) = self
+            .shape
+            .present(node)
+            .iter()
+            .copied()
+            .find_map(|n| match &self.shape.node(n).kind {
+                Kind::Object {
+                    properties,
+                    required,
+                    additional,
+                } => Some((properties, required, *additional)),
+                _ => None,
+            })
+        else {
+            return;
+        };
+        let mut child_trail = trail.to_vec();
+        child_trail.push(PathStep::Key(String::new()));
+        for (key, value) in table.iter() {
+            let name = key.get_ref().as_ref();
+            if let Some(PathStep::Key(last)) = child_trail.last_mut() {
+                last.clear();
+                last.push_str(name);
+            }
+            let problems_before = self.problems.len();
+            match properties.get(name).copied().or(additional) {
+                Some(child) => self.value(value, child, name, &child_trail, label),
+                None => {
+                    let keys: Vec<&str> = properties.keys().map(String::as_str).collect();
+                    let help = match closest(name, keys.iter().copied()) {
+                        Some(guess) => format!("did you mean `{guess}`?"),
+                        None if keys.is_empty() => "this table takes no keys".to_string(),
+                        None => format!("the keys {label} takes are: {}", keys.join(", ")),
+                    };
+                    self.problems.push(Problem::UnknownKey {
+                        key: name.to_string(),
+                        table: label.to_string(),
+                        span: span(key.span()),
+                        help,
+                    });
+                }
+            }
+            // A problem in a value that is not a table of its own is
+            // repaired by dropping the key.
+            let is_table = matches!(value.get_ref(), DeValue::Table(_) | DeValue::Array(_))
+                && self
+                    .removals
+                    .last()
+                    .is_some_and(|r| r.len() > child_trail.len());
+            if self.problems.len() > problems_before && !is_table {
+                if required.contains(&name.to_string()) {
+                    self.complete = false;
+                }
+                self.removals.push(child_trail.clone());
+            }
+        }
+        for key in required {
+            if !table.contains_key(key.as_str()) {
+                let help = properties
+                    .get(key)
+                    .and_then(|&n| self.shape.node(n).description.clone())
+                    .map_or_else(
+                        || format!("add `{key} = ...`"),
+                        |d| format!("`{key}`: {}", one_line(&d)),
+                    );
+                self.complete = false;
+                self.problems.push(Problem::MissingKey {
+                    key: key.clone(),
+                    table: label.to_string(),
+                    span: span(place.clone()),
+                    help,
+                });
+            }
+        }
+    }
+
+    /// Checks `value` (the value of `key` in table `label`) against `node`.
+    fn value(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        node: NodeId,
+        key: &str,
+        trail: &[PathStep],
+        label: &str,
+    ) {
+        let alternatives = self.shape.present(node);
+        if alternatives
+            .iter()
+            .any(|&n| matches!(self.shape.node(n).kind, Kind::Any))
+        {
+            return;
+        }
+        let fits = |n: &&NodeId| accepts(&self.shape.node(**n).kind, value.get_ref());
+        // Almost always exactly one shape fits; collect only when several do.
+        let mut fitting = alternatives.iter().filter(fits);
+        let first = fitting.next().copied();
+        if let (Some(only), None) = (first, fitting.next()) {
+            self.value_as(value, only, key, trail, label);
+            return;
+        }
+        let candidates: Vec<NodeId> = alternatives.iter().filter(fits).copied().collect();
+        match candidates.as_slice() {
+            [] => {
+                let found = article(value.get_ref().type_str());
+                let expected = self.shape.describe(node);
+                let help = match value.get_ref() {
+                    DeValue::String(text) if expected.starts_with("a list") => {
+                        Some(format!("write a list: {key} = [\"{text}\"]"))
+                    }
+                    _ => None,
+                };
+                self.problems.push(Problem::WrongType {
+                    key: key.to_string(),
+                    table: label.to_string(),
+                    expected,
+                    found,
+                    span: span(value.span()),
+                    help,
+                });
+            }
+            [only] => self.value_as(value, *only, key, trail, label),
+            several => {
+                // Several shapes fit the type (a table of one form or
+                // another): the first that fits without problems wins; if
+                // none does, report against the first.
+                for &candidate in several {
+                    let mut trial = Walker {
+                        shape: self.shape,
+                        problems: Vec::new(),
+                        removals: Vec::new(),
+                        complete: true,
+                    };
+                    trial.value_as(value, candidate, key, trail, label);
+                    if trial.problems.is_empty() {
+                        return;
+                    }
+                }
+                self.value_as(value, several[0], key, trail, label);
+            }
+        }
+    }
+
+    fn value_as(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        node: NodeId,
+        key: &str,
+        trail: &[PathStep],
+        label: &str,
+    ) {
+        match (&self.shape.node(node).kind, value.get_ref()) {
+            (
+                Kind::String {
+                    allowed: Some(allowed),
+                },
+                DeValue::String(text),
+            ) if !allowed.iter().any(|a| a == text.as_ref()) => {
+                let help = closest(text, allowed.iter().map(String::as_str))
+                    .map(|guess| format!("did you mean \"{guess}\"?"));
+                self.problems.push(Problem::BadValue {
+                    message: format!(
+                        "`{key}` in {label} must be {}, not \"{text}\"",
+                        self.shape.describe(node)
+                    ),
+                    span: span(value.span()),
+                    help,
+                });
+            }
+            (Kind::Integer { min, max }, DeValue::Integer(integer)) => {
+                let number =
+                    i128::from_str_radix(&integer.as_str().replace('_', ""), integer.radix())
+                        .map(|n| n as f64);
+                let out_of_range = number
+                    .map(|n| min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m))
+                    .unwrap_or(true);
+                if out_of_range {
+                    self.problems.push(Problem::BadValue {
+                        message: format!(
+                            "`{key}` in {label} must be {}, not {}",
+                            self.shape.describe(node),
+                            integer.as_str()
+                        ),
+                        span: span(value.span()),
+                        help: None,
+                    });
+                }
+            }
+            (Kind::Array { items }, DeValue::Array(array)) => {
+                let items = *items;
+                for (index, element) in array.iter().enumerate() {
+                    match element.get_ref() {
+                        DeValue::Table(table) if self.is_table_node(items) => {
+                            let mut element_trail = trail.to_vec();
+                            element_trail.push(PathStep::Index(index));
+                            let element_label = array_table_label(trail, index, table);
+                            self.table(
+                                table,
+                                element.span(),
+                                items,
+                                &element_trail,
+                                &element_label,
+                            );
+                        }
+                        // A bad element drops the whole list (the caller's key).
+                        _ => self.value(element, items, key, trail, label),
+                    }
+                }
+            }
+            (Kind::Object { .. }, DeValue::Table(table)) => {
+                let child_label = format!("[{}]", dotted(trail));
+                self.table(table, value.span(), node, trail, &child_label);
+            }
+            _ => {}
+        }
+    }
+
+    fn is_table_node(&self, node: NodeId) -> bool {
+        self.shape
+            .present(node)
+            .iter()
+            .any(|&n| matches!(self.shape.node(n).kind, Kind::Object { .. }))
+    }
+}
+
+/// Whether a value of `kind` can be this TOML value's type.
+fn accepts(kind: &Kind, value: &DeValue<'_>) -> bool {
+    matches!(
+        (kind, value),
+        (Kind::Any, _)
+            | (Kind::Boolean, DeValue::Boolean(_))
+            | (Kind::Integer { .. }, DeValue::Integer(_))
+            | (Kind::Number, DeValue::Integer(_) | DeValue::Float(_))
+            | (Kind::String { .. }, DeValue::String(_))
+            | (Kind::Array { .. }, DeValue::Array(_))
+            | (Kind::Object { .. }, DeValue::Table(_))
+    )
+}
+
+/// A key path as TOML writes table names: `preflight.commands`.
+fn dotted(trail: &[PathStep]) -> String {
+    trail
+        .iter()
+        .filter_map(|step| match step {
+            PathStep::Key(key) => Some(key.as_str()),
+            PathStep::Index(_) => None,
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// `[[steps]] "report"` for an element with an `id`, else `[[steps]] #3`.
+fn array_table_label(trail: &[PathStep], index: usize, table: &DeTable<'_>) -> String {
+    let name = dotted(trail);
+    match table.get("id").and_then(|id| id.get_ref().as_str()) {
+        Some(id) => format!("[[{name}]] \"{id}\""),
+        None => format!("[[{name}]] #{}", index + 1),
+    }
+}
+
+fn article(type_name: &str) -> String {
+    match type_name {
+        "integer" => "an integer".to_string(),
+        "array" => "a list".to_string(),
+        other => format!("a {other}"),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

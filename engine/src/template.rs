@@ -1,0 +1,646 @@
+//! Template analysis: what `retort check` knows about a Tera template
+//! without rendering it.
+//!
+//! - Syntax errors come from Tera's own parser, with its position.
+//! - Variable paths (`preflight.system.memory.available_mb`) are read from
+//!   the template's `{{ … }}` and `{% … %}` expressions and checked against
+//!   the [`Shape`] of the context retort renders it with. Tera 2 exposes
+//!   only the top-level names it finds (`Tera::get_template_variables`), so
+//!   the paths are extracted here: identifiers, `.field` and `[index]`
+//!   chains, skipping filter, test and function names, keywords, keyword
+//!   arguments and names the template binds itself (`for`, `set`, macro
+//!   arguments, `loop`).
+//! - Positions inside a TOML string value are mapped back to byte offsets
+//!   in the formula file, so diagnostics point at the formula's own line.
+
+use std::ops::Range;
+
+use crate::shape::{Kind, NodeId, Shape, closest};
+
+/// One segment of a variable path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// `.name`, or `["name"]`.
+    Field(String),
+    /// `[0]`.
+    Index,
+}
+
+/// A variable path as written in a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariablePath {
+    /// The segments, the first being the root name.
+    pub segments: Vec<Segment>,
+    /// The byte range of the whole path in the template.
+    pub range: Range<usize>,
+    /// The byte range of each segment's end, for pointing at a prefix.
+    pub ends: Vec<usize>,
+}
+
+impl VariablePath {
+    /// The root name (`preflight`).
+    pub fn root(&self) -> &str {
+        match self.segments.first() {
+            Some(Segment::Field(name)) => name,
+            _ => "",
+        }
+    }
+}
+
+/// A syntax error Tera found in a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// Tera's message.
+    pub message: String,
+    /// The byte offset in the template where it points.
+    pub offset: usize,
+}
+
+/// Parses `template` with Tera: its first syntax error, or the top-level
+/// variable names Tera's own analysis finds in it
+/// (`Tera::get_template_variables`; names the template binds itself are
+/// not among them).
+///
+/// # Errors
+/// The [`SyntaxError`] Tera reports, with its offset in `template`.
+pub fn analyse(template: &str) -> Result<Vec<String>, SyntaxError> {
+    thread_local! {
+        // One parser per thread: building a `Tera` registers every built-in
+        // filter, which costs more than parsing a short template.
+        static TERA: std::cell::RefCell<tera::Tera> = std::cell::RefCell::new(tera::Tera::new());
+    }
+    TERA.with(|tera| {
+        let mut tera = tera.borrow_mut();
+        if let Err(error) = tera.add_raw_template("template", template) {
+            return Err(match error.kind() {
+                tera::ErrorKind::SyntaxError(report) => {
+                    let span = report.span();
+                    SyntaxError {
+                        message: report.message().to_string(),
+                        offset: offset_of(template, span.start_line, span.start_col),
+                    }
+                }
+                other => SyntaxError {
+                    message: other.to_string(),
+                    offset: 0,
+                },
+            });
+        }
+        let mut names: Vec<String> = tera
+            .get_template_variables("template")
+            .map(|names| names.into_iter().map(str::to_string).collect())
+            .unwrap_or_default();
+        names.sort_unstable();
+        Ok(names)
+    })
+}
+
+/// Parses `template` with Tera and returns its first syntax error, if any.
+pub fn syntax_error(template: &str) -> Option<SyntaxError> {
+    analyse(template).err()
+}
+
+/// The byte range of the first use of `name` as a whole word in `template`.
+pub fn find_name(template: &str, name: &str) -> Option<Range<usize>> {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    template
+        .match_indices(name)
+        .map(|(at, _)| at)
+        .find(|&at| {
+            let before = template[..at].chars().next_back();
+            let after = template[at + name.len()..].chars().next();
+            !before.is_some_and(is_word) && !after.is_some_and(is_word) && before != Some('.')
+        })
+        .map(|at| at..at + name.len())
+}
+
+/// The byte offset of `line` (1-based) and `column` (0-based, in
+/// characters) in `text`, clamped to the text.
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let mut start = 0;
+    for _ in 1..line.max(1) {
+        match text[start..].find('\n') {
+            Some(at) => start += at + 1,
+            None => return text.len(),
+        }
+    }
+    let rest = &text[start..];
+    let end_of_line = rest.find('\n').unwrap_or(rest.len());
+    start
+        + rest[..end_of_line]
+            .char_indices()
+            .nth(column)
+            .map_or(end_of_line, |(at, _)| at)
+}
+
+const KEYWORDS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "if",
+    "elif",
+    "else",
+    "endif",
+    "for",
+    "endfor",
+    "set",
+    "set_global",
+    "true",
+    "false",
+    "True",
+    "False",
+    "none",
+    "None",
+    "macro",
+    "endmacro",
+    "block",
+    "endblock",
+    "extends",
+    "include",
+    "import",
+    "as",
+    "filter",
+    "endfilter",
+    "raw",
+    "endraw",
+    "break",
+    "continue",
+    "loop",
+    "super",
+    "self",
+    "with",
+    "endwith",
+    "component",
+    "endcomponent",
+    "ignore",
+    "missing",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token<'a> {
+    Ident(&'a str, usize),
+    Literal,
+    Punct(&'a str, usize),
+}
+
+/// Every variable path in `template`, in order.
+pub fn variable_paths(template: &str) -> Vec<VariablePath> {
+    let regions = expression_regions(template);
+    let mut bound: Vec<&str> = Vec::new();
+    let tokenized: Vec<Vec<Token<'_>>> = regions
+        .iter()
+        .map(|(range, is_statement)| {
+            let tokens = tokens(template, range.clone());
+            if *is_statement {
+                bound.extend(bindings(&tokens));
+            }
+            tokens
+        })
+        .collect();
+    let mut paths = Vec::new();
+    for tokens in &tokenized {
+        paths.extend(
+            paths_in(tokens, template)
+                .into_iter()
+                .filter(|p| !bound.contains(&p.root())),
+        );
+    }
+    paths
+}
+
+/// The byte ranges of the insides of `{{ … }}` (false) and `{% … %}` (true)
+/// regions, skipping comments and `{% raw %}` blocks.
+fn expression_regions(template: &str) -> Vec<(Range<usize>, bool)> {
+    let bytes = template.as_bytes();
+    let mut regions = Vec::new();
+    let mut at = 0;
+    let mut in_raw = false;
+    while let Some(found) = template[at..].find('{') {
+        let open = at + found;
+        let Some(&kind) = bytes.get(open + 1) else {
+            break;
+        };
+        let close = match kind {
+            b'{' => "}}",
+            b'%' => "%}",
+            b'#' => "#}",
+            _ => {
+                at = open + 1;
+                continue;
+            }
+        };
+        let inner_start = open + 2;
+        let Some(length) = template[inner_start..].find(close) else {
+            break;
+        };
+        let inner = inner_start..inner_start + length;
+        at = inner.end + 2;
+        if kind == b'#' {
+            continue;
+        }
+        let words: Vec<&str> = template[inner.clone()]
+            .trim_matches(|c: char| c == '-' || c.is_whitespace())
+            .split_whitespace()
+            .collect();
+        if kind == b'%' && words.first() == Some(&"raw") {
+            in_raw = true;
+            continue;
+        }
+        if kind == b'%' && words.first() == Some(&"endraw") {
+            in_raw = false;
+            continue;
+        }
+        if !in_raw {
+            regions.push((inner, kind == b'%'));
+        }
+    }
+    regions
+}
+
+fn tokens(template: &str, range: Range<usize>) -> Vec<Token<'_>> {
+    let text = &template[range.clone()];
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c == b'"' || c == b'\'' || c == b'`' {
+            let mut j = i + 1;
+            while j < bytes.len() && bytes[j] != c {
+                j += if bytes[j] == b'\\' { 2 } else { 1 };
+            }
+            out.push(Token::Literal);
+            i = j + 1;
+        } else if c.is_ascii_digit() {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.')
+            {
+                // `1.5` is one number, but `x.0` never starts here.
+                i += 1;
+            }
+            out.push(Token::Literal);
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            out.push(Token::Ident(&text[start..i], range.start + start));
+        } else {
+            let two = text.get(i..i + 2);
+            let width = match two {
+                Some("==" | "!=" | "<=" | ">=" | "//" | "**") => 2,
+                _ => text[i..].chars().next().map_or(1, char::len_utf8),
+            };
+            out.push(Token::Punct(&text[i..i + width], range.start + i));
+            i += width;
+        }
+    }
+    out
+}
+
+/// Names a statement binds: `for a, b in`, `set x =`, `macro m(a, b=1)`.
+fn bindings<'a>(tokens: &[Token<'a>]) -> Vec<&'a str> {
+    let mut names = Vec::new();
+    match tokens.first() {
+        Some(Token::Ident("for", _)) => {
+            for token in &tokens[1..] {
+                match token {
+                    Token::Ident("in", _) => break,
+                    Token::Ident(name, _) => names.push(*name),
+                    _ => {}
+                }
+            }
+        }
+        Some(Token::Ident("set" | "set_global", _)) => {
+            if let Some(Token::Ident(name, _)) = tokens.get(1) {
+                names.push(*name);
+            }
+        }
+        Some(Token::Ident("macro", _)) => {
+            let mut expect_name = false;
+            for token in &tokens[2..] {
+                match token {
+                    Token::Punct("(" | ",", _) => expect_name = true,
+                    Token::Ident(name, _) if expect_name => {
+                        names.push(*name);
+                        expect_name = false;
+                    }
+                    _ => expect_name = false,
+                }
+            }
+        }
+        _ => {}
+    }
+    names
+}
+
+fn paths_in(tokens: &[Token<'_>], template: &str) -> Vec<VariablePath> {
+    let mut paths = Vec::new();
+    let mut i = 0;
+    // A statement's first word (`if`, `for`, `filter`) is not a variable.
+    while i < tokens.len() {
+        let Token::Ident(name, start) = tokens[i] else {
+            i += 1;
+            continue;
+        };
+        let previous = i.checked_sub(1).map(|p| &tokens[p]);
+        let next = tokens.get(i + 1);
+        let skip = KEYWORDS.contains(&name)
+            || matches!(previous, Some(Token::Punct(".", _) | Token::Punct("|", _)))
+            || matches!(
+                previous,
+                Some(Token::Ident(
+                    "is" | "filter" | "macro" | "include" | "import" | "block" | "component",
+                    _
+                ))
+            )
+            || matches!(previous, Some(Token::Ident("not", _)) if i >= 2 && matches!(tokens[i - 2], Token::Ident("is", _)))
+            || matches!(next, Some(Token::Punct("(", _)))
+            || matches!(next, Some(Token::Punct("=", _)));
+        if skip {
+            i += 1;
+            continue;
+        }
+        let mut segments = vec![Segment::Field(name.to_string())];
+        let mut end = start + name.len();
+        let mut ends = vec![end];
+        let mut j = i + 1;
+        loop {
+            match (tokens.get(j), tokens.get(j + 1), tokens.get(j + 2)) {
+                (Some(Token::Punct(".", _)), Some(Token::Ident(field, at)), _) => {
+                    segments.push(Segment::Field((*field).to_string()));
+                    end = at + field.len();
+                    j += 2;
+                }
+                (Some(Token::Punct("[", _)), Some(Token::Literal), Some(Token::Punct("]", at))) => {
+                    let inner = template[end..*at].trim_start_matches('[').trim();
+                    let quoted = inner.starts_with(['"', '\'', '`']);
+                    segments.push(if quoted {
+                        Segment::Field(inner[1..inner.len().saturating_sub(1)].to_string())
+                    } else {
+                        Segment::Index
+                    });
+                    end = at + 1;
+                    j += 3;
+                }
+                _ => break,
+            }
+            ends.push(end);
+        }
+        paths.push(VariablePath {
+            segments,
+            range: start..end,
+            ends,
+        });
+        i = j;
+    }
+    paths
+}
+
+/// Why a path does not resolve in a shape: the byte range of the failing
+/// prefix in the template, the prefix as text, and the help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathError {
+    /// The failing prefix's byte range in the template.
+    pub range: Range<usize>,
+    /// The failing prefix, as written: `preflight.system.memroy`.
+    pub text: String,
+    /// The likely intended name, or what is there.
+    pub help: String,
+}
+
+/// Checks `path` against `shape` (the template context's shape), with
+/// `vars` the names a `vars.NAME` may use.
+pub fn resolve(
+    path: &VariablePath,
+    shape: &Shape,
+    vars: &[&str],
+    template: &str,
+) -> Option<PathError> {
+    let mut node: NodeId = shape.root();
+    for (index, segment) in path.segments.iter().enumerate() {
+        let prefix = path.range.start..path.ends[index];
+        let fail = |help: String| {
+            Some(PathError {
+                range: prefix.clone(),
+                text: template[prefix.clone()].to_string(),
+                help,
+            })
+        };
+        if index == 1 && path.root() == "vars" {
+            let Segment::Field(name) = segment else {
+                return None;
+            };
+            if vars.contains(&name.as_str()) {
+                return None;
+            }
+            return fail(match closest(name, vars.iter().copied()) {
+                Some(guess) => format!("did you mean `vars.{guess}`?"),
+                None => format!("declare it in [vars]: {name} = \"default value\""),
+            });
+        }
+        match segment {
+            Segment::Field(name) => match shape.property(node, name) {
+                Some(child) => node = child,
+                None => {
+                    let keys = shape.keys(node);
+                    let kinds = shape.present(node);
+                    let is_list = kinds
+                        .iter()
+                        .any(|&n| matches!(shape.node(n).kind, Kind::Array { .. }));
+                    let help = if is_list {
+                        format!(
+                            "`{}` is a list: index it (`[0]`) or loop over it ({{% for item in {} %}})",
+                            &template[path.range.start..path.ends[index - 1]],
+                            &template[path.range.start..path.ends[index - 1]]
+                        )
+                    } else if keys.is_empty() && index > 0 {
+                        format!(
+                            "`{}` is {} and has no fields",
+                            &template[path.range.start..path.ends[index - 1]],
+                            shape.describe(node)
+                        )
+                    } else {
+                        match closest(name, keys.iter().copied()) {
+                            Some(guess) => format!("did you mean `{guess}`?"),
+                            None => format!("the names here are: {}", keys.join(", ")),
+                        }
+                    };
+                    return fail(help);
+                }
+            },
+            Segment::Index => match shape.items(node) {
+                Some(items) => node = items,
+                None => {
+                    return fail(format!(
+                        "`{}` is {}, not a list",
+                        &template[path.range.start..path.ends[index - 1]],
+                        shape.describe(node)
+                    ));
+                }
+            },
+        }
+    }
+    None
+}
+
+/// Maps positions in a TOML string value back to the formula file.
+#[derive(Debug, Clone)]
+pub struct StringSource<'a> {
+    value: &'a str,
+    raw: &'a str,
+    raw_start: usize,
+    verbatim: bool,
+}
+
+impl<'a> StringSource<'a> {
+    /// The string literal at `span` of `source`, whose parsed value is `value`.
+    pub fn new(source: &'a str, span: Range<usize>, value: &'a str) -> Self {
+        let literal = source.get(span.clone()).unwrap_or("");
+        let (open, close) = if literal.starts_with("\"\"\"") || literal.starts_with("'''") {
+            (3, 3)
+        } else if literal.starts_with('"') || literal.starts_with('\'') {
+            (1, 1)
+        } else {
+            (0, 0)
+        };
+        let mut start = open.min(literal.len());
+        // A newline right after `"""` or `'''` is not part of the value.
+        if open == 3 {
+            if literal[start..].starts_with("\r\n") {
+                start += 2;
+            } else if literal[start..].starts_with('\n') {
+                start += 1;
+            }
+        }
+        let end = literal.len().saturating_sub(close).max(start);
+        let raw = &literal[start..end];
+        StringSource {
+            value,
+            raw,
+            raw_start: span.start + start,
+            verbatim: raw == value,
+        }
+    }
+
+    /// The file offset of byte `offset` of the value: exact when the
+    /// literal holds the value verbatim (no escapes), else the same line of
+    /// the literal, at the same column when that line reads the same.
+    pub fn offset(&self, offset: usize) -> usize {
+        let offset = offset.min(self.value.len());
+        if self.verbatim {
+            return self.raw_start + offset;
+        }
+        let line = self.value[..offset].matches('\n').count();
+        let column = offset - self.value[..offset].rfind('\n').map_or(0, |at| at + 1);
+        let value_line = self.value.split('\n').nth(line).unwrap_or("");
+        let mut raw_line_start = 0;
+        for _ in 0..line {
+            match self.raw[raw_line_start..].find('\n') {
+                Some(at) => raw_line_start += at + 1,
+                None => break,
+            }
+        }
+        let raw_line = self.raw[raw_line_start..].split('\n').next().unwrap_or("");
+        let column = if raw_line == value_line { column } else { 0 };
+        self.raw_start + raw_line_start + column.min(raw_line.len())
+    }
+
+    /// The file range of a byte range of the value.
+    pub fn range(&self, range: Range<usize>) -> Range<usize> {
+        let start = self.offset(range.start);
+        start..self.offset(range.end).max(start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roots(template: &str) -> Vec<String> {
+        variable_paths(template)
+            .iter()
+            .map(|p| template[p.range.clone()].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn paths_are_read_from_expressions_and_statements() {
+        assert_eq!(
+            roots(
+                "RAM {{ preflight.system.memory.available_mb }} MB, disk {{ preflight.system.disks[0].used_percent | round }}"
+            ),
+            [
+                "preflight.system.memory.available_mb",
+                "preflight.system.disks[0].used_percent"
+            ]
+        );
+        assert_eq!(
+            roots("{% if preflight.system.load.one > 4 and not vars.quiet %}busy{% endif %}"),
+            ["preflight.system.load.one", "vars.quiet"]
+        );
+        assert_eq!(roots("{{ step_ids | join(sep=\", \") }}"), ["step_ids"]);
+        assert_eq!(roots("{{ x is defined }} {{ y is not none }}"), ["x", "y"]);
+        assert_eq!(
+            roots("{{ range(end=3) }} {{ \"a.b\" }} {{ 1.5 }}"),
+            Vec::<String>::new()
+        );
+        assert_eq!(roots("{{ a[\"b\"].c }}"), ["a[\"b\"].c"]);
+    }
+
+    #[test]
+    fn names_the_template_binds_are_not_context_variables() {
+        assert_eq!(
+            roots(
+                "{% for s in preflight.tmux.sessions %}{{ s.name }} {{ loop.index }}{% endfor %}{% set n = 3 %}{{ n }}"
+            ),
+            ["preflight.tmux.sessions"]
+        );
+    }
+
+    #[test]
+    fn comments_raw_blocks_and_plain_braces_are_skipped() {
+        assert_eq!(
+            roots("{# {{ nope }} #} ${HOME} {a,b} {% raw %}{{ .Names }}{% endraw %}"),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn tera_names_the_top_level_variables_and_they_can_be_found() {
+        let template = "{{ xs.a }} {% for x in xs %}{{ x }}{% endfor %} {{ x2 | join(sep=sep) }}";
+        assert_eq!(analyse(template).unwrap(), ["sep", "x2", "xs"]);
+        // The first whole-word use, never a field after a dot.
+        assert_eq!(find_name(template, "x"), Some(18..19));
+        assert_eq!(find_name(template, "a"), None);
+        assert_eq!(find_name(template, "sep"), Some(61..64));
+    }
+
+    #[test]
+    fn tera_syntax_errors_carry_their_offset() {
+        let error = syntax_error("line one\nline {{ two ").unwrap();
+        assert!(error.offset >= 9, "{error:?}");
+        assert!(syntax_error("fine {{ x }}").is_none());
+        assert!(syntax_error("docker ps --format '{{.Names}}'").is_some());
+    }
+
+    #[test]
+    fn positions_map_back_into_the_toml_literal() {
+        let source = "d = \"\"\"\nfirst\nsecond {{ x }}\n\"\"\"\n";
+        let span = 4..source.len() - 1;
+        let value = "first\nsecond {{ x }}\n";
+        let map = StringSource::new(source, span, value);
+        let x = value.find('x').unwrap();
+        assert_eq!(&source[map.offset(x)..map.offset(x) + 1], "x");
+
+        let escaped = "d = \"a\\tb {{ y }}\"\n";
+        let value = "a\tb {{ y }}";
+        let map = StringSource::new(escaped, 4..escaped.len() - 1, value);
+        let y = value.find('y').unwrap();
+        assert_eq!(map.offset(y), 5, "with escapes, the start of the line");
+    }
+}

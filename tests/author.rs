@@ -1,0 +1,376 @@
+//! The authoring tools, end to end: `retort check`, `graph`, `schema`,
+//! `--var`, and steps on another model running in their own session.
+
+mod support;
+
+use support::{Sandbox, scripted_agent, seed_formula, stderr, stdout};
+
+fn write(sandbox: &Sandbox, name: &str, text: &str) -> std::path::PathBuf {
+    let path = sandbox.work().join(name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn broken_formulas(sandbox: &Sandbox) {
+    write(
+        sandbox,
+        "formulas/typos.toml",
+        "name = \"typos\"\n[[steps]]\nid = \"a\"\ndescription = \"RAM {{ preflight.system.memroy }}\"\nneed = [\"b\"]\n",
+    );
+    write(
+        sandbox,
+        "formulas/nested/cycle.toml",
+        "name = \"cycle\"\n[[steps]]\nid = \"a\"\ndescription = \"A\"\nneeds = [\"b\"]\n[[steps]]\nid = \"b\"\ndescription = \"B\"\nneeds = [\"a\"]\n",
+    );
+    write(
+        sandbox,
+        "formulas/fine.toml",
+        "name = \"fine\"\n[[steps]]\nid = \"a\"\ndescription = \"A\"\n",
+    );
+    write(sandbox, "formulas/notes.md", "not a formula");
+}
+
+#[test]
+fn check_reports_every_problem_of_every_file_in_a_directory() {
+    let sandbox = Sandbox::new();
+    broken_formulas(&sandbox);
+
+    let output = sandbox
+        .retort(&["check", "formulas"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let report = stderr(&output);
+    for expected in [
+        "[formulas/typos.toml:4:23]",
+        "uses `preflight.system.memroy`, which is not in its template context",
+        "did you mean `memory`?",
+        "[formulas/typos.toml:5:1]",
+        "unknown key `need` in [[steps]] \"a\"",
+        "did you mean `needs`?",
+        "[formulas/nested/cycle.toml:5:10]",
+        "steps form a cycle: a → b → a",
+        "checked 3 formulas: 3 errors, 0 warnings",
+    ] {
+        assert!(report.contains(expected), "no {expected:?} in:\n{report}");
+    }
+    assert!(
+        !report.contains("notes.md"),
+        "only *.toml files are formulas"
+    );
+}
+
+#[test]
+fn check_json_carries_the_same_diagnostics() {
+    let sandbox = Sandbox::new();
+    broken_formulas(&sandbox);
+
+    let output = sandbox
+        .retort(&["check", "formulas", "--format", "json"])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let diagnostics: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let rows: Vec<(String, u64, u64, String, String)> = diagnostics
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["file"].as_str().unwrap().to_string(),
+                d["line"].as_u64().unwrap(),
+                d["column"].as_u64().unwrap(),
+                d["severity"].as_str().unwrap().to_string(),
+                d["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expect = |file: &str, line, column, code: &str| {
+        (
+            file.to_string(),
+            line,
+            column,
+            "error".to_string(),
+            code.to_string(),
+        )
+    };
+    assert_eq!(
+        rows,
+        [
+            expect(
+                "formulas/nested/cycle.toml",
+                5,
+                10,
+                "retort::formula::cycle"
+            ),
+            expect("formulas/typos.toml", 4, 23, "retort::unknown_variable"),
+            expect("formulas/typos.toml", 5, 1, "retort::unknown_key"),
+        ]
+    );
+    assert_eq!(diagnostics[2]["help"], "did you mean `needs`?");
+    assert_eq!(
+        diagnostics[2]["message"],
+        "unknown key `need` in [[steps]] \"a\""
+    );
+}
+
+#[test]
+fn check_passes_a_good_formula_and_takes_vars() {
+    let sandbox = Sandbox::new();
+    let formula = seed_formula();
+    let output = sandbox
+        .retort(&["check", formula.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("checked 1 formula: 0 errors, 1 warning"),
+        "{}",
+        stderr(&output)
+    );
+
+    let vars = write(
+        &sandbox,
+        "vars.toml",
+        "name = \"v\"\n[vars]\nROOM = { required = true }\n[[steps]]\nid = \"a\"\ndescription = \"Post to {{ vars.ROOM }}\"\n",
+    );
+    let output = sandbox
+        .retort(&["check", vars.to_str().unwrap(), "--var", "ROM=x"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("--var ROM: the formula declares no var `ROM`"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("did you mean --var ROOM=…?"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = sandbox.retort(&["check", "no-such-dir"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cannot read no-such-dir"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn render_takes_vars_and_refuses_a_missing_required_one() {
+    let sandbox = Sandbox::new();
+    let formula = write(
+        &sandbox,
+        "vars.toml",
+        "name = \"v\"\n[vars]\nROOM = { required = true }\nFLOOR = 500\n[[steps]]\nid = \"a\"\ndescription = \"Post to {{ vars.ROOM }} when RAM < {{ vars.FLOOR }} MB\"\n",
+    );
+    let output = sandbox
+        .retort(&[
+            "render",
+            formula.to_str().unwrap(),
+            "--var",
+            "ROOM=!ops:example.org",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("Post to !ops:example.org when RAM < 500 MB"),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = sandbox
+        .retort(&["render", formula.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("required var `ROOM` has no value"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("--var ROOM=VALUE"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = sandbox
+        .retort(&["render", formula.to_str().unwrap(), "--var", "ROOM"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "clap refuses a malformed --var"
+    );
+    assert!(
+        stderr(&output).contains("`ROOM` is not NAME=VALUE"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn graph_draws_layers_dot_and_mermaid() {
+    let sandbox = Sandbox::new();
+    let formula = write(
+        &sandbox,
+        "diamond.toml",
+        "name = \"diamond\"\n[[steps]]\nid = \"look\"\ntitle = \"Look \\\"around\\\"\"\ndescription = \"x\"\n[[steps]]\nid = \"fix\"\ndescription = \"x\"\nneeds = [\"look\"]\n[[steps]]\nid = \"tell\"\ndescription = \"x\"\nneeds = [\"look\"]\n[[steps]]\nid = \"write\"\ndescription = \"x\"\nneeds = [\"fix\", \"tell\"]\n",
+    );
+    let path = formula.to_str().unwrap();
+    let text = stdout(&sandbox.retort(&["graph", path]).output().unwrap());
+    assert_eq!(
+        text,
+        "diamond: 4 steps in 3 layers\n\nlayer 1  look  Look \"around\"\nlayer 2  fix  fix  (needs look)\n         tell  tell  (needs look)\nlayer 3  write  write  (needs fix, tell)\n"
+    );
+    let dot = stdout(
+        &sandbox
+            .retort(&["graph", path, "--format", "dot"])
+            .output()
+            .unwrap(),
+    );
+    assert!(dot.starts_with("digraph \"diamond\" {\n"), "{dot}");
+    assert!(
+        dot.contains("  \"look\" [label=\"look\\nLook \\\"around\\\"\"];\n"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("  \"fix\" -> \"write\";\n  \"tell\" -> \"write\";\n"),
+        "{dot}"
+    );
+    let mermaid = stdout(
+        &sandbox
+            .retort(&["graph", path, "--format", "mermaid"])
+            .output()
+            .unwrap(),
+    );
+    assert!(mermaid.starts_with("flowchart TD\n"), "{mermaid}");
+    assert!(
+        mermaid.contains("  s0[\"look<br/>Look #quot;around#quot;\"]\n"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("  s0 --> s1\n  s0 --> s2\n  s1 --> s3\n  s2 --> s3\n"),
+        "{mermaid}"
+    );
+}
+
+#[test]
+fn schema_is_json_schema_of_the_formula_format() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.retort(&["schema"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert_eq!(schema["title"], "retort formula");
+    let top: Vec<&str> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "name",
+        "description",
+        "version",
+        "model",
+        "raw",
+        "vars",
+        "context",
+        "agent",
+        "steps",
+    ] {
+        assert!(top.contains(&key), "{key} missing from {top:?}");
+    }
+    let step = &schema["$defs"]["Step"]["properties"];
+    for key in [
+        "id",
+        "title",
+        "description",
+        "needs",
+        "timeout",
+        "model",
+        "raw",
+    ] {
+        assert!(
+            step[key]["description"].is_string(),
+            "step.{key} is documented"
+        );
+    }
+}
+
+#[test]
+fn a_step_on_another_model_runs_in_its_own_session() {
+    let sandbox = Sandbox::new();
+    let formula = write(
+        &sandbox,
+        "models.toml",
+        "name = \"models\"\nmodel = \"sonnet\"\n[agent]\ncommand = \"MODEL={{ model }} bash AGENT\"\n[[steps]]\nid = \"gather\"\ndescription = \"Model {{ model }}\"\n[[steps]]\nid = \"think\"\nmodel = \"opus\"\ndescription = \"Model {{ model }}\"\nneeds = [\"gather\"]\n[[steps]]\nid = \"report\"\ndescription = \"Model {{ model }}\"\nneeds = [\"think\"]\n"
+            .replace("bash AGENT", &scripted_agent())
+            .as_str(),
+    );
+    let output = sandbox
+        .retort(&[
+            "run",
+            formula.to_str().unwrap(),
+            "--state-dir",
+            sandbox.state().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let received = sandbox.received();
+    let names: Vec<&str> = received.iter().map(|(n, _)| n.as_str()).collect();
+    // Each session's agent numbers its own prompts from 1.
+    assert_eq!(names, ["1-gather.txt", "1-report.txt", "1-think.txt"]);
+    let by_step = |id: &str| {
+        &received
+            .iter()
+            .find(|(n, _)| n.ends_with(&format!("-{id}.txt")))
+            .unwrap()
+            .1
+    };
+    assert!(by_step("gather").contains("Model sonnet"));
+    assert!(by_step("think").contains("Model opus"));
+    assert!(by_step("report").contains("Model sonnet"));
+    for id in ["gather", "think", "report"] {
+        assert!(
+            by_step(id).starts_with("# models\n"),
+            "{id} opens a session:\n{}",
+            by_step(id)
+        );
+    }
+    let run_dir = sandbox.run_dir();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap();
+    let sessions = summary["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 3);
+    assert!(sessions[1].as_str().unwrap().ends_with("-2"));
+    for file in ["agent-pane.txt", "agent-pane-2.txt", "agent-pane-3.txt"] {
+        assert!(run_dir.join(file).exists(), "{file}");
+    }
+    assert_eq!(
+        sandbox.tmux_sessions(),
+        Vec::<String>::new(),
+        "tmux is left clean"
+    );
+}
