@@ -100,7 +100,7 @@ fn main() {
     }
     row(
         &mut out,
-        "parse + check the formula's 100 rules",
+        "the whole formula check (100 rules)",
         &parse_check,
     );
     row(&mut out, "baseline: start one process (/bin/true)", &spawn);
