@@ -92,7 +92,11 @@ async fn run_formula(options: &RunOptions) -> u8 {
                 eprintln!("retort: finding {}", finding.line());
             }
             for line in &decision.problems {
-                eprintln!("warning: rule {line}");
+                if line.contains(": failed: ") {
+                    eprintln!("warning: rule {line}");
+                } else {
+                    eprintln!("retort: rule {line}");
+                }
             }
             if rules {
                 eprintln!("retort: gate {}", decision.gate.describe());
