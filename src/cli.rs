@@ -28,6 +28,13 @@ pub enum Command {
         /// Set a formula variable (repeatable).
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
+        /// Render against this saved snapshot.json instead of a live preflight.
+        #[arg(long, value_name = "FILE")]
+        snapshot: Option<PathBuf>,
+        /// The state directory whose run history the findings are judged
+        /// against (read, never written) [default: as for `run`].
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
 
     /// Check formula files (or directories of them, recursively) and report
@@ -71,13 +78,50 @@ pub enum Command {
         /// The phase file to write [default: STATE/FORMULA.phase].
         #[arg(long, value_name = "PATH")]
         phase_file: Option<PathBuf>,
-        /// Do everything up to the rendered prompts and print the plan:
-        /// no session, no run directory, no phase file, no journal.
+        /// Do everything up to the rendered prompts and print the plan,
+        /// the findings and the gate's decision: no session, no action, no
+        /// run directory, no history, no phase file, no journal.
         #[arg(long)]
         dry_run: bool,
         /// Set a formula variable (repeatable).
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
+        /// Use this saved snapshot.json instead of a live preflight.
+        #[arg(long, value_name = "FILE")]
+        snapshot: Option<PathBuf>,
+    },
+
+    /// List the actions that runs proposed and that wait for a human.
+    Proposals {
+        /// List every proposal, decided ones too.
+        #[arg(long)]
+        all: bool,
+        /// The state directory [default: as for `run`].
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+
+    /// Approve a pending proposal and run its command now. Exit status: 0
+    /// when the command succeeded, 1 when it failed, 2 when there is no
+    /// such pending proposal.
+    Approve {
+        /// The proposal's id, as `retort proposals` shows it.
+        id: i64,
+        /// The state directory [default: as for `run`].
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+
+    /// Reject a pending proposal: it is closed without running.
+    Reject {
+        /// The proposal's id, as `retort proposals` shows it.
+        id: i64,
+        /// Why, kept with the proposal.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// The state directory [default: as for `run`].
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
 
     /// Take a preflight snapshot of this machine and print it: markdown

@@ -42,7 +42,18 @@ async fn dispatch(command: Command) -> u8 {
             formula,
             step,
             vars,
-        } => commands::render::render(formula, step, vars.into_iter().collect()).await,
+            snapshot,
+            state_dir,
+        } => {
+            commands::render::render(
+                formula,
+                step,
+                vars.into_iter().collect(),
+                snapshot,
+                state_dir,
+            )
+            .await
+        }
         Command::Check {
             paths,
             format,
@@ -56,6 +67,7 @@ async fn dispatch(command: Command) -> u8 {
             phase_file,
             dry_run,
             vars,
+            snapshot,
         } => {
             let run = commands::run::RunArgs {
                 formula,
@@ -64,9 +76,17 @@ async fn dispatch(command: Command) -> u8 {
                 phase_file,
                 dry_run,
                 vars: vars.into_iter().collect(),
+                snapshot,
             };
             commands::run::run(run).await
         }
+        Command::Proposals { all, state_dir } => commands::proposals::proposals(all, state_dir),
+        Command::Approve { id, state_dir } => commands::approve::approve(id, state_dir).await,
+        Command::Reject {
+            id,
+            reason,
+            state_dir,
+        } => commands::reject::reject(id, reason, state_dir),
         Command::Schema => commands::schema::schema(),
         Command::Preflight { formula, json } => commands::preflight::preflight(formula, json).await,
         Command::Signal {

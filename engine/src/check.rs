@@ -12,13 +12,16 @@
 //! 4. The step DAG ([`StepDag`]): ids, `needs`, every cycle.
 //! 5. Templates ([`crate::template`]): Tera syntax and variable paths of
 //!    every description and of the agent command.
-//! 6. Vars and context files: `--var` names, required vars, unused vars,
-//!    missing context files.
+//! 6. Rules and actions ([`RuleSet`]): CEL syntax, names the snapshot (or
+//!    `[vars]`) does not have, unknown actions, message and command
+//!    templates.
+//! 7. Vars and context files: `--var` names, required vars, unused vars
+//!    (a var a rule reads is used), missing context files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
 use toml::de::{DeTable, Deserializer};
@@ -27,6 +30,7 @@ use crate::dag::StepDag;
 use crate::diagnostic::{FormulaError, InvalidFormula, Problem, SourceFile, span};
 use crate::formula::{self, Formula, LoadedFormula};
 use crate::prompt::{agent_command_shape, description_shape};
+use crate::ruleset::RuleSet;
 use crate::shape::{Shape, closest};
 use crate::structure;
 use crate::template::{self, StringSource};
@@ -62,6 +66,8 @@ pub struct Checked {
     pub formula: Option<Formula>,
     /// Its DAG, when the steps form one.
     pub dag: Option<StepDag>,
+    /// Its rules and actions, compiled, when they have no problems.
+    pub rules: Option<Arc<RuleSet>>,
     /// The value of every declared var: `--var`, else the default, else `""`.
     pub vars: BTreeMap<String, String>,
     /// Every problem, errors and warnings, in file order.
@@ -75,6 +81,8 @@ pub struct Ready {
     pub loaded: LoadedFormula,
     /// Its DAG.
     pub dag: StepDag,
+    /// Its rules and actions, compiled.
+    pub rules: Arc<RuleSet>,
     /// The value of every declared var.
     pub vars: BTreeMap<String, String>,
 }
@@ -96,22 +104,26 @@ impl Checked {
             source,
             formula,
             dag,
+            rules,
             vars,
             problems,
         } = self;
-        match (formula, dag) {
-            (Some(formula), Some(dag)) if !problems.iter().any(Problem::is_error) => Ok((
-                Ready {
-                    loaded: LoadedFormula {
-                        path,
-                        formula,
-                        source,
+        match (formula, dag, rules) {
+            (Some(formula), Some(dag), Some(rules)) if !problems.iter().any(Problem::is_error) => {
+                Ok((
+                    Ready {
+                        loaded: LoadedFormula {
+                            path,
+                            formula,
+                            source,
+                        },
+                        dag,
+                        rules,
+                        vars,
                     },
-                    dag,
-                    vars,
-                },
-                problems,
-            )),
+                    problems,
+                ))
+            }
             _ => Err(FormulaError::Invalid(Box::new(InvalidFormula {
                 name: path.display().to_string(),
                 src: source.named(),
@@ -148,6 +160,7 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
         source: source.clone(),
         formula: None,
         dag: None,
+        rules: None,
         vars: BTreeMap::new(),
         problems: Vec::new(),
     };
@@ -181,7 +194,11 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
     let (vars, var_problems) = resolve_vars(&formula, &var_spans, options);
     checked.vars = vars;
     checked.problems.extend(var_problems);
-    let used = check_templates(&formula, text, &mut checked.problems);
+    let mut used = check_templates(&formula, text, &mut checked.problems);
+    let inspected = RuleSet::inspect(&formula, text);
+    checked.problems.extend(inspected.problems);
+    checked.rules = inspected.rules.map(Arc::new);
+    used.extend(inspected.used_vars);
     for (name, place) in &var_spans {
         if !used.contains(name.as_str()) {
             checked.problems.push(Problem::UnusedVar {

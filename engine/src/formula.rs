@@ -40,8 +40,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+use crate::action::Action;
 use crate::check::{CheckOptions, Purpose, check_source};
 use crate::diagnostic::{FormulaError, SourceFile};
+use crate::gate::GateSection;
+use crate::rule::Rule;
 
 /// How long a step may run when its formula gives no `timeout`: 30 minutes.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -82,6 +85,16 @@ pub struct Formula {
     /// The steps, in the order they are written.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// Conditions over the snapshot that retort decides itself, each
+    /// yielding findings (see [`crate::rule`]).
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    /// Fixes that rules run or propose (see [`crate::action`]).
+    #[serde(default)]
+    pub actions: Vec<Action>,
+    /// Whether a run starts the agent (see [`crate::gate`]).
+    #[serde(default)]
+    pub gate: GateSection,
     /// What preflight collects, and how (`[preflight]`); see
     /// [`retort_preflight::Settings`]. Default: every local collector with
     /// its defaults.

@@ -2,26 +2,40 @@
 //!
 //! The data flow, module by module:
 //! [`formula`] (TOML → typed model) → [`dag`] (validated step DAG, topological
-//! order) → preflight snapshot (the `retort-preflight` crate) → [`prompt`]
-//! (Tera-rendered prompts, with [`context`] files) → [`session`] (the tmux
-//! backend) → [`signal`] (the agent's step signals) → [`phase`] and the
-//! journal (the `retort-journal` crate). [`run`] ties them together, under
-//! a [`lock`] that keeps runs of one formula from overlapping; [`state`]
-//! lays out the state directory; [`diagnostic`] renders formula
-//! errors like a compiler's.
+//! order) → preflight snapshot (the `retort-preflight` crate) → the decide
+//! phase, [`decide`]: [`rule`]s compiled by [`ruleset`] (CEL [`expression`]s
+//! checked against the snapshot's shape, [`cel_value`]) → [`finding`]s tracked across
+//! runs in the run history → [`action`]s run or proposed ([`proposal`]) →
+//! the [`gate`] → [`prompt`] (Tera-rendered prompts, with [`context`] files)
+//! → [`session`] (the tmux backend) → [`signal`] (the agent's step signals)
+//! → [`phase`] and the journal (the `retort-journal` crate, which also
+//! owns the run history). [`run`] ties them together, under a [`lock`] that
+//! keeps runs of one formula from overlapping; [`state`] lays out the state
+//! directory. [`check`] checks a formula in one pass ([`structure`] against
+//! its [`shape`], [`template`]s, the DAG, the rules); [`diagnostic`] renders
+//! what it finds like a compiler; [`graph`] draws the DAG.
 
 #![warn(missing_docs)]
 
+pub mod action;
 pub mod atomic;
+pub mod cel_value;
 pub mod check;
 pub mod context;
 pub mod dag;
+pub mod decide;
 pub mod diagnostic;
+pub mod expression;
+pub mod finding;
 pub mod formula;
+pub mod gate;
 pub mod graph;
 pub mod lock;
 pub mod phase;
 pub mod prompt;
+pub mod proposal;
+pub mod rule;
+pub mod ruleset;
 pub mod run;
 pub mod session;
 pub mod shape;

@@ -23,7 +23,9 @@ use retort_preflight::Snapshot;
 
 use crate::context::ContextFile;
 use crate::dag::StepDag;
+use crate::decide::{ActionsContext, Decision, FindingsContext, PreviousRun};
 use crate::formula::Formula;
+use crate::gate::GateDecision;
 use crate::shape::Shape;
 
 /// retort's built-in prompt template (Tera 2).
@@ -46,6 +48,18 @@ pub struct TemplateContext {
     pub run: RunInfo,
     /// The formula's variables: `--var` values, else their defaults.
     pub vars: BTreeMap<String, String>,
+    /// This run's findings, from the formula's rules: `firing`, `new`,
+    /// `pending`, `resolved`, `all`.
+    pub findings: FindingsContext,
+    /// The actions of firing findings: `run` (with results), `proposed`,
+    /// `held`, and the proposals still `pending`.
+    pub actions: ActionsContext,
+    /// The formula's last run (`phase`, `findings`, `alerts`, …), or null
+    /// before its first: "post the all-clear only if the previous run had
+    /// alerts" is `{% if previous and previous.alerts %}`.
+    pub previous: Option<PreviousRun>,
+    /// The gate's decision: `mode`, `open`, `reason`.
+    pub gate: GateDecision,
 }
 
 /// What the `[agent] command` template sees.
@@ -193,7 +207,7 @@ pub enum PromptError {
 }
 
 /// Renders the prompt of every step, in the DAG's topological order,
-/// with `vars` the variables' values.
+/// with `vars` the variables' values and `decision` the decide phase's.
 ///
 /// # Errors
 /// The first [`PromptError`] met, naming its step.
@@ -204,6 +218,7 @@ pub fn render_prompts(
     context_files: &[ContextFile],
     run: &RunInfo,
     vars: &BTreeMap<String, String>,
+    decision: &Decision,
 ) -> Result<Vec<Prompt>, PromptError> {
     let mut tera = Tera::new();
     tera.autoescape_on(Vec::<&str>::new());
@@ -214,6 +229,8 @@ pub fn render_prompts(
         })?;
 
     let preflight_markdown = snapshot.to_markdown();
+    let decided = decision.context();
+    let findings_markdown = decision.to_markdown();
     let step_ids: Vec<&str> = dag.order().iter().map(|&i| formula.steps[i].id()).collect();
     let count = dag.order().len();
     let mut prompts = Vec::with_capacity(count);
@@ -231,6 +248,10 @@ pub fn render_prompts(
             },
             run: run.clone(),
             vars: vars.clone(),
+            findings: decided.findings.clone(),
+            actions: decided.actions.clone(),
+            previous: decided.previous.clone(),
+            gate: decided.gate.clone(),
         };
         let mut context = Context::from_serialize(&values).map_err(|e| PromptError::Template {
             step: step.id().to_string(),
@@ -254,6 +275,7 @@ pub fn render_prompts(
         context.insert("step_ids", &step_ids);
         context.insert("context_files", context_files);
         context.insert("preflight_markdown", preflight_markdown.trim_end());
+        context.insert("findings_markdown", &findings_markdown);
 
         let text =
             tera.render(PROMPT_TEMPLATE_NAME, &context)

@@ -1,15 +1,21 @@
-//! A run: formula → DAG → preflight snapshot → prompts → agent session →
-//! phase file, run summary and journal entry.
+//! A run: formula → DAG → preflight snapshot → rules, findings and the
+//! gate → prompts → agent session → phase file, run summary and journal
+//! entry.
 //!
 //! [`prepare`] does everything up to the rendered prompts and has no side
-//! effects; `retort render` and `retort run --dry-run` stop there.
-//! [`execute`] then creates the run directory, starts the agent's tmux
-//! session and sends it one step at a time, in topological order, waiting
-//! for each step's signal.
+//! effects: its decision is a preview against a read-only view of the run
+//! history; `retort render` and `retort run --dry-run` stop there.
+//! [`execute`] then creates the run directory and runs the **decide
+//! phase** for real ([`crate::decide`]): it records the findings, runs the
+//! auto actions and stores proposals. When the gate stays closed the run
+//! ends there, with `PHASE:done` and a journal entry. When it opens, the
+//! prompts are rendered with the decision and the agent's tmux session gets
+//! one step at a time, in topological order, waiting for each step's signal.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -19,19 +25,24 @@ use thiserror::Error;
 use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal as unix_signal};
 use tokio::sync::mpsc;
 
+use retort_journal::history::{History, HistoryError};
 use retort_preflight::Snapshot;
 
 use crate::atomic::write_atomic;
 use crate::check::{self, CheckOptions, Purpose, Ready};
-use crate::context::read_context_files;
+use crate::context::{ContextFile, read_context_files};
 use crate::dag::StepDag;
+use crate::decide::{self, Decision, PlannedAction, history_path};
 use crate::diagnostic::FormulaError;
+use crate::finding::Finding;
 use crate::formula::{DEFAULT_AGENT_COMMAND, LoadedFormula};
+use crate::gate::GateDecision;
 use crate::lock::{LockError, RunLock};
 use crate::phase::{Phase, write_phase_file};
 use crate::prompt::{
     Prompt, PromptError, RunInfo, opens_session, render_agent_command, render_prompts,
 };
+use crate::ruleset::{Evaluation, RuleSet};
 use crate::session::{AgentExit, AgentSession, SessionError, SessionSpec, TmuxServer};
 use crate::signal::{self, Signal, SignalRecord};
 use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir, StateDir, file_safe, new_run_id};
@@ -67,6 +78,9 @@ pub struct RunOptions {
     /// A directory put first on the session's `PATH`, so that the agent
     /// finds this `retort` (normally the directory of the running binary).
     pub bin_dir: Option<PathBuf>,
+    /// A saved `snapshot.json` to use instead of a live preflight
+    /// (`--snapshot`): how a past run is replayed.
+    pub snapshot: Option<PathBuf>,
 }
 
 /// Why a run could not be prepared or carried out. Failures of the agent
@@ -111,6 +125,18 @@ pub enum RunError {
     /// The agent's session could not be started.
     #[error("cannot start the agent's tmux session: {0}")]
     Session(#[from] SessionError),
+    /// `--snapshot` names a file that is not a snapshot.
+    #[error("cannot use {} as the snapshot: {reason}", path.display())]
+    Snapshot {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The run history could not be read or written, so the run could not
+    /// decide.
+    #[error("cannot decide: {0}")]
+    History(#[from] HistoryError),
 }
 
 /// One agent session of a run: consecutive steps on the same model.
@@ -138,7 +164,19 @@ pub struct Plan {
     pub vars: BTreeMap<String, String>,
     /// The preflight snapshot.
     pub snapshot: Snapshot,
-    /// Each step's prompt, in topological order.
+    /// The formula's rules, actions and gate, compiled.
+    pub rules: Arc<RuleSet>,
+    /// The rules evaluated against the snapshot.
+    pub evaluation: Evaluation,
+    /// The decision as the history stands now (a preview: [`execute`]
+    /// decides again, inside the history's transaction, and acts on it).
+    pub decision: Decision,
+    /// The `[context] files` read.
+    pub context_files: Vec<ContextFile>,
+    /// What templates know of the run.
+    pub run_info: RunInfo,
+    /// Each step's prompt, in topological order, rendered with the preview
+    /// decision.
     pub prompts: Vec<Prompt>,
     /// The agent sessions, in order (one unless steps change model).
     pub sessions: Vec<SessionPlan>,
@@ -156,15 +194,17 @@ pub struct Plan {
     pub journal_dir: PathBuf,
 }
 
-/// Checks the formula (every problem, `--var` values included), collects
-/// the preflight snapshot and renders every prompt and agent command.
-/// Writes nothing.
+/// Checks the formula (every problem, `--var` values included, rules too),
+/// collects the preflight snapshot (or reads `--snapshot`), evaluates the
+/// rules, previews the decision against the run history and renders every
+/// prompt and agent command. Writes nothing.
 ///
 /// `placeholder_run` renders `{{ run.* }}` as placeholders, for
 /// `retort render`, where no run exists.
 ///
 /// # Errors
 /// [`RunError::Formula`] with every problem when the formula has errors;
+/// [`RunError::Snapshot`] when `--snapshot` is not a snapshot;
 /// [`RunError::Prompt`] when a template fails to render.
 pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, RunError> {
     let check_options = CheckOptions {
@@ -173,16 +213,36 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         purpose: Purpose::Run,
     };
     let (ready, problems) = check::check_file(&options.formula, &check_options)?.into_ready()?;
-    let Ready { loaded, dag, vars } = ready;
+    let Ready {
+        loaded,
+        dag,
+        rules,
+        vars,
+    } = ready;
     let formula = &loaded.formula;
-    let preflight = options
-        .preflight
-        .clone()
-        .configure(&formula.preflight, &options.cwd);
-    let snapshot = retort_preflight::collect(&preflight).await;
+    let snapshot = match &options.snapshot {
+        Some(path) => read_snapshot(path)?,
+        None => {
+            let preflight = options
+                .preflight
+                .clone()
+                .configure(&formula.preflight, &options.cwd);
+            retort_preflight::collect(&preflight).await
+        }
+    };
     let (context_files, file_warnings) = read_context_files(formula, &options.cwd);
     let mut warnings: Vec<String> = problems.iter().map(ToString::to_string).collect();
     warnings.extend(file_warnings);
+
+    // The decide phase, previewed: nothing is written until `execute`.
+    let evaluation = rules.evaluate(&snapshot, &vars);
+    let decision = decide::preview(
+        &rules,
+        &evaluation,
+        &history_path(options.state.path()),
+        formula.name(),
+        &options.cwd,
+    );
 
     let started_at = Utc::now();
     let run_id = new_run_id(started_at);
@@ -200,7 +260,15 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
             phase_file: phase_file.display().to_string(),
         }
     };
-    let prompts = render_prompts(formula, &dag, &snapshot, &context_files, &run_info, &vars)?;
+    let prompts = render_prompts(
+        formula,
+        &dag,
+        &snapshot,
+        &context_files,
+        &run_info,
+        &vars,
+        &decision,
+    )?;
 
     let template = options
         .agent
@@ -235,6 +303,11 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         dag,
         vars,
         snapshot,
+        rules,
+        evaluation,
+        decision,
+        context_files,
+        run_info,
         prompts,
         sessions,
         warnings,
@@ -242,6 +315,23 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         started_at,
         run_dir,
         phase_file,
+    })
+}
+
+/// Reads a saved `snapshot.json`.
+///
+/// # Errors
+/// [`RunError::Snapshot`] when it cannot be read or is not a snapshot.
+pub fn read_snapshot(path: &Path) -> Result<Snapshot, RunError> {
+    let fail = |reason: String| RunError::Snapshot {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        fail(format!(
+            "{e}; give a snapshot.json from a run directory, or `retort preflight --json` output"
+        ))
     })
 }
 
@@ -317,7 +407,7 @@ pub struct RunReport {
     pub run_id: String,
     /// The run directory.
     pub run_dir: PathBuf,
-    /// The tmux sessions used, in order.
+    /// The tmux sessions used, in order; none when the gate stayed closed.
     pub sessions: Vec<String>,
     /// When the run started (UTC).
     pub started_at: DateTime<Utc>,
@@ -327,8 +417,14 @@ pub struct RunReport {
     pub phase: Phase,
     /// Why it failed or escalated.
     pub reason: Option<String>,
-    /// Each step, in the order run.
+    /// Each step, in the order run; none when the gate stayed closed.
     pub steps: Vec<StepResult>,
+    /// The gate's decision.
+    pub gate: GateDecision,
+    /// The run's findings: firing, pending and just resolved.
+    pub findings: Vec<Finding>,
+    /// What happened with the actions of firing findings.
+    pub actions: Vec<PlannedAction>,
     /// The phase file written.
     pub phase_file: PathBuf,
     /// The journal file appended to, when that succeeded.
@@ -361,18 +457,24 @@ pub enum Progress<'a> {
     },
     /// A step ended.
     StepEnded(&'a StepResult),
+    /// The decide phase has recorded the findings and the gate's decision.
+    Decided(&'a Decision),
+    /// An auto action has run.
+    ActionRan(&'a PlannedAction),
 }
 
-/// Carries out a prepared run and reports how it went. The session is
-/// killed and the phase file written however the steps end.
+/// Carries out a prepared run and reports how it went: the decide phase
+/// (findings recorded, auto actions run, proposals stored), then, when the
+/// gate opens, the agent's sessions. The sessions are killed and the phase
+/// file written however the steps end.
 ///
 /// # Errors
 /// [`RunError::Locked`] when another run of the formula is in progress
 /// (nothing is written then: the phase file and journal are that run's);
 /// [`RunError`] when the run cannot start: the run directory cannot be
-/// written, the watcher cannot be set up, or tmux refuses the session (the
-/// phase file then says `PHASE:failed` with the reason). Nothing is left
-/// running in those cases.
+/// written, the run history cannot be used, the watcher cannot be set up,
+/// or tmux refuses the session (the phase file then says `PHASE:failed`
+/// with the reason). Nothing is left running in those cases.
 pub async fn execute(
     plan: &Plan,
     options: &RunOptions,
@@ -386,7 +488,53 @@ pub async fn execute(
     })?;
     let snapshot_json = serde_json::to_vec_pretty(&plan.snapshot).unwrap_or_default();
     write_file(&run.snapshot_file(), &snapshot_json)?;
-    for prompt in &plan.prompts {
+
+    // The decide phase.
+    let (history, decision, mut warnings) = match decide_phase(plan, options, progress).await {
+        Ok(decided) => decided,
+        Err(error) => {
+            let reason = error.to_string();
+            let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
+            return Err(error);
+        }
+    };
+    let decision_json = serde_json::to_vec_pretty(&decision.context()).unwrap_or_default();
+    write_file(&run.decision_file(), &decision_json)?;
+    if !decision.gate.open {
+        return Ok(finish(
+            plan,
+            &run,
+            &history,
+            decision,
+            Outcome {
+                sessions: Vec::new(),
+                steps: Vec::new(),
+                ending: None,
+                warnings,
+                clock,
+            },
+        ));
+    }
+
+    let formula = &plan.loaded.formula;
+    let prompts = match render_prompts(
+        formula,
+        &plan.dag,
+        &plan.snapshot,
+        &plan.context_files,
+        &plan.run_info,
+        &plan.vars,
+        &decision,
+    ) {
+        Ok(prompts) => prompts,
+        Err(error) => {
+            let reason = error.to_string();
+            let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
+            let _ = history.finish_run(&plan.run_id, "failed", Some(&reason), Utc::now());
+            return Err(error.into());
+        }
+    };
+    for prompt in &prompts {
         write_file(&run.prompt_file(&prompt.step), prompt.text.as_bytes())?;
     }
 
@@ -406,11 +554,9 @@ pub async fn execute(
     }
     let mut interrupts = Interrupts::new();
 
-    let formula = &plan.loaded.formula;
     let count = plan.dag.order().len();
     let mut steps: Vec<StepResult> = Vec::with_capacity(count);
     let mut ending: Option<(Phase, String)> = None;
-    let mut warnings = Vec::new();
     let mut session_names = Vec::new();
     let mut previous: Option<(usize, AgentSession)> = None;
     for (number, planned) in plan.sessions.iter().enumerate() {
@@ -430,6 +576,7 @@ pub async fn execute(
                 // Whoever watches the phase file learns that this run failed.
                 let reason = format!("cannot start the agent's tmux session: {error}");
                 let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
+                let _ = history.finish_run(&plan.run_id, "failed", Some(&reason), Utc::now());
                 return Err(RunError::Session(error));
             }
             Err(error) => {
@@ -512,6 +659,69 @@ pub async fn execute(
         });
     }
 
+    Ok(finish(
+        plan,
+        &run,
+        &history,
+        decision,
+        Outcome {
+            sessions: session_names,
+            steps,
+            ending,
+            warnings,
+            clock,
+        },
+    ))
+}
+
+/// Records the run in the history, decides, runs the auto actions.
+async fn decide_phase(
+    plan: &Plan,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(History, Decision, Vec<String>), RunError> {
+    let mut history = History::open(&history_path(options.state.path()))?;
+    let mut decision = decide::commit(
+        &mut history,
+        &plan.rules,
+        &plan.evaluation,
+        &plan.run_id,
+        plan.loaded.formula.name(),
+        &options.cwd,
+    )?;
+    progress(Progress::Decided(&decision));
+    let warnings = decide::run_actions(&mut decision, &history, &plan.run_id, &mut |action| {
+        progress(Progress::ActionRan(action));
+    })
+    .await;
+    Ok((history, decision, warnings))
+}
+
+/// How the agent part of a run went (nothing, when the gate stayed closed).
+struct Outcome {
+    sessions: Vec<String>,
+    steps: Vec<StepResult>,
+    ending: Option<(Phase, String)>,
+    warnings: Vec<String>,
+    clock: Instant,
+}
+
+/// Writes the phase file, the history's end of the run, the journal entry
+/// and `run.json`. Failures here are warnings: they never lose the phase file.
+fn finish(
+    plan: &Plan,
+    run: &RunDir,
+    history: &History,
+    decision: Decision,
+    outcome: Outcome,
+) -> RunReport {
+    let Outcome {
+        sessions,
+        steps,
+        ending,
+        mut warnings,
+        clock,
+    } = outcome;
     let (phase, reason) = match ending {
         Some((phase, reason)) => (phase, Some(reason)),
         None => (Phase::Done, None),
@@ -522,22 +732,37 @@ pub async fn execute(
             plan.phase_file.display()
         ));
     }
+    if let Err(error) = history.finish_run(
+        &plan.run_id,
+        &phase.to_string(),
+        reason.as_deref(),
+        Utc::now(),
+    ) {
+        warnings.push(format!("could not record the end of the run: {error}"));
+    }
 
     let mut report = RunReport {
-        formula: formula.name().to_string(),
+        formula: plan.loaded.formula.name().to_string(),
         run_id: plan.run_id.clone(),
         run_dir: run.path().to_path_buf(),
-        sessions: session_names,
+        sessions,
         started_at: plan.started_at,
         duration_ms: millis(clock.elapsed()),
         phase,
         reason,
         steps,
+        gate: decision.gate.clone(),
+        findings: decision.findings.clone(),
+        actions: decision.actions.clone(),
         phase_file: plan.phase_file.clone(),
         journal_file: None,
         warnings,
     };
-    match retort_journal::append(&plan.journal_dir, &journal_entry(plan, &report)) {
+    let mut entry = journal_entry(plan, &report);
+    if plan.rules.has_rules() {
+        entry.decision = Some(decision.journal());
+    }
+    match retort_journal::append(&plan.journal_dir, &entry) {
         Ok(path) => report.journal_file = Some(path),
         Err(error) => report.warnings.push(error.to_string()),
     }
@@ -548,7 +773,7 @@ pub async fn execute(
             run.summary_file().display()
         ));
     }
-    Ok(report)
+    report
 }
 
 /// The agent's session: the agent command in the working directory, with
@@ -765,6 +990,7 @@ fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
                 reason: s.reason.clone(),
             })
             .collect(),
+        decision: None,
     }
 }
 

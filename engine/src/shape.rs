@@ -72,6 +72,8 @@ pub struct Node {
     pub kind: Kind,
     /// The schema's description (the Rust doc comment).
     pub description: Option<String>,
+    /// The schema's `format`, such as `date-time` for a timestamp string.
+    pub format: Option<String>,
 }
 
 /// A compiled JSON Schema.
@@ -190,6 +192,30 @@ impl Shape {
         keys
     }
 
+    /// Whether a value of `id` is an RFC 3339 timestamp (a string of
+    /// format `date-time`, possibly optional).
+    pub fn is_timestamp(&self, id: NodeId) -> bool {
+        self.present(id)
+            .iter()
+            .any(|&n| self.nodes[n].format.as_deref() == Some("date-time"))
+    }
+
+    /// Whether `id` is a list (and nothing else but null).
+    pub fn is_list(&self, id: NodeId) -> bool {
+        let present = self.present(id);
+        !present.is_empty()
+            && present
+                .iter()
+                .all(|&n| matches!(self.nodes[n].kind, Kind::Array { .. }))
+    }
+
+    /// Whether `id` may be anything (the schema does not say).
+    pub fn is_any(&self, id: NodeId) -> bool {
+        self.present(id)
+            .iter()
+            .any(|&n| self.nodes[n].kind == Kind::Any)
+    }
+
     /// How `id` reads in a message: "a string", "a list of strings", "a
     /// table", "a string or a table", "one of `P0`, `P1`".
     pub fn describe(&self, id: NodeId) -> String {
@@ -249,7 +275,11 @@ struct Compiler<'a> {
 
 impl Compiler<'_> {
     fn push(&mut self, kind: Kind, description: Option<String>) -> NodeId {
-        self.nodes.push(Node { kind, description });
+        self.nodes.push(Node {
+            kind,
+            description,
+            format: None,
+        });
         self.nodes.len() - 1
     }
 
@@ -324,7 +354,14 @@ impl Compiler<'_> {
                 self.push(kind, description)
             }
             "number" => self.push(Kind::Number, description),
-            "string" => self.push(Kind::String { allowed: None }, description),
+            "string" => {
+                let id = self.push(Kind::String { allowed: None }, description);
+                self.nodes[id].format = schema
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                id
+            }
             "array" => {
                 let items = match schema.get("items") {
                     Some(items) => self.compile(items),
@@ -442,6 +479,25 @@ mod tests {
         );
         assert_eq!(shape.describe(step), "a table");
         assert!(shape.property(root, "nope").is_none(), "closed table");
+        assert!(shape.is_list(shape.property(root, "tags").unwrap()));
+        assert!(!shape.is_list(step));
+    }
+
+    #[test]
+    fn date_time_strings_are_timestamps() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "at": {"type": "string", "format": "date-time"},
+                "maybe": {"type": ["string", "null"], "format": "date-time"},
+                "name": {"type": "string"}
+            }
+        });
+        let shape = Shape::from_schema(&schema);
+        let field = |name| shape.property(shape.root(), name).unwrap();
+        assert!(shape.is_timestamp(field("at")));
+        assert!(shape.is_timestamp(field("maybe")));
+        assert!(!shape.is_timestamp(field("name")));
     }
 
     #[test]

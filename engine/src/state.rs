@@ -4,10 +4,12 @@
 //! STATE/
 //!   FORMULA.phase                    PHASE:done | PHASE:failed | PHASE:escalate (+ Reason: line)
 //!   FORMULA.lock                     held (flock) by the formula's run in progress
+//!   history.sqlite                   the run history: findings across runs, actions, proposals
 //!   journal/FORMULA/YYYY-MM-DD.md    the markdown journal, one entry a run
 //!   runs/RUN_ID/
 //!     snapshot.json                  the preflight snapshot the prompts saw
-//!     prompts/STEP.md                every prompt as sent
+//!     decision.json                  the decide phase: findings, actions, the gate's decision
+//!     prompts/STEP.md                every prompt as sent (none when the gate stayed closed)
 //!     current_step                   the id of the step the agent is on
 //!     agent.exit                     the agent's exit status, once it has exited
 //!     agent-pane.txt                 the agent pane's last lines, at the end
@@ -184,6 +186,11 @@ impl RunDir {
     /// `run.json`.
     pub fn summary_file(&self) -> PathBuf {
         self.0.join("run.json")
+    }
+
+    /// `decision.json`: the decide phase's findings, actions and gate.
+    pub fn decision_file(&self) -> PathBuf {
+        self.0.join("decision.json")
     }
 }
 

@@ -170,7 +170,15 @@ fn the_reference_documents_every_key_of_the_schema() {
     .unwrap();
     let schema = retort_engine::formula::json_schema();
     let mut tables = vec![("top level", &schema["properties"])];
-    for name in ["Step", "VarTable", "ContextSection", "AgentSection"] {
+    for name in [
+        "Step",
+        "VarTable",
+        "ContextSection",
+        "AgentSection",
+        "Rule",
+        "Action",
+        "GateSection",
+    ] {
         tables.push((name, &schema["$defs"][name]["properties"]));
     }
     for (table, properties) in tables {

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use retort_engine::context::read_context_files;
 use retort_engine::dag::StepDag;
+use retort_engine::decide;
 use retort_engine::formula::{DEFAULT_AGENT_COMMAND, parse_source};
 use retort_engine::prompt::{PromptError, RunInfo, render_agent_command, render_prompts};
 use retort_preflight::Snapshot;
@@ -62,6 +63,7 @@ fn the_first_prompt_opens_the_run_and_every_prompt_ends_with_the_signal_footer()
         &files,
         &run,
         &BTreeMap::new(),
+        &decide::fresh(&loaded.formula, &snapshot()).unwrap(),
     )
     .unwrap();
 
@@ -128,6 +130,7 @@ fn a_description_that_is_not_a_valid_template_names_its_step() {
         &[],
         &RunInfo::placeholder(),
         &BTreeMap::new(),
+        &decide::fresh(&formula, &snapshot()).unwrap(),
     )
     .unwrap_err();
     let PromptError::Description { step, .. } = &error else {

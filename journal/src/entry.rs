@@ -26,8 +26,25 @@ pub struct Entry {
     /// Health status lines from the preflight snapshot, such as
     /// `RAM: 23823 MB available of 24105 MB`.
     pub health: Vec<String>,
-    /// Each step, in the order run.
+    /// Each step, in the order run; empty when no agent was started.
     pub steps: Vec<StepLine>,
+    /// What the decide phase found and did, for a formula with rules.
+    pub decision: Option<Decision>,
+}
+
+/// The decide phase's part of a journal entry: lines already worded by the
+/// engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The gate's decision, such as `closed (on-findings): healthy — no agent started`.
+    pub gate: String,
+    /// One line per finding: firing, pending and resolved this run. Empty
+    /// means healthy.
+    pub findings: Vec<String>,
+    /// One line per action run, proposed or held back this run.
+    pub actions: Vec<String>,
+    /// Rules that could not be evaluated, and why.
+    pub problems: Vec<String>,
 }
 
 /// One step of a journal entry.
@@ -103,6 +120,11 @@ impl Entry {
     /// ### Steps
     /// - `preflight` Review pre-collected metrics — done (12s)
     /// ```
+    ///
+    /// With a [`Decision`], a `- Gate: …` line follows the run line, and
+    /// `### Findings` (`- None: healthy` when there are none), `### Actions`
+    /// and `### Rules not evaluated` (each only when it has lines) come
+    /// before the steps.
     pub fn to_markdown(&self) -> String {
         let mut text = String::new();
         let _ = writeln!(
@@ -121,6 +143,9 @@ impl Entry {
         if let Some(reason) = &self.reason {
             let _ = writeln!(text, "- Reason: {}", one_line(reason));
         }
+        if let Some(decision) = &self.decision {
+            let _ = writeln!(text, "- Gate: {}", one_line(&decision.gate));
+        }
         text.push_str("\n### Health status\n");
         if self.health.is_empty() {
             text.push_str("- (no preflight data)\n");
@@ -128,7 +153,31 @@ impl Entry {
         for line in &self.health {
             let _ = writeln!(text, "- {}", one_line(line));
         }
+        if let Some(decision) = &self.decision {
+            text.push_str("\n### Findings\n");
+            if decision.findings.is_empty() {
+                text.push_str("- None: healthy\n");
+            }
+            for line in &decision.findings {
+                let _ = writeln!(text, "- {}", one_line(line));
+            }
+            if !decision.actions.is_empty() {
+                text.push_str("\n### Actions\n");
+                for line in &decision.actions {
+                    let _ = writeln!(text, "- {}", one_line(line));
+                }
+            }
+            if !decision.problems.is_empty() {
+                text.push_str("\n### Rules not evaluated\n");
+                for line in &decision.problems {
+                    let _ = writeln!(text, "- {}", one_line(line));
+                }
+            }
+        }
         text.push_str("\n### Steps\n");
+        if self.steps.is_empty() {
+            text.push_str("- None: no agent was started\n");
+        }
         for step in &self.steps {
             let _ = write!(
                 text,
@@ -196,6 +245,7 @@ mod tests {
                     reason: None,
                 },
             ],
+            decision: None,
         }
     }
 
@@ -226,6 +276,56 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("- `report` Report — skipped\n"), "{text}");
+    }
+
+    #[test]
+    fn a_closed_gate_says_healthy_and_that_no_agent_started() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 21, 11, 20, 5).unwrap();
+        let mut entry = entry(at, "done");
+        entry.steps.clear();
+        entry.decision = Some(Decision {
+            gate: "closed (on-findings): healthy — no agent started".into(),
+            findings: vec![],
+            actions: vec![],
+            problems: vec![],
+        });
+        let text = entry.to_markdown();
+        assert!(
+            text.contains("in 3m 12s\n- Gate: closed (on-findings): healthy — no agent started\n"),
+            "{text}"
+        );
+        assert!(text.contains("### Findings\n- None: healthy\n"), "{text}");
+        assert!(!text.contains("### Actions"), "{text}");
+        assert!(
+            text.ends_with("### Steps\n- None: no agent was started\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn findings_and_actions_are_listed_before_the_steps() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 21, 11, 20, 5).unwrap();
+        let mut entry = entry(at, "done");
+        entry.decision = Some(Decision {
+            gate: "open (on-findings): 1 finding firing".into(),
+            findings: vec!["[P0] memory-crisis: RAM 300 MB available — new".into()],
+            actions: vec!["free-memory for memory-crisis: exit 0 in 12ms".into()],
+            problems: vec!["docker-down: docker is unavailable".into()],
+        });
+        let text = entry.to_markdown();
+        let findings =
+            text.find("### Findings\n- [P0] memory-crisis: RAM 300 MB available — new\n");
+        let actions = text.find("### Actions\n- free-memory for memory-crisis: exit 0 in 12ms\n");
+        let problems = text.find("### Rules not evaluated\n- docker-down: docker is unavailable\n");
+        let steps = text.find("### Steps\n- `preflight`");
+        assert!(
+            findings.is_some() && actions.is_some() && problems.is_some(),
+            "{text}"
+        );
+        assert!(
+            findings < actions && actions < problems && problems < steps,
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,13 +1,20 @@
-//! The run journal and, later, the run-history store.
+//! The run journal and the run-history store.
 //!
 //! The journal is markdown, one file a formula a UTC day:
 //! `STATE/journal/FORMULA/YYYY-MM-DD.md`. Each run appends one entry headed
 //! `## FORMULA run — HH:MM UTC`, so that a person (or the next run's agent)
 //! can read the day's runs top to bottom. Entries are only ever appended:
 //! nothing already written is rewritten or lost.
+//!
+//! The run history ([`history`]) is the machine-readable side: an SQLite
+//! database, `STATE/history.sqlite`, holding each formula's runs, the state
+//! of its findings across runs, the actions run and the proposals waiting
+//! for a human.
 
 #![warn(missing_docs)]
 
 mod entry;
+pub mod history;
 
-pub use entry::{Entry, JournalError, StepLine, append, journal_file};
+pub use entry::{Decision, Entry, JournalError, StepLine, append, journal_file};
+pub use history::{History, HistoryError};

@@ -1,8 +1,11 @@
 //! One module per subcommand, plus what they share.
 
+pub mod approve;
 pub mod check;
 pub mod graph;
 pub mod preflight;
+pub mod proposals;
+pub mod reject;
 pub mod render;
 pub mod run;
 pub mod schema;
@@ -18,13 +21,15 @@ use retort_engine::state::StateDir;
 use crate::{EXIT_INVALID, invalid};
 
 /// Run options for `formula`, in the current directory, on tmux's default
-/// server, with `retort` itself put on the agent's `PATH`.
+/// server, with `retort` itself put on the agent's `PATH`; `snapshot` is
+/// `--snapshot`.
 pub fn options(
     formula: PathBuf,
     agent: Option<String>,
     state: StateDir,
     phase_file: Option<PathBuf>,
     vars: BTreeMap<String, String>,
+    snapshot: Option<PathBuf>,
 ) -> RunOptions {
     RunOptions {
         formula,
@@ -38,7 +43,14 @@ pub fn options(
         bin_dir: std::env::current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(PathBuf::from)),
+        snapshot,
     }
+}
+
+/// The state directory of `--state-dir` and the environment, or the exit
+/// status for a missing one.
+pub fn state_dir(explicit: Option<&std::path::Path>) -> Result<StateDir, u8> {
+    StateDir::resolve(explicit).map_err(|error| invalid(&error.to_string()))
 }
 
 /// Runs `run::prepare`, printing warnings, and turns errors into exit statuses.

@@ -9,10 +9,19 @@ use super::{options, prepare};
 use crate::invalid;
 
 /// Prints the prompts of `formula` (only `step`'s, when given) under
-/// `==> step ID: TITLE` lines. Writes nothing. Returns the exit status.
-pub async fn render(formula: PathBuf, step: Option<String>, vars: BTreeMap<String, String>) -> u8 {
-    // Rendering needs no state directory; a placeholder keeps it pure.
-    let options = options(formula, None, StateDir::placeholder(), None, vars);
+/// `==> step ID: TITLE` lines, against `snapshot` when given, else a live
+/// preflight. Findings are judged against the run history of `state_dir`
+/// (read, never written). Writes nothing. Returns the exit status.
+pub async fn render(
+    formula: PathBuf,
+    step: Option<String>,
+    vars: BTreeMap<String, String>,
+    snapshot: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+) -> u8 {
+    // Without a state directory there is no history: every finding is new.
+    let state = StateDir::resolve(state_dir.as_deref()).unwrap_or_else(|_| StateDir::placeholder());
+    let options = options(formula, None, state, None, vars, snapshot);
     let plan = match prepare(&options, true).await {
         Ok(plan) => plan,
         Err(code) => return code,

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use retort_engine::decide::ActionPlan;
 use retort_engine::run::{self, Plan, Progress, RunOptions, StepOutcome};
 use retort_engine::state::StateDir;
 
@@ -24,6 +25,8 @@ pub struct RunArgs {
     pub dry_run: bool,
     /// `--var`s.
     pub vars: BTreeMap<String, String>,
+    /// `--snapshot`.
+    pub snapshot: Option<PathBuf>,
 }
 
 /// Runs the formula (or prints its plan, with `--dry-run`). Returns the
@@ -34,7 +37,14 @@ pub async fn run(args: RunArgs) -> u8 {
         Err(error) => return invalid(&error.to_string()),
     };
     let dry_run = args.dry_run;
-    let options = options(args.formula, args.agent, state, args.phase_file, args.vars);
+    let options = options(
+        args.formula,
+        args.agent,
+        state,
+        args.phase_file,
+        args.vars,
+        args.snapshot,
+    );
     if dry_run {
         dry_run_plan(&options).await
     } else {
@@ -73,6 +83,33 @@ async fn run_formula(options: &RunOptions) -> u8 {
             id,
             title,
         } => eprintln!("==> step {number}/{count} {id}: {title}"),
+        Progress::Decided(decision) => {
+            let rules = plan.rules.has_rules();
+            if rules && decision.findings.is_empty() {
+                eprintln!("retort: findings: none");
+            }
+            for finding in &decision.findings {
+                eprintln!("retort: finding {}", finding.line());
+            }
+            for line in &decision.problems {
+                if line.contains(": failed: ") {
+                    eprintln!("warning: rule {line}");
+                } else {
+                    eprintln!("retort: rule {line}");
+                }
+            }
+            if rules {
+                eprintln!("retort: gate {}", decision.gate.describe());
+            }
+            for planned in decision
+                .actions
+                .iter()
+                .filter(|a| !matches!(a.plan, ActionPlan::Run))
+            {
+                eprintln!("retort: action {}", planned.line(false));
+            }
+        }
+        Progress::ActionRan(planned) => eprintln!("retort: action {}", planned.line(false)),
         Progress::StepEnded(result) => {
             let took = result
                 .duration_ms
@@ -142,7 +179,35 @@ fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
     for line in plan.snapshot.health_summary() {
         text.push_str(&format!("    {line}\n"));
     }
-    text.push_str("  steps, in topological order:\n");
+    let decision = &plan.decision;
+    if plan.rules.has_rules() {
+        text.push_str(&format!("  gate        {}\n", decision.gate.describe()));
+        text.push_str("  findings:\n");
+        if decision.findings.is_empty() {
+            text.push_str("    none: healthy\n");
+        }
+        for finding in &decision.findings {
+            text.push_str(&format!("    {}\n", finding.line()));
+        }
+        let journal = decision.journal();
+        if !journal.actions.is_empty() {
+            text.push_str("  actions:\n");
+            for line in &journal.actions {
+                text.push_str(&format!("    {line}\n"));
+            }
+        }
+        if !decision.problems.is_empty() {
+            text.push_str("  rules not evaluated:\n");
+            for line in &decision.problems {
+                text.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
+    if decision.gate.open {
+        text.push_str("  steps, in topological order:\n");
+    } else {
+        text.push_str("  steps, in topological order (not sent: the gate stays closed):\n");
+    }
     for (position, &index) in plan.dag.order().iter().enumerate() {
         let step = &formula.steps[index];
         let needs: Vec<&str> = plan
@@ -170,7 +235,7 @@ fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
         ));
     }
     text.push_str(
-        "Dry run: nothing was started or written. `retort render FORMULA` prints the prompts.\n",
+        "Dry run: nothing was started, run or written. `retort render FORMULA` prints the prompts.\n",
     );
     text
 }

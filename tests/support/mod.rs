@@ -158,3 +158,21 @@ pub fn stderr(output: &Output) -> String {
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// A whole `snapshot.json`: every section of an empty snapshot (each
+/// `unavailable`), with `patch` laid over it object by object.
+pub fn snapshot_json(patch: serde_json::Value) -> serde_json::Value {
+    fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+        match (base, patch) {
+            (serde_json::Value::Object(base), serde_json::Value::Object(patch)) => {
+                for (key, value) in patch {
+                    merge(base.entry(key).or_insert(serde_json::Value::Null), value);
+                }
+            }
+            (base, patch) => *base = patch,
+        }
+    }
+    let mut base = serde_json::to_value(retort_preflight::Snapshot::default()).expect("snapshot");
+    merge(&mut base, patch);
+    base
+}
