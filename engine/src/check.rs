@@ -187,14 +187,15 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
         }
     };
 
-    match StepDag::check(&formula) {
+    let (dag, (template_problems, mut used)) = dag_and_templates(&formula, text);
+    match dag {
         Ok(dag) => checked.dag = Some(dag),
         Err(problems) => checked.problems.extend(problems),
     }
     let (vars, var_problems) = resolve_vars(&formula, &var_spans, options);
     checked.vars = vars;
     checked.problems.extend(var_problems);
-    let mut used = check_templates(&formula, text, &mut checked.problems);
+    checked.problems.extend(template_problems);
     let inspected = RuleSet::inspect(&formula, text);
     checked.problems.extend(inspected.problems);
     checked.rules = inspected.rules.map(Arc::new);
@@ -325,11 +326,20 @@ fn resolve_vars(
 }
 
 /// Checks every template of `formula`; returns the var names they use.
-fn check_templates(formula: &Formula, text: &str, problems: &mut Vec<Problem>) -> BTreeSet<String> {
+/// Checks the descriptions of `formula.steps[steps]` (and, with
+/// `agent_command`, the agent command); returns their problems and the var
+/// names they use.
+fn check_templates(
+    formula: &Formula,
+    text: &str,
+    steps: Range<usize>,
+    agent_command: bool,
+) -> Templates {
     let declared: Vec<&str> = formula.vars.keys().map(String::as_str).collect();
+    let mut problems = Vec::new();
     let mut used = BTreeSet::new();
-    for step in &formula.steps {
-        if !step.is_template(formula.raw) {
+    for step in formula.steps.get(steps).unwrap_or(&[]) {
+        if !step.is_template(formula.raw) || !has_template_syntax(step.description.get_ref()) {
             continue;
         }
         let place = format!("the description of step `{}`", step.id());
@@ -347,11 +357,11 @@ fn check_templates(formula: &Formula, text: &str, problems: &mut Vec<Problem>) -
             },
             text,
             &declared,
-            problems,
+            &mut problems,
             &mut used,
         );
     }
-    if let Some(command) = &formula.agent.command {
+    if agent_command && let Some(command) = &formula.agent.command {
         check_template(
             &TemplateSite {
                 place: "`[agent] command`",
@@ -362,11 +372,54 @@ fn check_templates(formula: &Formula, text: &str, problems: &mut Vec<Problem>) -
             },
             text,
             &declared,
-            problems,
+            &mut problems,
             &mut used,
         );
     }
-    used
+    (problems, used)
+}
+
+/// Whether `text` has any Tera delimiter; text without one has nothing to check.
+fn has_template_syntax(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// Template problems, and the var names the templates use.
+type Templates = (Vec<Problem>, BTreeSet<String>);
+
+/// Formulas with at least this many steps have their DAG and their
+/// templates checked on two threads; smaller ones are not worth a thread.
+const PARALLEL_STEPS: usize = 512;
+
+/// The DAG check and the template checks, which are independent: on two
+/// threads for large formulas (the DAG and the first part of the templates
+/// on one, the rest of the templates on the other), else in turn.
+fn dag_and_templates(formula: &Formula, text: &str) -> (Result<StepDag, Vec<Problem>>, Templates) {
+    let count = formula.steps.len();
+    if count < PARALLEL_STEPS {
+        return (
+            StepDag::check(formula),
+            check_templates(formula, text, 0..count, true),
+        );
+    }
+    // The DAG costs about as much as a third of the templates.
+    let split = count / 4;
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| {
+            (
+                StepDag::check(formula),
+                check_templates(formula, text, 0..split, false),
+            )
+        });
+        let (mut problems, mut used) = check_templates(formula, text, split..count, true);
+        let (dag, (early, early_used)) = match first.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        problems.extend(early);
+        used.extend(early_used);
+        (dag, (problems, used))
+    })
 }
 
 struct TemplateSite<'a> {
@@ -384,8 +437,7 @@ fn check_template(
     problems: &mut Vec<Problem>,
     used: &mut BTreeSet<String>,
 ) {
-    // A string without template delimiters has nothing to check.
-    if !site.value.contains("{{") && !site.value.contains("{%") && !site.value.contains("{#") {
+    if !has_template_syntax(site.value) {
         return;
     }
     let map = StringSource::new(text, site.span.clone(), site.value);

@@ -146,11 +146,11 @@ pub(crate) async fn collect(config: DockerConfig) -> DockerSection {
                 ));
             }
             for container in &mut containers {
-                if let Some((cpu, mem)) = figures.get(&container.id) {
-                    if container.state == "running" {
-                        container.cpu_percent = *cpu;
-                        container.memory_mb = *mem;
-                    }
+                if let Some((cpu, mem)) = figures.get(&container.id)
+                    && container.state == "running"
+                {
+                    container.cpu_percent = *cpu;
+                    container.memory_mb = *mem;
                 }
             }
         }

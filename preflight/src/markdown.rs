@@ -823,9 +823,9 @@ pub(crate) fn duration(secs: u64) -> String {
 
 /// A configured span in its simplest unit: `24h`, `20m`, `90s`.
 pub(crate) fn span(secs: u64) -> String {
-    if secs >= 3600 && secs % 3600 == 0 {
+    if secs >= 3600 && secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
-    } else if secs >= 60 && secs % 60 == 0 {
+    } else if secs >= 60 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")

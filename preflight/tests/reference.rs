@@ -90,12 +90,11 @@ fn documented_paths(text: &str) -> BTreeSet<String> {
             in_fields = true;
         } else if !line.starts_with('|') {
             in_fields = false;
-        } else if in_fields {
-            if let Some(rest) = line.strip_prefix("| `") {
-                if let Some((path, _)) = rest.split_once('`') {
-                    paths.insert(path.to_owned());
-                }
-            }
+        } else if in_fields
+            && let Some(rest) = line.strip_prefix("| `")
+            && let Some((path, _)) = rest.split_once('`')
+        {
+            paths.insert(path.to_owned());
         }
     }
     paths
