@@ -177,7 +177,7 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
         return sorted(checked);
     }
     // Later stages see the document without the keys reported above.
-    structure::repair(&mut document, &structure.removals);
+    structure::repair(&mut document, &structure.repairs);
     let var_spans = var_spans(&document);
     let formula = match Formula::deserialize(Deserializer::from(document)) {
         Ok(formula) => formula,

@@ -301,7 +301,25 @@ impl Compiler<'_> {
             .or_else(|| schema.get("oneOf"))
             .and_then(Value::as_array)
         {
-            let members = options.iter().map(|o| self.compile(o)).collect();
+            let members: Vec<NodeId> = options.iter().map(|o| self.compile(o)).collect();
+            // A choice of single strings (`oneOf` of `const`s, as schemars
+            // writes a Rust enum) is one string with those allowed values.
+            let values: Option<Vec<String>> = members
+                .iter()
+                .map(|&m| match &self.nodes[m].kind {
+                    Kind::String {
+                        allowed: Some(allowed),
+                    } => Some(allowed.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(|lists| lists.concat());
+            if let Some(allowed) = values.filter(|v| !v.is_empty()) {
+                let kind = Kind::String {
+                    allowed: Some(allowed),
+                };
+                return self.push(kind, description);
+            }
             return self.push(Kind::Union(members), description);
         }
         if let Some(value) = schema.get("const") {

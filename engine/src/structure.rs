@@ -3,11 +3,13 @@
 //! (with the likely intended one), wrong type and missing key at once, each
 //! at its place in the file.
 //!
-//! So that the later stages (the DAG, the templates) can still report their
-//! problems in the same run, the check also says how to repair the
-//! document: drop each offending key. [`repair`] does that; serde, which
-//! stops at the first problem, then gets well-shaped input, unless a
-//! required key is missing ([`Structure::complete`] is false).
+//! So that the later stages (the DAG, the templates, the rules) can still
+//! report their problems in the same run, the check also says how to
+//! repair the document: drop each offending key, or, for a value outside an
+//! enumeration, put an allowed value in its place (so that a required key
+//! stays). [`repair`] does that; serde, which stops at the first problem,
+//! then gets well-shaped input, unless a required key is missing
+//! ([`Structure::complete`] is false).
 
 use std::ops::Range;
 
@@ -16,6 +18,15 @@ use toml::de::{DeTable, DeValue};
 
 use crate::diagnostic::{Problem, span};
 use crate::shape::{Kind, NodeId, Shape, closest};
+
+/// One repair of the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repair {
+    /// Drop the key at this path.
+    Remove(Vec<PathStep>),
+    /// Put this string in place of the value at this path.
+    Replace(Vec<PathStep>, String),
+}
 
 /// One step of a key path: a table key or an array index.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,8 +42,8 @@ pub enum PathStep {
 pub struct Structure {
     /// Every problem, in walking order.
     pub problems: Vec<Problem>,
-    /// The keys whose removal repairs the document (paths from the root).
-    pub removals: Vec<Vec<PathStep>>,
+    /// The repairs that make the document well-shaped (paths from the root).
+    pub repairs: Vec<Repair>,
     /// Whether every required key would be there after the repair.
     pub complete: bool,
 }
@@ -42,8 +53,10 @@ pub fn check(document: &Spanned<DeTable<'_>>, shape: &Shape) -> Structure {
     let mut walker = Walker {
         shape,
         problems: Vec::new(),
-        removals: Vec::new(),
+        repairs: Vec::new(),
         complete: true,
+        patched: false,
+        in_array: 0,
     };
     let whole = document.span();
     walker.table(
@@ -55,40 +68,51 @@ pub fn check(document: &Spanned<DeTable<'_>>, shape: &Shape) -> Structure {
     );
     Structure {
         problems: walker.problems,
-        removals: walker.removals,
+        repairs: walker.repairs,
         complete: walker.complete,
     }
 }
 
-/// Drops the keys `removals` names from `document`.
-pub fn repair(document: &mut Spanned<DeTable<'_>>, removals: &[Vec<PathStep>]) {
-    for path in removals {
-        remove_in_table(document.get_mut(), path);
+/// Applies `repairs` to `document`.
+pub fn repair(document: &mut Spanned<DeTable<'_>>, repairs: &[Repair]) {
+    for repair in repairs {
+        match repair {
+            Repair::Remove(path) => edit_in_table(document.get_mut(), path, None),
+            Repair::Replace(path, text) => edit_in_table(document.get_mut(), path, Some(text)),
+        }
     }
 }
 
-fn remove_in_table(table: &mut DeTable<'_>, path: &[PathStep]) {
+/// Removes the key at `path` (or, with `replacement`, sets it to that string).
+fn edit_in_table(table: &mut DeTable<'_>, path: &[PathStep], replacement: Option<&String>) {
     match path {
-        [PathStep::Key(last)] => {
-            table.remove(last.as_str());
-        }
+        [PathStep::Key(last)] => match replacement {
+            None => {
+                table.remove(last.as_str());
+            }
+            Some(text) => {
+                if let Some(value) = table.get_mut(last.as_str()) {
+                    *value.get_mut() = DeValue::String(text.clone().into());
+                }
+            }
+        },
         [PathStep::Key(key), rest @ ..] => {
             if let Some(value) = table.get_mut(key.as_str()) {
-                remove_in_value(value.get_mut(), rest);
+                edit_in_value(value.get_mut(), rest, replacement);
             }
         }
         _ => {}
     }
 }
 
-fn remove_in_value(value: &mut DeValue<'_>, path: &[PathStep]) {
+fn edit_in_value(value: &mut DeValue<'_>, path: &[PathStep], replacement: Option<&String>) {
     match (value, path) {
         (DeValue::Array(array), [PathStep::Index(index), rest @ ..]) => {
             if let Some(element) = array.get_mut(*index) {
-                remove_in_value(element.get_mut(), rest);
+                edit_in_value(element.get_mut(), rest, replacement);
             }
         }
-        (DeValue::Table(table), rest) => remove_in_table(table, rest),
+        (DeValue::Table(table), rest) => edit_in_table(table, rest, replacement),
         _ => {}
     }
 }
@@ -96,8 +120,12 @@ fn remove_in_value(value: &mut DeValue<'_>, path: &[PathStep]) {
 struct Walker<'s> {
     shape: &'s Shape,
     problems: Vec<Problem>,
-    removals: Vec<Vec<PathStep>>,
+    repairs: Vec<Repair>,
     complete: bool,
+    /// Whether the value just checked was repaired by replacement.
+    patched: bool,
+    /// How many arrays deep the walk is inside the current key's value.
+    in_array: usize,
 }
 
 impl Walker<'_> {
@@ -155,15 +183,17 @@ impl Walker<'_> {
             // A problem in a value that is not a table of its own is
             // repaired by dropping the key.
             let is_table = matches!(value.get_ref(), DeValue::Table(_) | DeValue::Array(_))
-                && self
-                    .removals
-                    .last()
-                    .is_some_and(|r| r.len() > child_trail.len());
-            if self.problems.len() > problems_before && !is_table {
+                && self.repairs.last().is_some_and(|r| match r {
+                    Repair::Remove(path) | Repair::Replace(path, _) => {
+                        path.len() > child_trail.len()
+                    }
+                });
+            let patched = std::mem::take(&mut self.patched);
+            if self.problems.len() > problems_before && !is_table && !patched {
                 if required.contains(&name.to_string()) {
                     self.complete = false;
                 }
-                self.removals.push(child_trail.clone());
+                self.repairs.push(Repair::Remove(child_trail.clone()));
             }
         }
         for key in required {
@@ -239,8 +269,10 @@ impl Walker<'_> {
                     let mut trial = Walker {
                         shape: self.shape,
                         problems: Vec::new(),
-                        removals: Vec::new(),
+                        repairs: Vec::new(),
                         complete: true,
+                        patched: false,
+                        in_array: self.in_array,
                     };
                     trial.value_as(value, candidate, key, trail, label);
                     if trial.problems.is_empty() {
@@ -277,6 +309,15 @@ impl Walker<'_> {
                     span: span(value.span()),
                     help,
                 });
+                // A key's own value is replaced by an allowed one, so that a
+                // required key stays and the later stages still run.
+                if self.in_array == 0
+                    && let Some(first) = allowed.first()
+                {
+                    self.repairs
+                        .push(Repair::Replace(trail.to_vec(), first.clone()));
+                    self.patched = true;
+                }
             }
             (Kind::Integer { min, max }, DeValue::Integer(integer)) => {
                 let number =
@@ -314,7 +355,11 @@ impl Walker<'_> {
                             );
                         }
                         // A bad element drops the whole list (the caller's key).
-                        _ => self.value(element, items, key, trail, label),
+                        _ => {
+                            self.in_array += 1;
+                            self.value(element, items, key, trail, label);
+                            self.in_array -= 1;
+                        }
                     }
                 }
             }

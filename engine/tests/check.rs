@@ -357,3 +357,27 @@ fn the_checker_never_panics_on_odd_input() {
         );
     }
 }
+
+#[test]
+fn a_bad_enumeration_value_does_not_hide_the_problems_after_it() {
+    let text = "name = \"r\"\n[[rules]]\nid = \"broken\"\npriority = \"P9\"\nwhen = \"system.memory.availble_mb < 500\"\nmessage = \"x\"\n[[steps]]\nid = \"a\"\ndescription = \"x\"\nneeds = [\"b\"]\n";
+    let found = problems(text);
+    let summary: Vec<(usize, &str)> = found.iter().map(|p| (p.0, p.3.as_str())).collect();
+    assert_eq!(summary.len(), 3, "{summary:?}");
+    assert_eq!(
+        summary[0],
+        (
+            4,
+            "`priority` in [[rules]] \"broken\" must be one of \"P0\", \"P1\", \"P2\", \"P3\", \"P4\", \"info\", not \"P9\""
+        )
+    );
+    assert_eq!(
+        summary[1].0, 5,
+        "the rule's CEL is still checked: {summary:?}"
+    );
+    assert!(
+        summary[1].1.contains("system.memory.availble_mb"),
+        "{summary:?}"
+    );
+    assert_eq!(summary[2].0, 10, "and the DAG: {summary:?}");
+}
