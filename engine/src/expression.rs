@@ -589,18 +589,14 @@ fn written_path(expr: &IdedExpr) -> Option<Vec<String>> {
     }
 }
 
-/// `did you mean `x`?` when a known name is close, else the list of names.
+/// `did you mean `x`?` when a known name is close, else the list of names
+/// after `listing` ("the actions are: none" when there are none).
 pub fn suggest(name: &str, mut known: Vec<&str>, listing: &str) -> String {
     known.sort_unstable();
     known.dedup();
-    let closest = known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(name, k), *k))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    match closest {
-        Some((_, k)) => format!("did you mean `{k}`?"),
-        None if known.is_empty() => "there are none".to_string(),
+    match crate::shape::closest(name, known.iter().copied()) {
+        Some(k) => format!("did you mean `{k}`?"),
+        None if known.is_empty() => format!("{listing}: none"),
         None => format!("{listing}: {}", known.join(", ")),
     }
 }
