@@ -110,8 +110,14 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_templates_never_panic(template in "[a-z{}%#|.\\[\\]()=\"' _0-9-]{0,80}") {
+    fn arbitrary_templates_never_panic(template in "[a-zé→{}%#|.\\[\\]()=\"' _0-9\n-]{0,80}") {
         let text = format!("name = \"t\"\n[vars]\nX = \"1\"\n[[steps]]\nid = \"s\"\ndescription = '''{template}'''\n");
+        check(&text);
+    }
+
+    #[test]
+    fn templates_in_escaped_strings_never_panic(template in "[a-zé→{}%#|.()=' _0-9\\\\nt\"-]{0,80}") {
+        let text = format!("name = \"t\"\n[[steps]]\nid = \"s\"\ndescription = \"\"\"{template}\"\"\"\n");
         check(&text);
     }
 }
