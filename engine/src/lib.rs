@@ -9,7 +9,8 @@
 //! the [`gate`] → [`prompt`] (Tera-rendered prompts, with [`context`] files)
 //! → [`session`] (the tmux backend) → [`signal`] (the agent's step signals)
 //! → [`phase`] and the journal (the `retort-journal` crate, which also
-//! owns the run history). [`run`] ties them together, under a [`lock`] that
+//! owns the run history). [`plan`] prepares a run without side effects and
+//! [`run`] carries it out, [`wait`]ing on each step, under a [`lock`] that
 //! keeps runs of one formula from overlapping; [`state`] lays out the state
 //! directory. [`check`] checks a formula in one pass ([`structure`] against
 //! its [`shape`], [`template`]s, the DAG, the rules); [`diagnostic`] renders
@@ -32,6 +33,7 @@ pub mod gate;
 pub mod graph;
 pub mod lock;
 pub mod phase;
+pub mod plan;
 pub mod prompt;
 pub mod proposal;
 pub mod rule;
@@ -43,3 +45,4 @@ pub mod signal;
 pub mod state;
 pub mod structure;
 pub mod template;
+pub mod wait;

@@ -2,86 +2,44 @@
 //! gate → prompts → agent session → phase file, run summary and journal
 //! entry.
 //!
-//! [`prepare`] does everything up to the rendered prompts and has no side
-//! effects: its decision is a preview against a read-only view of the run
-//! history; `retort render` and `retort run --dry-run` stop there.
-//! [`execute`] then creates the run directory and runs the **decide
+//! [`prepare`] (in [`crate::plan`]) does everything up to the rendered
+//! prompts and has no side effects: its decision is a preview against a
+//! read-only view of the run history; `retort render` and
+//! `retort run --dry-run` stop there. [`execute`] then creates the run directory and runs the **decide
 //! phase** for real ([`crate::decide`]): it records the findings, runs the
 //! auto actions and stores proposals. When the gate stays closed the run
 //! ends there, with `PHASE:done` and a journal entry. When it opens, the
 //! prompts are rendered with the decision and the agent's tmux session gets
-//! one step at a time, in topological order, waiting for each step's signal.
+//! one step at a time, in topological order, waiting for each step's signal
+//! ([`crate::wait`]).
 
-use std::collections::BTreeMap;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
 use thiserror::Error;
-use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal as unix_signal};
 use tokio::sync::mpsc;
 
 use retort_journal::history::{History, HistoryError};
-use retort_preflight::Snapshot;
 
 use crate::atomic::write_atomic;
-use crate::check::{self, CheckOptions, Purpose, Ready};
-use crate::context::{ContextFile, read_context_files};
-use crate::dag::StepDag;
 use crate::decide::{self, Decision, PlannedAction, history_path};
 use crate::diagnostic::FormulaError;
 use crate::finding::Finding;
-use crate::formula::{DEFAULT_AGENT_COMMAND, LoadedFormula};
 use crate::gate::GateDecision;
 use crate::lock::{LockError, RunLock};
 use crate::phase::{Phase, write_phase_file};
-use crate::prompt::{
-    Prompt, PromptError, RunInfo, opens_session, render_agent_command, render_prompts,
-};
-use crate::ruleset::{Evaluation, RuleSet};
-use crate::session::{AgentExit, AgentSession, SessionError, SessionSpec, TmuxServer};
-use crate::signal::{self, Signal, SignalRecord};
-use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir, StateDir, file_safe, new_run_id};
+use crate::prompt::{PromptError, render_prompts};
+use crate::session::{AgentSession, SessionError, SessionSpec};
+use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir, file_safe};
 
-/// How often the run checks that the agent's session still exists, besides
-/// watching the pane's process: 2 seconds. A backstop for a session killed
-/// from outside whose pane process ignores SIGHUP.
-pub const LIVENESS_INTERVAL: Duration = Duration::from_secs(2);
+pub use crate::plan::{Plan, RunOptions, SessionPlan, prepare, read_snapshot};
+use crate::wait::{Interrupts, StepEnd, wait_for_step};
 
 /// Lines of the agent's pane kept in `agent-pane.txt` at the end of a run.
 pub const PANE_CAPTURE_LINES: u32 = 200;
-
-/// What a run is asked to do.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// The formula file.
-    pub formula: PathBuf,
-    /// The agent command from `--agent`, overriding the formula's.
-    pub agent: Option<String>,
-    /// `--var NAME=VALUE` values.
-    pub vars: BTreeMap<String, String>,
-    /// Where state goes.
-    pub state: StateDir,
-    /// The phase file; default `STATE/FORMULA.phase`.
-    pub phase_file: Option<PathBuf>,
-    /// The working directory: context files are read from here and the agent starts here.
-    pub cwd: PathBuf,
-    /// The tmux server to use.
-    pub tmux: TmuxServer,
-    /// Preflight settings, before the formula's `[preflight]` table is laid
-    /// over them (see [`retort_preflight::Config::configure`]).
-    pub preflight: retort_preflight::Config,
-    /// A directory put first on the session's `PATH`, so that the agent
-    /// finds this `retort` (normally the directory of the running binary).
-    pub bin_dir: Option<PathBuf>,
-    /// A saved `snapshot.json` to use instead of a live preflight
-    /// (`--snapshot`): how a past run is replayed.
-    pub snapshot: Option<PathBuf>,
-}
 
 /// Why a run could not be prepared or carried out. Failures of the agent
 /// or of a step are not errors: they are outcomes in the [`RunReport`].
@@ -137,224 +95,6 @@ pub enum RunError {
     /// decide.
     #[error("cannot decide: {0}")]
     History(#[from] HistoryError),
-}
-
-/// One agent session of a run: consecutive steps on the same model.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionPlan {
-    /// The tmux session's name: `retort-FORMULA-RUN_ID`, then `…-2`, `…-3`
-    /// for the sessions after a change of model.
-    pub name: String,
-    /// The model, if any.
-    pub model: Option<String>,
-    /// The rendered agent command.
-    pub agent_command: String,
-    /// The positions (in topological order) of its steps.
-    pub steps: Range<usize>,
-}
-
-/// Everything decided before anything is started.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The formula.
-    pub loaded: LoadedFormula,
-    /// Its DAG.
-    pub dag: StepDag,
-    /// The value of every declared var.
-    pub vars: BTreeMap<String, String>,
-    /// The preflight snapshot.
-    pub snapshot: Snapshot,
-    /// The formula's rules, actions and gate, compiled.
-    pub rules: Arc<RuleSet>,
-    /// The rules evaluated against the snapshot.
-    pub evaluation: Evaluation,
-    /// The decision as the history stands now (a preview: [`execute`]
-    /// decides again, inside the history's transaction, and acts on it).
-    pub decision: Decision,
-    /// The `[context] files` read.
-    pub context_files: Vec<ContextFile>,
-    /// What templates know of the run.
-    pub run_info: RunInfo,
-    /// Each step's prompt, in topological order, rendered with the preview
-    /// decision.
-    pub prompts: Vec<Prompt>,
-    /// The agent sessions, in order (one unless steps change model).
-    pub sessions: Vec<SessionPlan>,
-    /// Warnings (problems that do not stop the run, missing context files).
-    pub warnings: Vec<String>,
-    /// The run id.
-    pub run_id: String,
-    /// The start time (UTC).
-    pub started_at: DateTime<Utc>,
-    /// The run directory (not created by [`prepare`]).
-    pub run_dir: RunDir,
-    /// The phase file.
-    pub phase_file: PathBuf,
-    /// The journal directory.
-    pub journal_dir: PathBuf,
-}
-
-/// Checks the formula (every problem, `--var` values included, rules too),
-/// collects the preflight snapshot (or reads `--snapshot`), evaluates the
-/// rules, previews the decision against the run history and renders every
-/// prompt and agent command. Writes nothing.
-///
-/// `placeholder_run` renders `{{ run.* }}` as placeholders, for
-/// `retort render`, where no run exists.
-///
-/// # Errors
-/// [`RunError::Formula`] with every problem when the formula has errors;
-/// [`RunError::Snapshot`] when `--snapshot` is not a snapshot;
-/// [`RunError::Prompt`] when a template fails to render.
-pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, RunError> {
-    let check_options = CheckOptions {
-        vars: options.vars.clone(),
-        cwd: options.cwd.clone(),
-        purpose: Purpose::Run,
-    };
-    let (ready, problems) = check::check_file(&options.formula, &check_options)?.into_ready()?;
-    let Ready {
-        loaded,
-        dag,
-        rules,
-        vars,
-    } = ready;
-    let formula = &loaded.formula;
-    let snapshot = match &options.snapshot {
-        Some(path) => read_snapshot(path)?,
-        None => {
-            let preflight = options
-                .preflight
-                .clone()
-                .configure(&formula.preflight, &options.cwd);
-            retort_preflight::collect(&preflight).await
-        }
-    };
-    let (context_files, file_warnings) = read_context_files(formula, &options.cwd);
-    let mut warnings: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    warnings.extend(file_warnings);
-
-    // The decide phase, previewed: nothing is written until `execute`.
-    let evaluation = rules.evaluate(&snapshot, &vars);
-    let decision = decide::preview(
-        &rules,
-        &evaluation,
-        &history_path(options.state.path()),
-        formula.name(),
-        &options.cwd,
-    );
-
-    let started_at = Utc::now();
-    let run_id = new_run_id(started_at);
-    let run_dir = RunDir::new(options.state.runs_dir().join(&run_id));
-    let phase_file = options
-        .phase_file
-        .clone()
-        .unwrap_or_else(|| options.state.phase_file(formula.name()));
-    let run_info = if placeholder_run {
-        RunInfo::placeholder()
-    } else {
-        RunInfo {
-            id: run_id.clone(),
-            dir: run_dir.path().display().to_string(),
-            phase_file: phase_file.display().to_string(),
-        }
-    };
-    let prompts = render_prompts(
-        formula,
-        &dag,
-        &snapshot,
-        &context_files,
-        &run_info,
-        &vars,
-        &decision,
-    )?;
-
-    let template = options
-        .agent
-        .clone()
-        .or_else(|| formula.agent.command.as_ref().map(|c| c.get_ref().clone()))
-        .unwrap_or_else(|| DEFAULT_AGENT_COMMAND.to_string());
-    let base_name = format!("retort-{}-{}", file_safe(formula.name()), run_id);
-    let mut sessions: Vec<SessionPlan> = Vec::new();
-    for position in 0..dag.order().len() {
-        if opens_session(formula, &dag, position) {
-            let step = &formula.steps[dag.order()[position]];
-            let model = formula.model_of(step).map(str::to_string);
-            let agent_command = render_agent_command(&template, formula, model.as_deref(), &vars)?;
-            let name = match sessions.len() {
-                0 => base_name.clone(),
-                n => format!("{base_name}-{}", n + 1),
-            };
-            sessions.push(SessionPlan {
-                name,
-                model,
-                agent_command,
-                steps: position..position + 1,
-            });
-        } else if let Some(last) = sessions.last_mut() {
-            last.steps.end = position + 1;
-        }
-    }
-
-    Ok(Plan {
-        journal_dir: options.state.journal_dir(formula.name()),
-        loaded,
-        dag,
-        vars,
-        snapshot,
-        rules,
-        evaluation,
-        decision,
-        context_files,
-        run_info,
-        prompts,
-        sessions,
-        warnings,
-        run_id,
-        started_at,
-        run_dir,
-        phase_file,
-    })
-}
-
-/// Reads a saved `snapshot.json`.
-///
-/// # Errors
-/// [`RunError::Snapshot`] when it cannot be read or is not a snapshot.
-pub fn read_snapshot(path: &Path) -> Result<Snapshot, RunError> {
-    let fail = |reason: String| RunError::Snapshot {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        fail(format!(
-            "{e}; give a snapshot.json from a run directory, or `retort preflight --json` output"
-        ))
-    })
-}
-
-impl Plan {
-    /// The prompt of step `id`.
-    ///
-    /// # Errors
-    /// [`RunError::UnknownStep`] listing the steps there are.
-    pub fn prompt(&self, id: &str) -> Result<&Prompt, RunError> {
-        self.prompts
-            .iter()
-            .find(|p| p.step == id)
-            .ok_or_else(|| RunError::UnknownStep {
-                formula: self.loaded.formula.name().to_string(),
-                step: id.to_string(),
-                known: self
-                    .prompts
-                    .iter()
-                    .map(|p| p.step.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-    }
 }
 
 /// How a step ended.
@@ -846,128 +586,6 @@ async fn start_step(
         .deliver(&run.prompt_file(step), &buffer)
         .await
         .map_err(|e| format!("could not deliver the prompt of step `{step}`: {e}"))
-}
-
-/// How waiting for a step ended.
-enum StepEnd {
-    Signalled(SignalRecord),
-    AgentEnded(AgentExit),
-    TimedOut,
-    Interrupted(&'static str),
-    Broken(String),
-}
-
-impl StepEnd {
-    fn describe(self, step: &str, timeout: Duration) -> (StepOutcome, Option<String>) {
-        match self {
-            StepEnd::Signalled(record) => {
-                let outcome = match record.signal {
-                    Signal::Done => StepOutcome::Done,
-                    Signal::Failed => StepOutcome::Failed,
-                    Signal::Escalate => StepOutcome::Escalated,
-                };
-                let reason = match (record.signal, record.reason) {
-                    (Signal::Done, reason) => reason,
-                    (_, Some(reason)) => Some(format!("step `{step}`: {reason}")),
-                    (signal, None) => Some(format!(
-                        "step `{step}`: the agent signalled {signal} without a reason"
-                    )),
-                };
-                (outcome, reason)
-            }
-            StepEnd::AgentEnded(exit) => (
-                StepOutcome::Failed,
-                Some(format!(
-                    "step `{step}` was not signalled: {exit} before signalling"
-                )),
-            ),
-            StepEnd::TimedOut => (
-                StepOutcome::Failed,
-                Some(format!(
-                    "step `{step}` timed out after {}",
-                    humantime::format_duration(timeout)
-                )),
-            ),
-            StepEnd::Interrupted(name) => (
-                StepOutcome::Failed,
-                Some(format!("step `{step}`: retort was interrupted by {name}")),
-            ),
-            StepEnd::Broken(reason) => (StepOutcome::Failed, Some(reason)),
-        }
-    }
-}
-
-/// Waits for `step`'s signal file, woken by the file-system watcher; ends
-/// early when the agent exits (its exit file appears) or its session
-/// vanishes (the pane's pidfd, or the liveness check), at the deadline, or
-/// on SIGINT/SIGTERM/SIGHUP. A signal given just before the agent exited
-/// still counts.
-async fn wait_for_step(
-    run: &RunDir,
-    step: &str,
-    session: &AgentSession,
-    wakes: &mut mpsc::UnboundedReceiver<()>,
-    deadline: tokio::time::Instant,
-    interrupts: &mut Interrupts,
-) -> StepEnd {
-    let mut liveness = tokio::time::interval(LIVENESS_INTERVAL);
-    liveness.tick().await;
-    loop {
-        match signal::read(run, step) {
-            Ok(Some(record)) => return StepEnd::Signalled(record),
-            Ok(None) => {}
-            Err(error) => return StepEnd::Broken(format!("step `{step}`: {error}")),
-        }
-        if let Some(exit) = session.agent_exit() {
-            return StepEnd::AgentEnded(exit);
-        }
-        tokio::select! {
-            Some(()) = wakes.recv() => {}
-            () = session.gone() => {}
-            () = tokio::time::sleep_until(deadline) => return StepEnd::TimedOut,
-            _ = liveness.tick() => {
-                if !session.exists().await {
-                    return StepEnd::AgentEnded(AgentExit::Gone);
-                }
-            }
-            name = interrupts.recv() => return StepEnd::Interrupted(name),
-        }
-    }
-}
-
-/// SIGINT, SIGTERM and SIGHUP, which end the current step and the run
-/// cleanly instead of killing retort and leaving the session behind.
-struct Interrupts {
-    interrupt: Option<UnixSignal>,
-    terminate: Option<UnixSignal>,
-    hangup: Option<UnixSignal>,
-}
-
-impl Interrupts {
-    fn new() -> Self {
-        Interrupts {
-            interrupt: unix_signal(SignalKind::interrupt()).ok(),
-            terminate: unix_signal(SignalKind::terminate()).ok(),
-            hangup: unix_signal(SignalKind::hangup()).ok(),
-        }
-    }
-
-    /// The name of the next signal received.
-    async fn recv(&mut self) -> &'static str {
-        async fn next(stream: &mut Option<UnixSignal>) {
-            if let Some(stream) = stream
-                && stream.recv().await.is_some()
-            {
-                return;
-            }
-            std::future::pending().await
-        }
-        tokio::select! {
-            () = next(&mut self.interrupt) => "SIGINT",
-            () = next(&mut self.terminate) => "SIGTERM",
-            () = next(&mut self.hangup) => "SIGHUP",
-        }
-    }
 }
 
 fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
