@@ -85,7 +85,7 @@ pub struct Plan {
     pub rules: Arc<RuleSet>,
     /// The rules evaluated against the snapshot.
     pub evaluation: Evaluation,
-    /// The decision as the history stands now (a preview: [`execute`]
+    /// The decision as the history stands now (a preview: [`crate::run::execute`]
     /// decides again, inside the history's transaction, and acts on it).
     pub decision: Decision,
     /// The `[context] files` read.
