@@ -239,7 +239,7 @@ pub struct ForgeSettings {
     /// Its timeout, which bounds every request too. Default: `[preflight] timeout`.
     #[serde(default)]
     pub timeout: Option<HumanDuration>,
-    /// The forge's base URL, e.g. "https://forge.example.org".
+    /// The forge's base URL, e.g. `https://forge.example.org`.
     pub url: String,
     /// The repository, "owner/name".
     pub repo: String,
@@ -264,7 +264,7 @@ pub struct CiSettings {
     /// Its timeout, which bounds every request too. Default: `[preflight] timeout`.
     #[serde(default)]
     pub timeout: Option<HumanDuration>,
-    /// The Woodpecker server's base URL, e.g. "https://ci.example.org".
+    /// The Woodpecker server's base URL, e.g. `https://ci.example.org`.
     pub url: String,
     /// The repository's numeric Woodpecker id.
     pub repo_id: u64,
