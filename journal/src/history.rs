@@ -38,8 +38,8 @@ use thiserror::Error;
 /// The history database's file name in the state directory.
 pub const HISTORY_FILE: &str = "history.sqlite";
 
-/// The schema version this build writes: the number of migrations in
-/// [`MIGRATIONS`].
+/// The schema version this build writes (SQLite's `PRAGMA user_version`):
+/// the number of schema migrations it knows.
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// How many of a formula's latest runs keep their `run_findings`: 1000,
