@@ -343,7 +343,7 @@ impl<'de> Deserialize<'de> for HumanDuration {
         let text = String::deserialize(deserializer)?;
         match humantime::parse_duration(&text) {
             Ok(duration) if duration.is_zero() => Err(serde::de::Error::custom(format!(
-                "a timeout of `{text}` would end the step at once; give a positive duration such as \"30m\""
+                "`{text}` is no time at all; give a positive duration such as \"30m\""
             ))),
             Ok(duration) => Ok(HumanDuration(duration)),
             Err(error) => Err(serde::de::Error::custom(format!(
