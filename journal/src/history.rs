@@ -659,17 +659,7 @@ impl History {
     /// # Errors
     /// [`HistoryError`] when they cannot be read.
     pub fn action_runs_of_proposal(&self, id: i64) -> Result<Vec<ActionRunRecord>, HistoryError> {
-        let fail = sqlite_error(&self.path);
-        let mut statement = self
-            .conn
-            .prepare(&format!(
-                "{ACTION_RUN_COLUMNS} WHERE proposal = ?1 ORDER BY id"
-            ))
-            .map_err(&fail)?;
-        let rows = statement
-            .query_map(params![id], action_run_row)
-            .map_err(&fail)?;
-        collect_rows(rows, &self.path)
+        self.action_runs_where("proposal", &id)
     }
 
     /// The action runs started by run `run_id`, in order.
@@ -677,15 +667,25 @@ impl History {
     /// # Errors
     /// [`HistoryError`] when they cannot be read.
     pub fn action_runs_of_run(&self, run_id: &str) -> Result<Vec<ActionRunRecord>, HistoryError> {
+        self.action_runs_where("run_id", &run_id)
+    }
+
+    /// The action runs whose `column` equals `value`, in order. `column` is
+    /// one of this file's own column names, never user input.
+    fn action_runs_where(
+        &self,
+        column: &str,
+        value: &dyn rusqlite::ToSql,
+    ) -> Result<Vec<ActionRunRecord>, HistoryError> {
         let fail = sqlite_error(&self.path);
         let mut statement = self
             .conn
             .prepare(&format!(
-                "{ACTION_RUN_COLUMNS} WHERE run_id = ?1 ORDER BY id"
+                "{ACTION_RUN_COLUMNS} WHERE {column} = ?1 ORDER BY id"
             ))
             .map_err(&fail)?;
         let rows = statement
-            .query_map(params![run_id], action_run_row)
+            .query_map([value], action_run_row)
             .map_err(&fail)?;
         collect_rows(rows, &self.path)
     }
