@@ -121,6 +121,73 @@ fn check_json_carries_the_same_diagnostics() {
 }
 
 #[test]
+fn check_reports_the_problems_of_a_large_formula_at_their_lines() {
+    // 1,200 steps, about 400 KiB: parsed in parts and checked on every
+    // core. The problems sit far down the file, in different parts.
+    let sandbox = Sandbox::new();
+    let mut text = String::from("name = \"large\"\n");
+    let mut lines = std::collections::BTreeMap::new();
+    for i in 0..1_200 {
+        let description = match i {
+            700 => "RAM {{ preflight.system.memroy }}".to_string(),
+            _ => format!(
+                "Step {i}: {}",
+                "check the journal and the locks. ".repeat(8)
+            ),
+        };
+        text.push_str(&format!(
+            "\n[[steps]]\nid = \"s{i}\"\ndescription = \"{description}\"\n"
+        ));
+        lines.insert(i, text.lines().count());
+        match i {
+            333 => text.push_str("need = [\"s1\"]\n"),
+            1_100 => text.push_str("needs = [\"s1101\"]\n"),
+            1_101 => text.push_str("needs = [\"s1100\"]\n"),
+            _ if i > 0 => text.push_str(&format!("needs = [\"s{}\"]\n", i - 1)),
+            _ => {}
+        }
+    }
+    assert!(text.len() > 256 * 1024);
+    write(&sandbox, "large.toml", &text);
+
+    let output = sandbox
+        .retort(&["check", "large.toml", "--format", "json"])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let diagnostics: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let rows: Vec<(u64, String)> = diagnostics
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["line"].as_u64().unwrap(),
+                d["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let line = |step: usize| lines[&step] as u64;
+    assert_eq!(
+        rows,
+        [
+            (line(333) + 1, "retort::unknown_key".to_string()),
+            (line(700), "retort::unknown_variable".to_string()),
+            (line(1_100) + 1, "retort::formula::cycle".to_string()),
+        ],
+        "{diagnostics:#}"
+    );
+    assert!(
+        diagnostics[2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("s1100 → s1101 → s1100"),
+        "{diagnostics:#}"
+    );
+}
+
+#[test]
 fn check_passes_a_good_formula_and_takes_vars() {
     let sandbox = Sandbox::new();
     let formula = seed_formula();

@@ -6,15 +6,18 @@
 //! checks, vars.
 //!
 //! Run with `cargo bench -p retort-engine --bench check`. Prints, for each
-//! size, the median time of the TOML parse alone and of the whole check,
-//! the spread, and the growth ratios; the target is 10,000 steps under
-//! 50 ms and 100,000 steps at most about 12 times that.
+//! size, the median time of the TOML parse alone, on one core (the `toml`
+//! crate's own parse, the baseline) and on every core (retort's
+//! `document::parse`), and of the whole check, the spread, and the growth
+//! ratios; the target is 10,000 steps under 50 ms and 100,000 steps at
+//! most about 12 times that.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use retort_engine::check::{CheckOptions, Purpose, check_source};
+use retort_engine::document;
 
 /// A small deterministic generator (xorshift64*), so every run measures
 /// the same formulas.
@@ -106,20 +109,28 @@ fn main() {
     };
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     println!("retort check on generated formulas (medians; spread is min..max)");
-    println!("  toml  = TOML parse alone (the toml crate, with spans)");
+    println!("  toml  = TOML parse alone, on one core (the toml crate, with spans)");
+    println!("  parse = TOML parse alone, on every core (retort_engine::document::parse)");
     println!("  check = everything: TOML parse, structure, model, DAG, templates, vars");
     println!(
-        "{:>8} {:>9} {:>10} {:>10} {:>21} {:>6}",
-        "steps", "MB", "toml", "check", "check spread", "runs"
+        "{:>8} {:>9} {:>10} {:>10} {:>10} {:>21} {:>6}",
+        "steps", "MB", "toml", "parse", "check", "check spread", "runs"
     );
     let mut medians = Vec::new();
-    for (steps, runs) in [(100, 41), (1_000, 21), (10_000, 11), (100_000, 5)] {
+    for (steps, runs) in [(100, 41), (1_000, 31), (10_000, 21), (100_000, 5)] {
         let text = formula(steps, &mut rng);
+        let mut baseline = Vec::with_capacity(runs);
         let mut parse = Vec::with_capacity(runs);
         let mut whole = Vec::with_capacity(runs);
         for _ in 0..runs {
             let started = Instant::now();
             let (document, errors) = toml::de::DeTable::parse_recoverable(&text);
+            baseline.push(started.elapsed());
+            assert!(errors.is_empty() && !document.get_ref().is_empty());
+            drop(document);
+
+            let started = Instant::now();
+            let (document, errors) = document::parse(&text);
             parse.push(started.elapsed());
             assert!(errors.is_empty() && !document.get_ref().is_empty());
             drop(document);
@@ -135,12 +146,17 @@ fn main() {
             whole.iter().min().copied().unwrap_or_default(),
             whole.iter().max().copied().unwrap_or_default(),
         );
-        let (parse, check) = (median(&mut parse), median(&mut whole));
+        let (baseline, parse, check) = (
+            median(&mut baseline),
+            median(&mut parse),
+            median(&mut whole),
+        );
         medians.push((steps, check));
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!(
-            "{steps:>8} {:>9.1} {:>8.1}ms {:>8.1}ms {:>9.1}..{:<8.1}ms {runs:>5}",
+            "{steps:>8} {:>9.1} {:>8.1}ms {:>8.1}ms {:>8.1}ms {:>9.1}..{:<8.1}ms {runs:>5}",
             text.len() as f64 / 1e6,
+            ms(baseline),
             ms(parse),
             ms(check),
             ms(min),

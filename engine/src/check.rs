@@ -23,11 +23,11 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
-use serde::Deserialize;
-use toml::de::{DeTable, Deserializer};
+use toml::de::DeTable;
 
 use crate::dag::StepDag;
 use crate::diagnostic::{FormulaError, InvalidFormula, Problem, SourceFile, span};
+use crate::document;
 use crate::formula::{self, Formula, LoadedFormula};
 use crate::prompt::{agent_command_shape, description_shape};
 use crate::ruleset::RuleSet;
@@ -166,7 +166,7 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
     };
     let text = source.text();
 
-    let (mut document, syntax_errors) = DeTable::parse_recoverable(text);
+    let (mut document, syntax_errors) = document::parse(text);
     if !syntax_errors.is_empty() {
         checked.problems = syntax_errors.iter().map(toml_problem).collect();
         return sorted(checked);
@@ -179,7 +179,7 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
     // Later stages see the document without the keys reported above.
     structure::repair(&mut document, &structure.repairs);
     let var_spans = var_spans(&document);
-    let formula = match Formula::deserialize(Deserializer::from(document)) {
+    let formula = match Formula::from_document(document) {
         Ok(formula) => formula,
         Err(error) => {
             checked.problems.push(value_problem(&error));
@@ -379,47 +379,86 @@ fn check_templates(
     (problems, used)
 }
 
-/// Whether `text` has any Tera delimiter; text without one has nothing to check.
+/// Whether `text` has any Tera delimiter (`{{`, `{%`, `{#`); text without
+/// one has nothing to check.
 fn has_template_syntax(text: &str) -> bool {
-    text.contains("{{") || text.contains("{%") || text.contains("{#")
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'{', bytes).any(|at| matches!(bytes.get(at + 1), Some(b'{' | b'%' | b'#')))
 }
 
 /// Template problems, and the var names the templates use.
 type Templates = (Vec<Problem>, BTreeSet<String>);
 
 /// Formulas with at least this many steps have their DAG and their
-/// templates checked on two threads; smaller ones are not worth a thread.
+/// templates checked on every core; smaller ones are not worth a thread.
 const PARALLEL_STEPS: usize = 512;
 
-/// The DAG check and the template checks, which are independent: on two
-/// threads for large formulas (the DAG and the first part of the templates
-/// on one, the rest of the templates on the other), else in turn.
+/// How many steps' templates a thread takes at a time.
+const TEMPLATE_BATCH: usize = 64;
+
+/// The DAG check and the template checks, which are independent. For
+/// large formulas, on every core: one thread checks the DAG first, and all
+/// take batches of steps' templates from a shared counter until none are
+/// left, so that the work evens out whatever the share of templates.
 fn dag_and_templates(formula: &Formula, text: &str) -> (Result<StepDag, Vec<Problem>>, Templates) {
+    let threads = match formula.steps.len() >= PARALLEL_STEPS {
+        true => std::thread::available_parallelism().map_or(1, usize::from),
+        false => 1,
+    };
+    dag_and_templates_on(formula, text, threads)
+}
+
+/// [`dag_and_templates`] on `threads` threads.
+fn dag_and_templates_on(
+    formula: &Formula,
+    text: &str,
+    threads: usize,
+) -> (Result<StepDag, Vec<Problem>>, Templates) {
     let count = formula.steps.len();
-    if count < PARALLEL_STEPS {
+    if threads < 2 {
         return (
             StepDag::check(formula),
             check_templates(formula, text, 0..count, true),
         );
     }
-    // The DAG costs about as much as a third of the templates.
-    let split = count / 4;
-    std::thread::scope(|scope| {
-        let first = scope.spawn(|| {
-            (
-                StepDag::check(formula),
-                check_templates(formula, text, 0..split, false),
-            )
-        });
-        let (mut problems, mut used) = check_templates(formula, text, split..count, true);
-        let (dag, (early, early_used)) = match first.join() {
-            Ok(result) => result,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        problems.extend(early);
-        used.extend(early_used);
-        (dag, (problems, used))
-    })
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let batches = || {
+        let mut done = Vec::new();
+        loop {
+            let batch = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let start = batch * TEMPLATE_BATCH;
+            if start >= count {
+                return done;
+            }
+            let steps = start..(start + TEMPLATE_BATCH).min(count);
+            done.push((batch, check_templates(formula, text, steps, false)));
+        }
+    };
+    let (dag, mut done) = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(batches)).collect();
+        let dag = StepDag::check(formula);
+        let mut done = batches();
+        for other in others {
+            done.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        (dag, done)
+    });
+    // In step order, whichever thread checked them.
+    done.sort_unstable_by_key(|(batch, _)| *batch);
+    let (mut problems, mut used) = (Vec::new(), BTreeSet::new());
+    for (_, (batch_problems, batch_used)) in done {
+        problems.extend(batch_problems);
+        used.extend(batch_used);
+    }
+    // Last, as on one thread: the agent command.
+    let (command_problems, command_used) = check_templates(formula, text, 0..0, true);
+    problems.extend(command_problems);
+    used.extend(command_used);
+    (dag, (problems, used))
 }
 
 struct TemplateSite<'a> {
@@ -490,6 +529,39 @@ fn check_template(
                 span: span(map.range(error.range)),
                 help: error.help,
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_checked_on_several_threads_are_checked_as_on_one() {
+        let mut text = String::from(
+            "name = \"n\"\n[vars]\nA = \"1\"\n[agent]\ncommand = \"agent {{ modle }}\"\n",
+        );
+        for i in 0..300 {
+            let description = match i % 4 {
+                0 => "{{ vars.A }}",
+                1 => "{{ preflight.system.memroy }}",
+                2 => "{{ vars.B }} {% if %}",
+                _ => "plain",
+            };
+            text.push_str(&format!(
+                "[[steps]]\nid = \"s{i}\"\ndescription = \"{description}\"\nneeds = [\"s{}\"]\n",
+                i / 2
+            ));
+        }
+        let (document, _) = DeTable::parse_recoverable(&text);
+        let formula = Formula::from_document(document).expect("a formula");
+        let one = format!("{:?}", dag_and_templates_on(&formula, &text, 1));
+        assert!(one.contains("memroy") && one.contains("SelfNeed"), "{one}");
+        assert!(one.contains("modle"), "{one}");
+        for threads in [2, 3, 5] {
+            let several = format!("{:?}", dag_and_templates_on(&formula, &text, threads));
+            assert_eq!(several, one, "{threads} threads");
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod context;
 pub mod dag;
 pub mod decide;
 pub mod diagnostic;
+pub mod document;
 pub mod expression;
 pub mod finding;
 pub mod formula;

@@ -50,6 +50,12 @@ pub struct Structure {
 
 /// Every structural problem of `document` against `shape`, and its repair.
 pub fn check(document: &Spanned<DeTable<'_>>, shape: &Shape) -> Structure {
+    check_with(document, shape, PARALLEL_ELEMENTS)
+}
+
+/// [`check`], with arrays of `parallel_from` or more elements checked on
+/// every core.
+fn check_with(document: &Spanned<DeTable<'_>>, shape: &Shape, parallel_from: usize) -> Structure {
     let mut walker = Walker {
         shape,
         problems: Vec::new(),
@@ -57,6 +63,7 @@ pub fn check(document: &Spanned<DeTable<'_>>, shape: &Shape) -> Structure {
         complete: true,
         patched: false,
         in_array: 0,
+        parallel_from,
     };
     let whole = document.span();
     walker.table(
@@ -117,6 +124,19 @@ fn edit_in_value(value: &mut DeValue<'_>, path: &[PathStep], replacement: Option
     }
 }
 
+/// Arrays with at least this many elements (`[[steps]]`, mostly) are
+/// checked on every core; for fewer, starting threads costs more than it
+/// saves.
+const PARALLEL_ELEMENTS: usize = 512;
+
+/// An array being checked: its elements' shape, and where it is.
+struct ArraySite<'a> {
+    items: NodeId,
+    key: &'a str,
+    trail: &'a [PathStep],
+    label: &'a str,
+}
+
 struct Walker<'s> {
     shape: &'s Shape,
     problems: Vec<Problem>,
@@ -126,9 +146,11 @@ struct Walker<'s> {
     patched: bool,
     /// How many arrays deep the walk is inside the current key's value.
     in_array: usize,
+    /// Arrays with at least this many elements are checked on every core.
+    parallel_from: usize,
 }
 
-impl Walker<'_> {
+impl<'s> Walker<'s> {
     /// Checks `table` (at `place`; `trail` is its key path) against `node`.
     fn table(
         &mut self,
@@ -266,14 +288,7 @@ impl Walker<'_> {
                 // another): the first that fits without problems wins; if
                 // none does, report against the first.
                 for &candidate in several {
-                    let mut trial = Walker {
-                        shape: self.shape,
-                        problems: Vec::new(),
-                        repairs: Vec::new(),
-                        complete: true,
-                        patched: false,
-                        in_array: self.in_array,
-                    };
+                    let mut trial = self.fresh();
                     trial.value_as(value, candidate, key, trail, label);
                     if trial.problems.is_empty() {
                         return;
@@ -339,28 +354,16 @@ impl Walker<'_> {
                 }
             }
             (Kind::Array { items }, DeValue::Array(array)) => {
-                let items = *items;
-                for (index, element) in array.iter().enumerate() {
-                    match element.get_ref() {
-                        DeValue::Table(table) if self.is_table_node(items) => {
-                            let mut element_trail = trail.to_vec();
-                            element_trail.push(PathStep::Index(index));
-                            let element_label = array_table_label(trail, index, table);
-                            self.table(
-                                table,
-                                element.span(),
-                                items,
-                                &element_trail,
-                                &element_label,
-                            );
-                        }
-                        // A bad element drops the whole list (the caller's key).
-                        _ => {
-                            self.in_array += 1;
-                            self.value(element, items, key, trail, label);
-                            self.in_array -= 1;
-                        }
-                    }
+                let site = ArraySite {
+                    items: *items,
+                    key,
+                    trail,
+                    label,
+                };
+                if array.len() >= self.parallel_from {
+                    self.elements_in_parallel(array, &site);
+                } else {
+                    self.elements(array, 0, &site);
                 }
             }
             (Kind::Object { .. }, DeValue::Table(table)) => {
@@ -368,6 +371,79 @@ impl Walker<'_> {
                 self.table(table, value.span(), node, trail, &child_label);
             }
             _ => {}
+        }
+    }
+
+    /// Checks `elements`, the elements of an array from index `first` on.
+    fn elements(&mut self, elements: &[Spanned<DeValue<'_>>], first: usize, site: &ArraySite<'_>) {
+        for (index, element) in (first..).zip(elements) {
+            match element.get_ref() {
+                DeValue::Table(table) if self.is_table_node(site.items) => {
+                    let mut element_trail = site.trail.to_vec();
+                    element_trail.push(PathStep::Index(index));
+                    let element_label = array_table_label(site.trail, index, table);
+                    self.table(
+                        table,
+                        element.span(),
+                        site.items,
+                        &element_trail,
+                        &element_label,
+                    );
+                }
+                // A bad element drops the whole list (the caller's key).
+                _ => {
+                    self.in_array += 1;
+                    self.value(element, site.items, site.key, site.trail, site.label);
+                    self.in_array -= 1;
+                }
+            }
+        }
+    }
+
+    /// [`Walker::elements`] on every core, one run of elements each; the
+    /// problems and repairs are the same, in the same order.
+    fn elements_in_parallel(&mut self, elements: &[Spanned<DeValue<'_>>], site: &ArraySite<'_>) {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let size = elements.len().div_ceil(cores.max(1));
+        let walkers: Vec<Walker<'_>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = elements
+                .chunks(size.max(1))
+                .enumerate()
+                .map(|(part, run)| {
+                    let mut walker = self.fresh();
+                    scope.spawn(move || {
+                        walker.elements(run, part * size, site);
+                        walker
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        for walker in walkers {
+            self.problems.extend(walker.problems);
+            self.repairs.extend(walker.repairs);
+            self.complete &= walker.complete;
+            self.patched = walker.patched;
+        }
+    }
+
+    /// A walker at the same depth as this one, with nothing found yet.
+    fn fresh(&self) -> Walker<'s> {
+        Walker {
+            shape: self.shape,
+            problems: Vec::new(),
+            repairs: Vec::new(),
+            complete: true,
+            patched: false,
+            in_array: self.in_array,
+            parallel_from: self.parallel_from,
         }
     }
 
@@ -424,4 +500,40 @@ fn article(type_name: &str) -> String {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::formula_shape;
+
+    #[test]
+    fn a_long_array_checked_on_every_core_finds_what_one_core_finds() {
+        let mut text = String::from("name = \"n\"\n");
+        for i in 0..700 {
+            text.push_str(&format!("[[steps]]\nid = \"s{i}\"\ndescription = \"d\"\n"));
+            match i % 9 {
+                0 => text.push_str("need = [\"s0\"]\n"),
+                3 => text.push_str("needs = \"s0\"\n"),
+                5 => text.push_str("timeout = 5\n"),
+                7 => text.push_str("[steps.extra]\n"),
+                _ => {}
+            }
+            if i % 50 == 13 {
+                text = text.replace(&format!("id = \"s{i}\"\n"), "");
+            }
+        }
+        let (document, errors) = DeTable::parse_recoverable(&text);
+        assert!(errors.is_empty(), "{errors:?}");
+        let serial = check_with(&document, formula_shape(), usize::MAX);
+        let parallel = check_with(&document, formula_shape(), 2);
+        assert!(serial.problems.len() > 300, "{}", serial.problems.len());
+        assert_eq!(
+            format!("{:?}", parallel.problems),
+            format!("{:?}", serial.problems)
+        );
+        assert_eq!(parallel.repairs, serial.repairs);
+        assert_eq!(parallel.complete, serial.complete);
+        assert!(!parallel.complete, "ids are missing");
+    }
 }

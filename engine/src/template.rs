@@ -64,6 +64,103 @@ pub struct SyntaxError {
 /// # Errors
 /// The [`SyntaxError`] Tera reports, with its offset in `template`.
 pub fn analyse(template: &str) -> Result<Vec<String>, SyntaxError> {
+    // Tera spends most of its time on the text between tags, which cannot
+    // hold a syntax error or a variable. Its outline, that text cut down,
+    // is parsed first; only when the outline fails is the whole template
+    // parsed, so that an error is always Tera's own, at its real place.
+    if let Some(outline) = outline(template)
+        && let Ok(names) = analyse_whole(&outline)
+    {
+        return Ok(names);
+    }
+    analyse_whole(template)
+}
+
+/// Templates shorter than this (bytes) are parsed whole: their outline
+/// saves less than it costs.
+const OUTLINE_FROM: usize = 256;
+
+/// `template` with every run of text outside its tags cut to one byte
+/// (`x`, or a space when the run is all whitespace, which Tera treats
+/// differently in places), and every `{{ … }}`, `{% … %}` and `{# … #}`
+/// kept as written: the same template to Tera's parser, only shorter.
+/// Tags end where Tera's lexer ends them: at the first `}}` or `%}`
+/// outside a string literal (`"…"`, `'…'` or `` `…` ``, with `\`
+/// escapes), and comments at the first `#}` after their `{#`.
+///
+/// `None` when the outline is not worth it, or when the template has a
+/// `{% raw %}` block, whose end only Tera's lexer should judge, or a tag
+/// that does not end, which is an error Tera should report.
+fn outline(template: &str) -> Option<String> {
+    if template.len() < OUTLINE_FROM {
+        return None;
+    }
+    let bytes = template.as_bytes();
+    let mut outline = String::with_capacity(template.len() / 8);
+    let mut text_start = 0;
+    let mut at = 0;
+    while let Some(found) = memchr::memchr(b'{', &bytes[at..]) {
+        let open = at + found;
+        let kind = bytes.get(open + 1).copied();
+        let end = match kind {
+            // As Tera does, the `#}` is looked for after the `{#`.
+            Some(b'#') => template[open + 2..]
+                .find("#}")
+                .map(|end| open + 2 + end + 2)?,
+            Some(b'{') => open + 2 + tag_length(&bytes[open + 2..], b'}')?,
+            Some(b'%') => {
+                let inside = template[open + 2..].trim_start_matches('-').trim_start();
+                if inside.starts_with("raw") {
+                    return None;
+                }
+                open + 2 + tag_length(&bytes[open + 2..], b'%')?
+            }
+            _ => {
+                at = open + 1;
+                continue;
+            }
+        };
+        push_text_run(&mut outline, &template[text_start..open]);
+        outline.push_str(&template[open..end]);
+        text_start = end;
+        at = end;
+    }
+    push_text_run(&mut outline, &template[text_start..]);
+    Some(outline)
+}
+
+/// The length of a tag's inside up to and including its closing
+/// `{closing}}`, skipping string literals; `None` when it does not close.
+fn tag_length(inside: &[u8], closing: u8) -> Option<usize> {
+    let mut i = 0;
+    while i < inside.len() {
+        match inside[i] {
+            quote @ (b'"' | b'\'' | b'`') => {
+                i += 1;
+                while i < inside.len() && inside[i] != quote {
+                    i += if inside[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            c if c == closing && inside.get(i + 1) == Some(&b'}') => return Some(i + 2),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Appends a run of text outside tags, cut to one byte.
+fn push_text_run(outline: &mut String, run: &str) {
+    if run.is_empty() {
+    } else if run.chars().all(char::is_whitespace) {
+        outline.push(' ');
+    } else {
+        outline.push('x');
+    }
+}
+
+/// [`analyse`] on exactly `template`.
+fn analyse_whole(template: &str) -> Result<Vec<String>, SyntaxError> {
     thread_local! {
         // One parser per thread: building a `Tera` registers every built-in
         // filter, which costs more than parsing a short template.
@@ -642,5 +739,93 @@ mod tests {
         let map = StringSource::new(escaped, 4..escaped.len() - 1, value);
         let y = value.find('y').unwrap();
         assert_eq!(map.offset(y), 5, "with escapes, the start of the line");
+    }
+
+    #[test]
+    fn the_outline_keeps_every_tag_and_cuts_the_text() {
+        let text = "plain words ".repeat(30);
+        let template = format!(
+            "{text}{{{{ a.b }}}}\n{text}{{% if x %}}{{{{ \"s }}}} t\" }}}}{{% endif %}}{{# c #}}   {{{{ y }}}}"
+        );
+        assert_eq!(
+            outline(&template).as_deref(),
+            Some("x{{ a.b }}x{% if x %}{{ \"s }} t\" }}{% endif %}{# c #} {{ y }}")
+        );
+        assert_eq!(analyse(&template), analyse_whole(&template));
+        // Raw blocks, unclosed tags and short templates are parsed whole.
+        let raw = format!("{text}{{% raw %}}{{{{ x }}}}{{% endraw %}}");
+        assert_eq!(outline(&raw), None);
+        assert_eq!(outline(&format!("{text}{{{{ x ")), None);
+        assert_eq!(outline("{{ x }}"), None);
+    }
+
+    #[test]
+    fn an_error_is_reported_at_its_place_in_the_whole_template() {
+        let text = "plain words\n".repeat(30);
+        let template = format!("{text}{{{{ a + }}}}");
+        let error = analyse(&template).unwrap_err();
+        assert_eq!(Err(error.clone()), analyse_whole(&template));
+        assert!(error.offset >= text.len(), "{error:?}");
+    }
+
+    /// Pieces of templates, including the ones that could fool a scanner
+    /// that does not end tags where Tera does.
+    fn piece() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::sample::select(vec![
+            "plain text, and more plain text ",
+            "ünïcödé ",
+            "\n",
+            "   ",
+            "{",
+            "}",
+            "}}",
+            "%}",
+            "#}",
+            "{ {",
+            "{{ x }}",
+            "{{ a.b[0] | join(sep=\", \") }}",
+            "{{ \"a }} b\" }}",
+            "{{ 'it' }}",
+            "{{ `%}` }}",
+            "{{ \"\\\"}}\" }}",
+            "{{ {\"a\": {\"b\": 1}} }}",
+            "{{- x -}}",
+            "{{",
+            "{{ ",
+            "{%",
+            "{% if x %}",
+            "{%- if x -%}",
+            "{% elif y %}",
+            "{% else %}",
+            "{% endif %}",
+            "{% for a in b %}",
+            "{% endfor %}",
+            "{% set y = 1 %}",
+            "{{ y }}",
+            "{% raw %}",
+            "{% endraw %}",
+            "{# comment {{ x }} #}",
+            "{#}",
+            "{#",
+            "{% extends \"base\" %}",
+            "{% block b %}",
+            "{% endblock %}",
+            "{% macro m(a) %}",
+            "{% endmacro %}",
+            "{{ a + }}",
+            "{% if %}",
+        ])
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_outline_never_changes_what_tera_says(
+            lead in proptest::sample::select(vec!["lead text ", "          ", "\n  \n    "]),
+            pieces in proptest::collection::vec(piece(), 0..40),
+        ) {
+            // Long enough to be outlined.
+            let template = format!("{}{}", lead.repeat(26), pieces.concat());
+            proptest::prop_assert_eq!(analyse(&template), analyse_whole(&template));
+        }
     }
 }
