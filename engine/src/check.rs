@@ -3,7 +3,8 @@
 //! refuse a formula with errors and print its warnings.
 //!
 //! The stages, each on what the one before produced:
-//! 1. TOML, parsed with error recovery: every syntax error.
+//! 1. TOML, parsed with error recovery ([`crate::document`]): every syntax
+//!    error.
 //! 2. Structure, against the formula's JSON Schema ([`crate::structure`]):
 //!    every unknown key (with the likely intended one), wrong type and
 //!    missing key.
@@ -28,7 +29,7 @@ use toml::de::DeTable;
 use crate::dag::StepDag;
 use crate::diagnostic::{FormulaError, InvalidFormula, Problem, SourceFile, span};
 use crate::document;
-use crate::formula::{self, Formula, LoadedFormula};
+use crate::formula::{self, Formula, LoadedFormula, PARALLEL_STEPS};
 use crate::prompt::{agent_command_shape, description_shape};
 use crate::ruleset::RuleSet;
 use crate::shape::{Shape, closest};
@@ -325,7 +326,6 @@ fn resolve_vars(
     (values, problems)
 }
 
-/// Checks every template of `formula`; returns the var names they use.
 /// Checks the descriptions of `formula.steps[steps]` (and, with
 /// `agent_command`, the agent command); returns their problems and the var
 /// names they use.
@@ -389,15 +389,11 @@ fn has_template_syntax(text: &str) -> bool {
 /// Template problems, and the var names the templates use.
 type Templates = (Vec<Problem>, BTreeSet<String>);
 
-/// Formulas with at least this many steps have their DAG and their
-/// templates checked on every core; smaller ones are not worth a thread.
-const PARALLEL_STEPS: usize = 512;
-
 /// How many steps' templates a thread takes at a time.
 const TEMPLATE_BATCH: usize = 64;
 
 /// The DAG check and the template checks, which are independent. For
-/// large formulas, on every core: one thread checks the DAG first, and all
+/// formulas of [`PARALLEL_STEPS`] steps or more, on every core: one thread checks the DAG first, and all
 /// take batches of steps' templates from a shared counter until none are
 /// left, so that the work evens out whatever the share of templates.
 fn dag_and_templates(formula: &Formula, text: &str) -> (Result<StepDag, Vec<Problem>>, Templates) {

@@ -362,8 +362,10 @@ impl Formula {
     }
 }
 
-/// Formulas with at least this many steps have them read on every core by
-/// [`Formula::from_document`].
+/// Formulas with at least this many steps are read and checked on every
+/// core (steps read by [`Formula::from_document`], DAG and templates checked
+/// by [`crate::check`]); for fewer, starting threads costs more than it
+/// saves.
 pub const PARALLEL_STEPS: usize = 512;
 
 /// Of an error found so far and another, the one that points earlier

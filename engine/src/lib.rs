@@ -12,8 +12,9 @@
 //! owns the run history). [`plan`] prepares a run without side effects and
 //! [`run`] carries it out, [`wait`]ing on each step, under a [`lock`] that
 //! keeps runs of one formula from overlapping; [`state`] lays out the state
-//! directory. [`check`] checks a formula in one pass ([`structure`] against
-//! its [`shape`], [`template`]s, the DAG, the rules); [`diagnostic`] renders
+//! directory. [`check`] checks a formula in one pass (its TOML
+//! [`document`], [`structure`] against its [`shape`], [`template`]s, the
+//! DAG, the rules), large ones on every core; [`diagnostic`] renders
 //! what it finds like a compiler; [`graph`] draws the DAG.
 
 #![warn(missing_docs)]
