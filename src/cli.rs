@@ -71,6 +71,12 @@ pub enum Command {
         /// overrides the formula's `[agent] command`.
         #[arg(long, value_name = "CMD")]
         agent: Option<String>,
+        /// Text the `--agent` command's screen shows once it waits for
+        /// input; its first prompt waits for it (as `[agent] ready` does
+        /// for the formula's own agent). Without it, retort waits for the
+        /// screen to settle.
+        #[arg(long, value_name = "TEXT", requires = "agent")]
+        ready: Option<String>,
         /// The state directory [default: $RETORT_STATE_DIR, else
         /// $XDG_STATE_HOME/retort, else ~/.local/state/retort].
         #[arg(long, value_name = "DIR")]

@@ -63,6 +63,7 @@ async fn dispatch(command: Command) -> u8 {
         Command::Run {
             formula,
             agent,
+            ready,
             state_dir,
             phase_file,
             dry_run,
@@ -72,6 +73,7 @@ async fn dispatch(command: Command) -> u8 {
             let run = commands::run::RunArgs {
                 formula,
                 agent,
+                ready,
                 state_dir,
                 phase_file,
                 dry_run,

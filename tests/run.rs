@@ -449,3 +449,137 @@ fn a_run_does_not_overlap_the_formulas_run_in_progress() {
         "tmux is left clean"
     );
 }
+
+/// A two-step formula whose own agent is the scripted agent, with `agent`
+/// lines added to its `[agent]` table; each step may take 20 seconds.
+fn formula_with_agent(sandbox: &Sandbox, agent: &str) -> std::path::PathBuf {
+    let formula = sandbox.work().join("starting.toml");
+    let command = scripted_agent();
+    std::fs::write(
+        &formula,
+        format!(
+            r#"
+name = "starting"
+[agent]
+command = '{command}'
+{agent}
+[[steps]]
+id = "first"
+description = "The first prompt: it must not be lost."
+timeout = "20s"
+[[steps]]
+id = "second"
+description = "The second prompt."
+needs = ["first"]
+timeout = "20s"
+"#
+        ),
+    )
+    .unwrap();
+    formula
+}
+
+fn run_formula(
+    sandbox: &Sandbox,
+    formula: &std::path::Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    sandbox
+        .retort(&[
+            "run",
+            formula.to_str().unwrap(),
+            "--state-dir",
+            sandbox.state().to_str().unwrap(),
+        ])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_agent_slow_to_start_gets_its_first_prompt_once_it_shows_its_ready_text() {
+    let sandbox = Sandbox::new();
+    let formula = formula_with_agent(&sandbox, "ready = \"agent>\"");
+
+    // The agent takes 1.5 s to start and throws away what was typed before.
+    let output = run_formula(&sandbox, &formula, &[("AGENT_STARTUP_MS", "1500")]);
+
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "stderr:\n{err}");
+    let discarded = std::fs::read_to_string(sandbox.transcript().join("discarded.txt")).unwrap();
+    assert_eq!(
+        discarded, "0\n",
+        "nothing was pasted before the agent was ready"
+    );
+    let received = sandbox.received();
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert!(
+        received[0]
+            .1
+            .contains("The first prompt: it must not be lost.")
+    );
+    let ready_line = err
+        .lines()
+        .find(|line| line.starts_with("retort: agent ready after "))
+        .unwrap_or_else(|| panic!("no ready line in:\n{err}"));
+    let seconds: f64 = ready_line
+        .trim_start_matches("retort: agent ready after ")
+        .trim_end_matches('s')
+        .parse()
+        .unwrap();
+    assert!(seconds >= 1.5, "{ready_line}");
+}
+
+#[test]
+fn without_a_ready_text_the_first_prompt_waits_for_the_screen_to_settle() {
+    let sandbox = Sandbox::new();
+    let formula = formula_with_agent(&sandbox, "");
+
+    let output = run_formula(&sandbox, &formula, &[("AGENT_STARTUP_MS", "1500")]);
+
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let discarded = std::fs::read_to_string(sandbox.transcript().join("discarded.txt")).unwrap();
+    assert_eq!(
+        discarded, "0\n",
+        "nothing was pasted before the agent was ready"
+    );
+    assert_eq!(sandbox.received().len(), 2);
+}
+
+#[test]
+fn an_agent_that_never_shows_its_ready_text_fails_the_run_with_its_screen() {
+    let sandbox = Sandbox::new();
+    let formula = formula_with_agent(&sandbox, "ready = \"Welcome back\"\nready_timeout = \"1s\"");
+
+    let output = run_formula(&sandbox, &formula, &[]);
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let phase = std::fs::read_to_string(sandbox.state().join("starting.phase")).unwrap();
+    assert!(
+        phase.starts_with(
+            "PHASE:failed\nReason: step `first`: the agent was not ready: its screen did not show `Welcome back` (its ready text) within 1s; it last showed `agent>` (whole screen in "
+        ),
+        "{phase}"
+    );
+    assert!(sandbox.received().is_empty(), "no prompt was pasted");
+    let pane = std::fs::read_to_string(sandbox.run_dir().join("agent-pane.txt")).unwrap();
+    assert!(
+        pane.contains("scripted agent (a stand-in for an LLM agent)"),
+        "{pane}"
+    );
+    assert_eq!(
+        sandbox.tmux_sessions(),
+        Vec::<String>::new(),
+        "tmux is left clean"
+    );
+}

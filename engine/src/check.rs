@@ -209,6 +209,17 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
             });
         }
     }
+    if let Some(ready) = &formula.agent.ready
+        && ready.get_ref().trim().is_empty()
+    {
+        checked.problems.push(Problem::BadValue {
+            message: "`ready` in [agent] is blank, so every screen would show it".to_string(),
+            span: span(ready.span()),
+            help: Some(
+                "give the text the agent shows when it waits for input (its prompt marker), or remove `ready` to wait for the screen to settle".to_string(),
+            ),
+        });
+    }
     if options.purpose == Purpose::Authoring {
         for file in &formula.context.files {
             if !options.cwd.join(file.get_ref()).exists() {

@@ -123,7 +123,31 @@ pub struct AgentSection {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub command: Option<Spanned<String>>,
+    /// Text the agent's screen shows once it waits for input (its prompt
+    /// marker, such as `❯`). A new session's first prompt is pasted only
+    /// once the screen shows it; if it does not within `ready_timeout`, the
+    /// run fails. Without it, retort waits for the screen to settle
+    /// instead (see `retort_engine::ready`). Applies to the formula's own
+    /// agent command, not to one given with `--agent` (which has `--ready`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ready: Option<Spanned<String>>,
+    /// How long a new agent may take to become ready, as a humane
+    /// duration. Default: 60 seconds.
+    #[serde(default)]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub ready_timeout: Option<Spanned<HumanDuration>>,
+    /// The pause between pasting a prompt and pressing Enter, so that agents
+    /// that detect pastes read Enter as a key press of its own, as a
+    /// humane duration (`"300ms"`). Default: 300 milliseconds.
+    #[serde(default)]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub submit_delay: Option<Spanned<HumanDuration>>,
 }
+
+/// How long a new agent may take to become ready when `[agent]
+/// ready_timeout` does not say: 60 seconds.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The agent command used when neither `--agent` nor `[agent] command` is given.
 pub const DEFAULT_AGENT_COMMAND: &str = "claude{% if model %} --model {{ model }}{% endif %}";

@@ -7,7 +7,8 @@
 //! checked against the snapshot's shape, [`cel_value`]) → [`finding`]s tracked across
 //! runs in the run history → [`action`]s run or proposed ([`proposal`]) →
 //! the [`gate`] → [`prompt`] (Tera-rendered prompts, with [`context`] files)
-//! → [`session`] (the tmux backend) → [`signal`] (the agent's step signals)
+//! → [`session`] (the tmux backend; [`ready`] waits for a new agent) →
+//! [`signal`] (the agent's step signals)
 //! → [`phase`] and the journal (the `retort-journal` crate, which also
 //! owns the run history). [`plan`] prepares a run without side effects and
 //! [`run`] carries it out, [`wait`]ing on each step, under a [`lock`] that
@@ -38,6 +39,7 @@ pub mod phase;
 pub mod plan;
 pub mod prompt;
 pub mod proposal;
+pub mod ready;
 pub mod rule;
 pub mod ruleset;
 pub mod run;

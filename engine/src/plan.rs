@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -20,10 +21,11 @@ use crate::check::{self, CheckOptions, Purpose, Ready};
 use crate::context::{ContextFile, read_context_files};
 use crate::dag::StepDag;
 use crate::decide::{self, Decision, history_path};
-use crate::formula::{DEFAULT_AGENT_COMMAND, LoadedFormula};
+use crate::formula::{DEFAULT_AGENT_COMMAND, DEFAULT_READY_TIMEOUT, LoadedFormula};
 use crate::prompt::{Prompt, RunInfo, opens_session, render_agent_command, render_prompts};
+use crate::ready::Readiness;
 use crate::ruleset::{Evaluation, RuleSet};
-use crate::session::TmuxServer;
+use crate::session::{DEFAULT_SUBMIT_DELAY, TmuxServer};
 use crate::state::{RunDir, StateDir, file_safe, new_run_id};
 
 use crate::run::RunError;
@@ -35,6 +37,9 @@ pub struct RunOptions {
     pub formula: PathBuf,
     /// The agent command from `--agent`, overriding the formula's.
     pub agent: Option<String>,
+    /// The text the `--agent` command's screen shows once it is ready
+    /// (`--ready`); see [`crate::ready`]. Ignored without `agent`.
+    pub ready: Option<String>,
     /// `--var NAME=VALUE` values.
     pub vars: BTreeMap<String, String>,
     /// Where state goes.
@@ -97,6 +102,10 @@ pub struct Plan {
     pub prompts: Vec<Prompt>,
     /// The agent sessions, in order (one unless steps change model).
     pub sessions: Vec<SessionPlan>,
+    /// How a new session's agent is known to be ready for its first prompt.
+    pub readiness: Readiness,
+    /// The pause between pasting a prompt and pressing Enter.
+    pub submit_delay: Duration,
     /// Warnings (problems that do not stop the run, missing context files).
     pub warnings: Vec<String>,
     /// The run id.
@@ -214,8 +223,29 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         }
     }
 
+    let agent = &formula.agent;
+    let ready_text = match &options.agent {
+        // The formula's ready text describes the formula's own agent.
+        Some(_) => options.ready.clone(),
+        None => agent.ready.as_ref().map(|text| text.get_ref().clone()),
+    };
+    let timeout = agent
+        .ready_timeout
+        .as_ref()
+        .map_or(DEFAULT_READY_TIMEOUT, |t| t.get_ref().0);
+    let readiness = match ready_text {
+        Some(text) => Readiness::Shows { text, timeout },
+        None => Readiness::Settled { timeout },
+    };
+    let submit_delay = agent
+        .submit_delay
+        .as_ref()
+        .map_or(DEFAULT_SUBMIT_DELAY, |d| d.get_ref().0);
+
     Ok(Plan {
         journal_dir: options.state.journal_dir(formula.name()),
+        readiness,
+        submit_delay,
         loaded,
         dag,
         vars,

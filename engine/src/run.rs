@@ -32,6 +32,7 @@ use crate::gate::GateDecision;
 use crate::lock::{LockError, RunLock};
 use crate::phase::{Phase, write_phase_file};
 use crate::prompt::{PromptError, render_prompts};
+use crate::ready::{Readiness, ReadyEnd, wait_until_ready};
 use crate::session::{AgentSession, SessionError, SessionSpec};
 use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir, file_safe};
 
@@ -184,6 +185,14 @@ pub enum Progress<'a> {
         /// The run directory.
         run_dir: &'a Path,
     },
+    /// The agent of the session just started is ready for its first
+    /// prompt (see [`crate::ready`]).
+    AgentReady {
+        /// The session's name.
+        session: &'a str,
+        /// How long it took, from the session's start.
+        after: Duration,
+    },
     /// A step's prompt was delivered.
     StepStarted {
         /// Its position, from 1.
@@ -332,6 +341,35 @@ pub async fn execute(
             session: session.name(),
             run_dir: run.path(),
         });
+        // The session's first step cannot start until its agent is ready.
+        let first = formula.steps[plan.dag.order()[planned.steps.start]].id();
+        let mut not_ready = match wait_until_ready(&session, &plan.readiness, &mut interrupts).await
+        {
+            ReadyEnd::Ready(after) => {
+                progress(Progress::AgentReady {
+                    session: session.name(),
+                    after,
+                });
+                None
+            }
+            ReadyEnd::Unsettled(after) => {
+                warnings.push(format!(
+                    "the agent in tmux session {} was still changing its screen after {}; its first prompt was pasted anyway (set `[agent] ready` to the text it shows when it waits for input)",
+                    session.name(),
+                    humantime::format_duration(after)
+                ));
+                None
+            }
+            ReadyEnd::NotShown { after, screen } => Some(StepEnd::Broken(not_ready_reason(
+                first,
+                &plan.readiness,
+                after,
+                &screen,
+                &run.pane_capture_file(number),
+            ))),
+            ReadyEnd::AgentEnded(exit) => Some(StepEnd::AgentEnded(exit)),
+            ReadyEnd::Interrupted(name) => Some(StepEnd::Interrupted(name)),
+        };
         for position in planned.steps.clone() {
             let step = &formula.steps[plan.dag.order()[position]];
             let step_clock = Instant::now();
@@ -342,7 +380,18 @@ pub async fn execute(
                 id: step.id(),
                 title: step.title(),
             });
-            let end = match start_step(&run, &session, step.id(), &plan.run_id).await {
+            let started = match not_ready.take() {
+                Some(end) => Err(end),
+                None => start_step(&run, &session, step.id(), plan)
+                    .await
+                    .map_err(|reason| match session.agent_exit() {
+                        // When the agent is gone, say how it ended rather
+                        // than that the paste failed.
+                        Some(exit) => StepEnd::AgentEnded(exit),
+                        None => StepEnd::Broken(reason),
+                    }),
+            };
+            let end = match started {
                 Ok(()) => {
                     wait_for_step(
                         &run,
@@ -354,12 +403,7 @@ pub async fn execute(
                     )
                     .await
                 }
-                Err(reason) => match session.agent_exit() {
-                    // When the agent is gone, say how it ended rather than
-                    // that the paste failed.
-                    Some(exit) => StepEnd::AgentEnded(exit),
-                    None => StepEnd::Broken(reason),
-                },
+                Err(end) => end,
             };
             let (outcome, reason) = end.describe(step.id(), step.timeout());
             let result = StepResult {
@@ -572,18 +616,44 @@ async fn retire(run: &RunDir, number: usize, session: &AgentSession, warnings: &
     }
 }
 
+/// Why `step`, the first of a session, failed when its agent never became
+/// ready: what it was waiting for, and the last line its screen showed.
+fn not_ready_reason(
+    step: &str,
+    readiness: &Readiness,
+    after: Duration,
+    screen: &str,
+    pane_file: &Path,
+) -> String {
+    let waited_for = match readiness {
+        Readiness::Shows { text, .. } => format!("show `{text}` (its ready text)"),
+        Readiness::Settled { .. } => "settle".to_string(),
+    };
+    let last = screen
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .map_or_else(|| "a blank screen".to_string(), |line| format!("`{line}`"));
+    format!(
+        "step `{step}`: the agent was not ready: its screen did not {waited_for} within {}; it last showed {last} (whole screen in {})",
+        humantime::format_duration(after),
+        pane_file.display()
+    )
+}
+
 /// Marks `step` current and pastes its prompt.
 async fn start_step(
     run: &RunDir,
     session: &AgentSession,
     step: &str,
-    run_id: &str,
+    plan: &Plan,
 ) -> Result<(), String> {
     write_atomic(&run.current_step_file(), format!("{step}\n").as_bytes())
         .map_err(|e| format!("could not write {}: {e}", run.current_step_file().display()))?;
-    let buffer = format!("retort-{run_id}-{}", file_safe(step));
+    let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));
     session
-        .deliver(&run.prompt_file(step), &buffer)
+        .deliver(&run.prompt_file(step), &buffer, plan.submit_delay)
         .await
         .map_err(|e| format!("could not deliver the prompt of step `{step}`: {e}"))
 }

@@ -34,10 +34,11 @@ pub const WRAPPER: &str = concat!(
     "exec sleep 2147483647"
 );
 
-/// A pause between pasting a prompt and pressing Enter, so that terminal
-/// applications that detect pastes (Claude Code among them) read Enter as
-/// a separate key press rather than part of the pasted text. 300 ms.
-pub const SUBMIT_DELAY: Duration = Duration::from_millis(300);
+/// The pause between pasting a prompt and pressing Enter when `[agent]
+/// submit_delay` does not say, so that terminal applications that detect
+/// pastes (Claude Code among them) read Enter as a separate key press
+/// rather than part of the pasted text: 300 ms.
+pub const DEFAULT_SUBMIT_DELAY: Duration = Duration::from_millis(300);
 
 /// The agent pane's size in columns × rows; wide enough for agent TUIs.
 pub const PANE_SIZE: (usize, usize) = (200, 50);
@@ -235,12 +236,17 @@ impl AgentSession {
 
     /// Pastes the file at `prompt` into the agent's pane through a tmux
     /// paste buffer (bracketed, when the agent asked for bracketed paste),
-    /// waits [`SUBMIT_DELAY`], and presses Enter. Sends nothing once the
-    /// agent has exited.
+    /// waits `submit_delay` (see [`DEFAULT_SUBMIT_DELAY`]), and presses
+    /// Enter. Sends nothing once the agent has exited.
     ///
     /// # Errors
     /// [`SessionError`] when tmux fails (the session is gone, …).
-    pub async fn deliver(&self, prompt: &Path, buffer: &str) -> Result<(), SessionError> {
+    pub async fn deliver(
+        &self,
+        prompt: &Path,
+        buffer: &str,
+        submit_delay: Duration,
+    ) -> Result<(), SessionError> {
         if self.agent_exit().is_some() {
             return Ok(());
         }
@@ -259,7 +265,7 @@ impl AgentSession {
                 Tmux::new().add_command(load).add_command(paste),
             )
             .await?;
-        tokio::time::sleep(SUBMIT_DELAY).await;
+        tokio::time::sleep(submit_delay).await;
         if self.agent_exit().is_some() {
             return Ok(());
         }
@@ -318,6 +324,23 @@ impl AgentSession {
             )
             .await
             .is_ok()
+    }
+
+    /// What the agent's pane shows now: its visible lines, wrapped lines
+    /// joined, trailing blanks trimmed. `None` when tmux cannot say (the
+    /// session is gone).
+    pub async fn screen(&self) -> Option<String> {
+        let target = window_target(&self.name);
+        let capture = CapturePane::new()
+            .stdout()
+            .join()
+            .target_pane(target.as_str());
+        let screen = self
+            .server
+            .run("capture-pane", Tmux::with_command(capture))
+            .await
+            .ok()?;
+        Some(screen.trim_end().to_string())
     }
 
     /// The last `lines` lines of the agent's pane, for the run directory.

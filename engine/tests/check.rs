@@ -381,3 +381,28 @@ fn a_bad_enumeration_value_does_not_hide_the_problems_after_it() {
     );
     assert_eq!(summary[2].0, 10, "and the DAG: {summary:?}");
 }
+
+#[test]
+fn agent_readiness_settings_are_checked() {
+    let text = "name = \"n\"\n[agent]\nready = \"  \"\nready_timeout = \"soon\"\nsubmit_delay = \"300ms\"\n[[steps]]\nid = \"a\"\ndescription = \"A\"\n";
+    let found = problems(text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    // serde stops at the first bad value; fix it and the blank text shows.
+    assert_eq!((found[0].0, found[0].1), (4, 17), "{found:?}");
+    assert!(found[0].3.contains("`soon` is not a duration"), "{found:?}");
+
+    let text = text.replace("\"soon\"", "\"90s\"");
+    let found = problems(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (line, column, code, message, help) = &found[0];
+    assert_eq!((*line, *column), (3, 9));
+    assert_eq!(code, "retort::bad_value");
+    assert_eq!(
+        message,
+        "`ready` in [agent] is blank, so every screen would show it"
+    );
+    assert!(
+        help.contains("the text the agent shows when it waits for input"),
+        "{help}"
+    );
+}

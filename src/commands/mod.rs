@@ -34,6 +34,7 @@ pub fn options(
     RunOptions {
         formula,
         agent,
+        ready: None,
         vars,
         state,
         phase_file,

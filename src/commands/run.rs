@@ -17,6 +17,8 @@ pub struct RunArgs {
     pub formula: PathBuf,
     /// `--agent`.
     pub agent: Option<String>,
+    /// `--ready`.
+    pub ready: Option<String>,
     /// `--state-dir`.
     pub state_dir: Option<PathBuf>,
     /// `--phase-file`.
@@ -37,7 +39,7 @@ pub async fn run(args: RunArgs) -> u8 {
         Err(error) => return invalid(&error.to_string()),
     };
     let dry_run = args.dry_run;
-    let options = options(
+    let mut options = options(
         args.formula,
         args.agent,
         state,
@@ -45,6 +47,7 @@ pub async fn run(args: RunArgs) -> u8 {
         args.vars,
         args.snapshot,
     );
+    options.ready = args.ready;
     if dry_run {
         dry_run_plan(&options).await
     } else {
@@ -77,6 +80,9 @@ async fn run_formula(options: &RunOptions) -> u8 {
                 .map_or("", |s| s.agent_command.as_str()),
             run_dir.display()
         ),
+        Progress::AgentReady { after, .. } => {
+            eprintln!("retort: agent ready after {:.1}s", after.as_secs_f64());
+        }
         Progress::StepStarted {
             number,
             count,
@@ -167,6 +173,7 @@ fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
         rows.push(("session", session.name.clone()));
         rows.push(("agent", session.agent_command.clone()));
     }
+    rows.push(("ready", plan.readiness.describe()));
     for (label, value) in rows.into_iter().chain([
         ("state dir", options.state.path().display().to_string()),
         ("run dir", plan.run_dir.path().display().to_string()),

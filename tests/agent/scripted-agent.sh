@@ -16,11 +16,24 @@
 #   AGENT_HANG_AT=STEP      never signal
 #   AGENT_KILL_SESSION_AT=STEP  kill its own tmux session
 # Otherwise it signals done.
+#
+# Like a real agent, it starts by drawing a banner and its prompt marker
+# ("agent>"). With AGENT_STARTUP_MS=N it takes N ms to start first, and
+# throws away whatever was typed meanwhile, as terminal programs that flush
+# their input when they start do.
 set -u
 : "${AGENT_TRANSCRIPT:=${RETORT_RUN_DIR:?not inside a retort run}/agent-transcript}"
 mkdir -p "$AGENT_TRANSCRIPT"
 printf 'RETORT_RUN_DIR=%s\nPHASE_FILE=%s\nretort=%s\n' \
   "${RETORT_RUN_DIR:-}" "${PHASE_FILE:-}" "$(command -v retort)" > "$AGENT_TRANSCRIPT/env.txt"
+
+if [ -n "${AGENT_STARTUP_MS:-}" ]; then
+  sleep "$((AGENT_STARTUP_MS / 1000)).$(printf '%03d' $((AGENT_STARTUP_MS % 1000)))"
+  discarded=0
+  while IFS= read -r -t 0.05 _; do discarded=$((discarded + 1)); done
+  printf '%s\n' "$discarded" > "$AGENT_TRANSCRIPT/discarded.txt"
+fi
+printf 'scripted agent (a stand-in for an LLM agent)\nagent> '
 
 n=0
 prompt=""
