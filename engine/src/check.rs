@@ -409,7 +409,7 @@ const TEMPLATE_BATCH: usize = 64;
 /// left, so that the work evens out whatever the share of templates.
 fn dag_and_templates(formula: &Formula, text: &str) -> (Result<StepDag, Vec<Problem>>, Templates) {
     let threads = match formula.steps.len() >= PARALLEL_STEPS {
-        true => std::thread::available_parallelism().map_or(1, usize::from),
+        true => crate::cores::count(),
         false => 1,
     };
     dag_and_templates_on(formula, text, threads)
@@ -446,11 +446,7 @@ fn dag_and_templates_on(
         let dag = StepDag::check(formula);
         let mut done = batches();
         for other in others {
-            done.extend(
-                other
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
+            done.extend(crate::cores::join(other));
         }
         (dag, done)
     });

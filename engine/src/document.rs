@@ -40,7 +40,7 @@ const STEP_HEADER: &str = "\n[[steps]]";
 /// every syntax error. The same as [`DeTable::parse_recoverable`], on every
 /// core (up to 16) for texts of [`PARALLEL_BYTES`] or more.
 pub fn parse(text: &str) -> (Spanned<DeTable<'_>>, Vec<Error>) {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let cores = crate::cores::count();
     let parts = cores.min(text.len() / PARALLEL_BYTES).min(MAX_PARTS);
     parse_in_parts(text, parts)
 }
@@ -93,11 +93,7 @@ fn parse_parts<'i>(text: &'i str, cuts: &[usize]) -> Option<Spanned<DeTable<'i>>
             .collect();
         let mut tables = vec![parse_part(text, first.clone())];
         for handle in handles {
-            tables.push(
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
+            tables.push(crate::cores::join(handle));
         }
         tables
     });

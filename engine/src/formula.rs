@@ -301,7 +301,7 @@ impl Formula {
             .and_then(|steps| steps.get_ref().as_array())
             .is_some_and(|steps| steps.len() >= PARALLEL_STEPS);
         let parts = match many {
-            true => std::thread::available_parallelism().map_or(1, usize::from),
+            true => crate::cores::count(),
             false => 1,
         };
         Formula::from_document_in(document, parts)
@@ -342,14 +342,7 @@ impl Formula {
                 .map(|run| scope.spawn(|| steps_of(key.clone(), span.clone(), run)))
                 .collect();
             let head = whole(document);
-            let runs: Vec<_> = handles
-                .into_iter()
-                .map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect();
+            let runs: Vec<_> = handles.into_iter().map(crate::cores::join).collect();
             (head, runs)
         });
         let mut steps = Vec::new();

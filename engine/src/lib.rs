@@ -25,6 +25,7 @@ pub mod atomic;
 pub mod cel_value;
 pub mod check;
 pub mod context;
+pub mod cores;
 pub mod dag;
 pub mod decide;
 pub mod diagnostic;

@@ -403,7 +403,7 @@ impl<'s> Walker<'s> {
     /// [`Walker::elements`] on every core, one run of elements each; the
     /// problems and repairs are the same, in the same order.
     fn elements_in_parallel(&mut self, elements: &[Spanned<DeValue<'_>>], site: &ArraySite<'_>) {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let cores = crate::cores::count();
         let size = elements.len().div_ceil(cores.max(1));
         let walkers: Vec<Walker<'_>> = std::thread::scope(|scope| {
             let handles: Vec<_> = elements
@@ -417,14 +417,7 @@ impl<'s> Walker<'s> {
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
+            handles.into_iter().map(crate::cores::join).collect()
         });
         for walker in walkers {
             self.problems.extend(walker.problems);
