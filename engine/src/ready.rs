@@ -173,6 +173,8 @@ impl<'a> Judge<'a> {
         let Some(screen) = screen else {
             return Verdict::Waiting;
         };
+        // Trailing blanks are no change (a cursor moving over nothing).
+        let screen = screen.trim_end();
         if let Some(text) = self.text {
             self.last = Some(screen.to_string());
             return match screen.contains(text) {
