@@ -4,7 +4,9 @@
 //! - Syntax errors come from Tera's own parser, with its position.
 //! - Variable paths (`preflight.system.memory.available_mb`) are read from
 //!   the template's `{{ … }}` and `{% … %}` expressions and checked against
-//!   the [`Shape`] of the context retort renders it with. Tera 2 exposes
+//!   the [`Shape`] of the context retort renders it with ([`check_paths`]),
+//!   from its root ([`resolve`]) or from the node a name stands for, such as
+//!   a rule's `item` ([`resolve_below`]). Tera 2 exposes
 //!   only the top-level names it finds (`Tera::get_template_variables`), so
 //!   the paths are extracted here: identifiers, `.field` and `[index]`
 //!   chains, skipping filter, test and function names, keywords, keyword
@@ -45,6 +47,17 @@ impl VariablePath {
             Some(Segment::Field(name)) => name,
             _ => "",
         }
+    }
+
+    /// The byte range in the template of the path's first `count` segments
+    /// (`preflight.system` of `preflight.system.memroy` for 2); the whole
+    /// path when it has fewer.
+    pub fn prefix(&self, count: usize) -> Range<usize> {
+        let end = match count.checked_sub(1) {
+            None => self.range.start,
+            Some(last) => self.ends.get(last).copied().unwrap_or(self.range.end),
+        };
+        self.range.start..end.max(self.range.start)
     }
 }
 
@@ -512,56 +525,51 @@ pub struct PathError {
 }
 
 /// Checks `path` against `shape` (the template context's shape), with
-/// `vars` the names a `vars.NAME` may use.
+/// `vars` the names a `vars.NAME` may use when the context has `vars`.
 pub fn resolve(
     path: &VariablePath,
     shape: &Shape,
     vars: &[&str],
     template: &str,
 ) -> Option<PathError> {
-    let mut node: NodeId = shape.root();
-    for (index, segment) in path.segments.iter().enumerate() {
-        let prefix = path.range.start..path.ends[index];
-        let fail = |help: String| {
-            Some(PathError {
-                range: prefix.clone(),
-                text: template[prefix.clone()].to_string(),
-                help,
-            })
-        };
-        if index == 1 && path.root() == "vars" {
-            let Segment::Field(name) = segment else {
-                return None;
-            };
-            if vars.contains(&name.as_str()) {
-                return None;
-            }
-            return fail(match closest(name, vars.iter().copied()) {
-                Some(guess) => format!("did you mean `vars.{guess}`?"),
-                None => format!("declare it in [vars]: {name} = \"default value\""),
-            });
-        }
+    if path.root() == "vars" && shape.property(shape.root(), "vars").is_some() {
+        return resolve_var(path, vars, template);
+    }
+    resolve_below(path, shape, shape.root(), 0, template)
+}
+
+/// Checks `path` from its segment `from` on, starting at `node` of `shape`,
+/// the node its first `from` segments stand for. [`resolve`] starts at the
+/// shape's root with `from = 0`; a name that stands for a part of a shape,
+/// such as a rule's `item` (an element of `system.disks`), is checked with
+/// that part's node and `from = 1`.
+pub fn resolve_below(
+    path: &VariablePath,
+    shape: &Shape,
+    node: NodeId,
+    from: usize,
+    template: &str,
+) -> Option<PathError> {
+    let mut node = node;
+    for (index, segment) in path.segments.iter().enumerate().skip(from) {
+        let fail = |help: String| Some(path_error(path, index + 1, template, help));
+        // What the segment is looked up in, as written: `preflight.system`.
+        let owner = written(template, path.prefix(index));
         match segment {
             Segment::Field(name) => match shape.property(node, name) {
                 Some(child) => node = child,
                 None => {
                     let keys = shape.keys(node);
-                    let kinds = shape.present(node);
-                    let is_list = kinds
+                    let is_list = shape
+                        .present(node)
                         .iter()
                         .any(|&n| matches!(shape.node(n).kind, Kind::Array { .. }));
-                    let help = if is_list {
+                    let help = if is_list && index > 0 {
                         format!(
-                            "`{}` is a list: index it (`[0]`) or loop over it ({{% for item in {} %}})",
-                            &template[path.range.start..path.ends[index - 1]],
-                            &template[path.range.start..path.ends[index - 1]]
+                            "`{owner}` is a list: index it (`[0]`) or loop over it ({{% for item in {owner} %}})"
                         )
                     } else if keys.is_empty() && index > 0 {
-                        format!(
-                            "`{}` is {} and has no fields",
-                            &template[path.range.start..path.ends[index - 1]],
-                            shape.describe(node)
-                        )
+                        format!("`{owner}` is {} and has no fields", shape.describe(node))
                     } else {
                         match closest(name, keys.iter().copied()) {
                             Some(guess) => format!("did you mean `{guess}`?"),
@@ -574,16 +582,110 @@ pub fn resolve(
             Segment::Index => match shape.items(node) {
                 Some(items) => node = items,
                 None => {
-                    return fail(format!(
-                        "`{}` is {}, not a list",
-                        &template[path.range.start..path.ends[index - 1]],
-                        shape.describe(node)
-                    ));
+                    return fail(format!("`{owner}` is {}, not a list", shape.describe(node)));
                 }
             },
         }
     }
     None
+}
+
+/// Checks the `NAME` of a `vars.NAME` path against `vars`, the declared
+/// names. What follows `NAME` is not checked.
+pub fn resolve_var(path: &VariablePath, vars: &[&str], template: &str) -> Option<PathError> {
+    let Some(Segment::Field(name)) = path.segments.get(1) else {
+        return None;
+    };
+    if vars.contains(&name.as_str()) {
+        return None;
+    }
+    let help = match closest(name, vars.iter().copied()) {
+        Some(guess) => format!("did you mean `vars.{guess}`?"),
+        None => format!("declare it in [vars]: {name} = \"default value\""),
+    };
+    Some(path_error(path, 2, template, help))
+}
+
+/// Checks `path`, whose root stands for a value without fields or items,
+/// such as a string; `kind` says what it is (`a string`). The root alone is
+/// fine; any segment below it is an error.
+pub fn resolve_leaf(path: &VariablePath, kind: &str, template: &str) -> Option<PathError> {
+    let segment = path.segments.get(1)?;
+    let root = written(template, path.prefix(1));
+    let help = match segment {
+        Segment::Field(_) => format!("`{root}` is {kind} and has no fields"),
+        Segment::Index => format!("`{root}` is {kind}, not a list"),
+    };
+    Some(path_error(path, 2, template, help))
+}
+
+/// The error for the first `count` segments of `path`.
+fn path_error(path: &VariablePath, count: usize, template: &str, help: String) -> PathError {
+    let range = path.prefix(count);
+    PathError {
+        text: written(template, range.clone()),
+        range,
+        help,
+    }
+}
+
+/// The text of `range` of `template`, as written.
+fn written(template: &str, range: Range<usize>) -> String {
+    template.get(range).unwrap_or_default().to_string()
+}
+
+/// A template's variables, checked against its context by [`check_paths`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckedPaths {
+    /// Every variable path in the template, in order ([`variable_paths`]).
+    pub paths: Vec<VariablePath>,
+    /// Every variable the context does not have, in the order found.
+    pub errors: Vec<PathError>,
+}
+
+/// Parses `template` with Tera and checks every variable in it with
+/// `resolve`, which knows the context: each path [`variable_paths`] reads,
+/// and each top-level name Tera's own analysis finds that the path reader
+/// missed, as a path of that name alone at its first use (see [`analyse`]).
+/// A text without a Tera delimiter has nothing to check.
+///
+/// # Errors
+/// The template's [`SyntaxError`], when it does not parse; nothing is
+/// checked then.
+pub fn check_paths(
+    template: &str,
+    mut resolve: impl FnMut(&VariablePath) -> Option<PathError>,
+) -> Result<CheckedPaths, SyntaxError> {
+    if !has_syntax(template) {
+        return Ok(CheckedPaths::default());
+    }
+    let top_level = analyse(template)?;
+    let paths = variable_paths(template);
+    let mut errors = Vec::new();
+    for name in &top_level {
+        if paths.iter().any(|p| p.root() == name) {
+            continue;
+        }
+        if let Some(range) = find_name(template, name) {
+            let alone = VariablePath {
+                segments: vec![Segment::Field(name.clone())],
+                ends: vec![range.end],
+                range,
+            };
+            errors.extend(resolve(&alone));
+        }
+    }
+    for path in &paths {
+        errors.extend(resolve(path));
+    }
+    Ok(CheckedPaths { paths, errors })
+}
+
+/// Whether `text` has any Tera delimiter (`{{`, `{%`, `{#`); text without
+/// one is plain text to Tera, with nothing to check.
+pub fn has_syntax(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'{', bytes).any(|at| matches!(bytes.get(at + 1), Some(b'{' | b'%' | b'#')))
 }
 
 /// Maps positions in a TOML string value back to the formula file.
