@@ -121,6 +121,49 @@ fn check_json_carries_the_same_diagnostics() {
 }
 
 #[test]
+fn check_json_locates_a_misspelt_path_in_a_rule_message() {
+    let sandbox = Sandbox::new();
+    write(
+        &sandbox,
+        "disks.toml",
+        r#"name = "disks"
+[[steps]]
+id = "look"
+description = "Look."
+
+[[rules]]
+id = "disk-pressure"
+priority = "P1"
+each = "system.disks"
+label = "item.mount"
+when = "item.used_percent > 80"
+message = """
+Disk {{ item.mout }} at {{ item.used_percent }}%"""
+"#,
+    );
+
+    let output = sandbox
+        .retort(&["check", "disks.toml", "--format", "json"])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let diagnostics: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        diagnostics,
+        serde_json::json!([{
+            "file": "disks.toml",
+            "line": 13,
+            "column": 9,
+            "severity": "error",
+            "code": "retort::unknown_variable",
+            "message": "the message of rule `disk-pressure` uses `item.mout`, which is not in its template context",
+            "help": "did you mean `mount`?",
+        }])
+    );
+}
+
+#[test]
 fn check_reports_the_problems_of_a_large_formula_at_their_lines() {
     // 1,200 steps, about 400 KiB: parsed in parts and checked on every
     // core. The problems sit far down the file, in different parts.

@@ -15,9 +15,9 @@
 //!    every description and of the agent command.
 //! 6. Rules and actions ([`RuleSet`]): CEL syntax, names the snapshot (or
 //!    `[vars]`) does not have, unknown actions, message and command
-//!    templates.
+//!    template syntax, and the variable paths of messages.
 //! 7. Vars and context files: `--var` names, required vars, unused vars
-//!    (a var a rule reads is used), missing context files.
+//!    (a var a rule or its message reads is used), missing context files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -350,7 +350,7 @@ fn check_templates(
     let mut problems = Vec::new();
     let mut used = BTreeSet::new();
     for step in formula.steps.get(steps).unwrap_or(&[]) {
-        if !step.is_template(formula.raw) || !has_template_syntax(step.description.get_ref()) {
+        if !step.is_template(formula.raw) || !template::has_syntax(step.description.get_ref()) {
             continue;
         }
         let place = format!("the description of step `{}`", step.id());
@@ -388,13 +388,6 @@ fn check_templates(
         );
     }
     (problems, used)
-}
-
-/// Whether `text` has any Tera delimiter (`{{`, `{%`, `{#`); text without
-/// one has nothing to check.
-fn has_template_syntax(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    memchr::memchr_iter(b'{', bytes).any(|at| matches!(bytes.get(at + 1), Some(b'{' | b'%' | b'#')))
 }
 
 /// Template problems, and the var names the templates use.
@@ -479,12 +472,12 @@ fn check_template(
     problems: &mut Vec<Problem>,
     used: &mut BTreeSet<String>,
 ) {
-    if !has_template_syntax(site.value) {
-        return;
-    }
     let map = StringSource::new(text, site.span.clone(), site.value);
-    let top_level = match template::analyse(site.value) {
-        Ok(names) => names,
+    let checked = template::check_paths(site.value, |path| {
+        template::resolve(path, site.shape, declared, site.value)
+    });
+    let checked = match checked {
+        Ok(checked) => checked,
         Err(error) => {
             let at = map.offset(error.offset);
             problems.push(Problem::TemplateSyntax {
@@ -496,43 +489,20 @@ fn check_template(
             return;
         }
     };
-    let paths = template::variable_paths(site.value);
-    // Tera's own analysis names the top-level variables; the paths below
-    // them are read by `template::variable_paths`. A name Tera finds that
-    // the path reader missed is still checked.
-    for name in &top_level {
-        if paths.iter().any(|p| p.root() == name)
-            || site.shape.property(site.shape.root(), name).is_some()
-        {
-            continue;
-        }
-        if let Some(range) = template::find_name(site.value, name) {
-            let keys = site.shape.keys(site.shape.root());
-            problems.push(Problem::UnknownVariable {
-                place: site.place.to_string(),
-                path: name.clone(),
-                span: span(map.range(range)),
-                help: match closest(name, keys.iter().copied()) {
-                    Some(guess) => format!("did you mean `{guess}`?"),
-                    None => format!("the names here are: {}", keys.join(", ")),
-                },
-            });
-        }
-    }
-    for path in paths {
+    for path in &checked.paths {
         if path.root() == "vars"
             && let Some(template::Segment::Field(name)) = path.segments.get(1)
         {
             used.insert(name.clone());
         }
-        if let Some(error) = template::resolve(&path, site.shape, declared, site.value) {
-            problems.push(Problem::UnknownVariable {
-                place: site.place.to_string(),
-                path: error.text,
-                span: span(map.range(error.range)),
-                help: error.help,
-            });
-        }
+    }
+    for error in checked.errors {
+        problems.push(Problem::UnknownVariable {
+            place: site.place.to_string(),
+            path: error.text,
+            span: span(map.range(error.range)),
+            help: error.help,
+        });
     }
 }
 

@@ -22,10 +22,11 @@
 //!
 //! `when`, `each` and `label` are CEL expressions (the `cel` crate), checked
 //! against the snapshot's shape before a run ([`crate::ruleset`]); `message`
-//! is a Tera template. Both see the snapshot's top-level sections as
-//! variables (`system`, `tmux`, …), `vars` (the formula's variables, as
-//! strings), `now` (the snapshot's `collected_at`) and, in a rule with
-//! `each`, `item`.
+//! is a Tera template, whose variable paths are checked the same way. Both
+//! see the snapshot's top-level sections as variables (`system`, `tmux`,
+//! …), `vars` (the formula's variables, as strings), `now` (the snapshot's
+//! `collected_at`; RFC 3339 text in a message) and, in a rule with `each`,
+//! `item`; a message also sees the item's `label`.
 
 use std::fmt;
 

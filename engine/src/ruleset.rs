@@ -6,7 +6,11 @@
 //! checks the names it uses against the snapshot's shape, read from the
 //! snapshot's JSON Schema ([`snapshot_shape`]), so sections that preflight
 //! gains are known to rules without changes here. Templates (`message`,
-//! each `run` element) are parsed by Tera.
+//! each `run` element) are parsed by Tera, and the variable paths of each
+//! `message` are checked ([`template::check_paths`]) against what it is
+//! rendered with: the same names as the expressions, `item` being an
+//! element of the list `each` gives, plus `label`. They are reported as
+//! step descriptions' are, [`Problem::UnknownVariable`].
 //!
 //! Evaluating gives CEL the snapshot's top-level sections as variables
 //! (`system`, `tmux`, …), plus `vars` (a map of strings), `now` (the
@@ -38,7 +42,7 @@ use crate::formula::{Formula, LoadedFormula};
 use crate::gate::GateSection;
 use crate::rule::Priority;
 use crate::shape::Shape;
-use crate::template;
+use crate::template::{self, PathError, StringSource, VariablePath};
 
 /// The stack of the threads that check and evaluate rules: 64 MiB (address
 /// space; only what is used is backed by memory).
@@ -225,6 +229,8 @@ impl RuleSet {
     fn inspect_here(formula: &Formula, source: &str) -> Inspected {
         let mut used_vars = BTreeSet::new();
         let mut problems: Vec<(usize, RuleProblem)> = Vec::new();
+        // Unknown variables in messages, reported as in step descriptions.
+        let mut message_problems: Vec<(usize, Problem)> = Vec::new();
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
 
@@ -406,6 +412,11 @@ impl RuleSet {
                     },
                 ));
             }
+            // The message sees what the expressions see, and the item's label.
+            if item.is_some() {
+                scope.insert("label".to_string(), Ty::String);
+            }
+            message_problems.extend(check_message(&id, &rule.message, &scope, shape, source));
             let message_template = format!("rules[{index}].message");
             sources.push(TemplateSource {
                 name: message_template.clone(),
@@ -445,14 +456,16 @@ impl RuleSet {
                 }
             }
         }
-        if !problems.is_empty() {
+        if !problems.is_empty() || !message_problems.is_empty() {
+            let mut problems: Vec<(usize, Problem)> = problems
+                .into_iter()
+                .map(|(at, p)| (at, Problem::Rule(Box::new(p))))
+                .chain(message_problems)
+                .collect();
             problems.sort_by_key(|(at, _)| *at);
             return Inspected {
                 rules: None,
-                problems: problems
-                    .into_iter()
-                    .map(|(_, p)| Problem::Rule(Box::new(p)))
-                    .collect(),
+                problems: problems.into_iter().map(|(_, p)| p).collect(),
                 used_vars,
             };
         }
@@ -799,6 +812,93 @@ fn check_id<'a>(
     }
 }
 
+/// The help for `item` in a rule without `each`.
+const ITEM_HELP: &str = "`item` is the list item of a rule with `each`; add `each = \"…\"` to check a list item by item";
+
+/// The help for `label` in the message of a rule without `each`.
+const LABEL_HELP: &str = "`label` names the list item of a rule with `each`; add `each = \"…\"` and `label = \"…\"` to check a list item by item";
+
+/// The unknown variables of rule `rule`'s `message`, each located in the
+/// formula file (`source`) on the misspelt segment. `scope` holds what the
+/// message is rendered with: the names the rule's expressions see (with
+/// `item` the element type of `each`) and, with `each`, `label`.
+///
+/// A message that does not parse has nothing checked here: Tera's error is
+/// reported with the other templates.
+fn check_message(
+    rule: &str,
+    message: &toml::Spanned<String>,
+    scope: &BTreeMap<String, Ty>,
+    shape: &Shape,
+    source: &str,
+) -> Vec<(usize, Problem)> {
+    let text = message.get_ref();
+    let Ok(checked) = template::check_paths(text, |path| message_path(path, scope, shape, text))
+    else {
+        return Vec::new();
+    };
+    let map = StringSource::new(source, message.span(), text);
+    checked
+        .errors
+        .into_iter()
+        .map(|error| {
+            let at = map.range(error.range);
+            (
+                at.start,
+                Problem::UnknownVariable {
+                    place: format!("the message of rule `{rule}`"),
+                    path: error.text,
+                    span: span(at),
+                    help: error.help,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Checks one variable path of a message (`template`) against `scope`:
+/// a snapshot section's path against the snapshot's shape, `vars.NAME`
+/// against the declared vars, `item`'s against the element shape of
+/// `each`. Below a name whose type the check cannot know (`Ty::Any`, an
+/// item of a list `each` computes), any path is accepted.
+fn message_path(
+    path: &VariablePath,
+    scope: &BTreeMap<String, Ty>,
+    shape: &Shape,
+    template: &str,
+) -> Option<PathError> {
+    let root = path.root();
+    match scope.get(root) {
+        Some(Ty::Node(node)) => template::resolve_below(path, shape, *node, 1, template),
+        Some(Ty::Vars(declared)) => {
+            let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
+            template::resolve_var(path, &declared, template)
+        }
+        // In a template, `now` is the snapshot's time as RFC 3339 text.
+        Some(Ty::String | Ty::Timestamp) => template::resolve_leaf(path, "a string", template),
+        // An item that is itself a list (`each` over a list of lists) is
+        // not told apart from an unknown one.
+        Some(Ty::Any | Ty::ListOf(_)) => None,
+        None => {
+            let range = path.prefix(1);
+            let help = match root {
+                "item" => ITEM_HELP.to_string(),
+                "label" => LABEL_HELP.to_string(),
+                _ => suggest(
+                    root,
+                    scope.keys().map(String::as_str).collect(),
+                    "the names here are",
+                ),
+            };
+            Some(PathError {
+                text: template.get(range.clone()).unwrap_or_default().to_string(),
+                range,
+                help,
+            })
+        }
+    }
+}
+
 fn expression_problem(
     rule: &str,
     key: &'static str,
@@ -816,7 +916,7 @@ fn expression_problem(
         },
         IssueKind::UnknownVariable { name, help } => RuleProblem::UnknownVariable {
             help: if name == "item" {
-                "`item` is the list item of a rule with `each`; add `each = \"…\"` to check a list item by item".to_string()
+                ITEM_HELP.to_string()
             } else {
                 help
             },

@@ -4,14 +4,17 @@
 //! - Syntax errors come from Tera's own parser, with its position.
 //! - Variable paths (`preflight.system.memory.available_mb`) are read from
 //!   the template's `{{ … }}` and `{% … %}` expressions and checked against
-//!   the [`Shape`] of the context retort renders it with. Tera 2 exposes
+//!   the [`Shape`] of the context retort renders it with ([`check_paths`]),
+//!   from its root ([`resolve`]) or from the node a name stands for, such as
+//!   a rule's `item` ([`resolve_below`]). Tera 2 exposes
 //!   only the top-level names it finds (`Tera::get_template_variables`), so
 //!   the paths are extracted here: identifiers, `.field` and `[index]`
 //!   chains, skipping filter, test and function names, keywords, keyword
 //!   arguments and names the template binds itself (`for`, `set`, macro
 //!   arguments, `loop`).
 //! - Positions inside a TOML string value are mapped back to byte offsets
-//!   in the formula file, so diagnostics point at the formula's own line.
+//!   in the formula file, through its escapes, so diagnostics point at the
+//!   formula's own line and column.
 
 use std::ops::Range;
 
@@ -44,6 +47,17 @@ impl VariablePath {
             Some(Segment::Field(name)) => name,
             _ => "",
         }
+    }
+
+    /// The byte range in the template of the path's first `count` segments
+    /// (`preflight.system` of `preflight.system.memroy` for 2); the whole
+    /// path when it has fewer.
+    pub fn prefix(&self, count: usize) -> Range<usize> {
+        let end = match count.checked_sub(1) {
+            None => self.range.start,
+            Some(last) => self.ends.get(last).copied().unwrap_or(self.range.end),
+        };
+        self.range.start..end.max(self.range.start)
     }
 }
 
@@ -511,56 +525,51 @@ pub struct PathError {
 }
 
 /// Checks `path` against `shape` (the template context's shape), with
-/// `vars` the names a `vars.NAME` may use.
+/// `vars` the names a `vars.NAME` may use when the context has `vars`.
 pub fn resolve(
     path: &VariablePath,
     shape: &Shape,
     vars: &[&str],
     template: &str,
 ) -> Option<PathError> {
-    let mut node: NodeId = shape.root();
-    for (index, segment) in path.segments.iter().enumerate() {
-        let prefix = path.range.start..path.ends[index];
-        let fail = |help: String| {
-            Some(PathError {
-                range: prefix.clone(),
-                text: template[prefix.clone()].to_string(),
-                help,
-            })
-        };
-        if index == 1 && path.root() == "vars" {
-            let Segment::Field(name) = segment else {
-                return None;
-            };
-            if vars.contains(&name.as_str()) {
-                return None;
-            }
-            return fail(match closest(name, vars.iter().copied()) {
-                Some(guess) => format!("did you mean `vars.{guess}`?"),
-                None => format!("declare it in [vars]: {name} = \"default value\""),
-            });
-        }
+    if path.root() == "vars" && shape.property(shape.root(), "vars").is_some() {
+        return resolve_var(path, vars, template);
+    }
+    resolve_below(path, shape, shape.root(), 0, template)
+}
+
+/// Checks `path` from its segment `from` on, starting at `node` of `shape`,
+/// the node its first `from` segments stand for. [`resolve`] starts at the
+/// shape's root with `from = 0`; a name that stands for a part of a shape,
+/// such as a rule's `item` (an element of `system.disks`), is checked with
+/// that part's node and `from = 1`.
+pub fn resolve_below(
+    path: &VariablePath,
+    shape: &Shape,
+    node: NodeId,
+    from: usize,
+    template: &str,
+) -> Option<PathError> {
+    let mut node = node;
+    for (index, segment) in path.segments.iter().enumerate().skip(from) {
+        let fail = |help: String| Some(path_error(path, index + 1, template, help));
+        // What the segment is looked up in, as written: `preflight.system`.
+        let owner = written(template, path.prefix(index));
         match segment {
             Segment::Field(name) => match shape.property(node, name) {
                 Some(child) => node = child,
                 None => {
                     let keys = shape.keys(node);
-                    let kinds = shape.present(node);
-                    let is_list = kinds
+                    let is_list = shape
+                        .present(node)
                         .iter()
                         .any(|&n| matches!(shape.node(n).kind, Kind::Array { .. }));
-                    let help = if is_list {
+                    let help = if is_list && index > 0 {
                         format!(
-                            "`{}` is a list: index it (`[0]`) or loop over it ({{% for item in {} %}})",
-                            &template[path.range.start..path.ends[index - 1]],
-                            &template[path.range.start..path.ends[index - 1]]
+                            "`{owner}` is a list: index it (`[0]`) or loop over it ({{% for item in {owner} %}})"
                         )
                     } else if keys.is_empty() && index > 0 {
-                        format!(
-                            "`{}` is {} and has no fields",
-                            &template[path.range.start..path.ends[index - 1]],
-                            shape.describe(node)
-                        )
+                        format!("`{owner}` is {} and has no fields", shape.describe(node))
                     } else {
                         match closest(name, keys.iter().copied()) {
                             Some(guess) => format!("did you mean `{guess}`?"),
@@ -573,16 +582,110 @@ pub fn resolve(
             Segment::Index => match shape.items(node) {
                 Some(items) => node = items,
                 None => {
-                    return fail(format!(
-                        "`{}` is {}, not a list",
-                        &template[path.range.start..path.ends[index - 1]],
-                        shape.describe(node)
-                    ));
+                    return fail(format!("`{owner}` is {}, not a list", shape.describe(node)));
                 }
             },
         }
     }
     None
+}
+
+/// Checks the `NAME` of a `vars.NAME` path against `vars`, the declared
+/// names. What follows `NAME` is not checked.
+pub fn resolve_var(path: &VariablePath, vars: &[&str], template: &str) -> Option<PathError> {
+    let Some(Segment::Field(name)) = path.segments.get(1) else {
+        return None;
+    };
+    if vars.contains(&name.as_str()) {
+        return None;
+    }
+    let help = match closest(name, vars.iter().copied()) {
+        Some(guess) => format!("did you mean `vars.{guess}`?"),
+        None => format!("declare it in [vars]: {name} = \"default value\""),
+    };
+    Some(path_error(path, 2, template, help))
+}
+
+/// Checks `path`, whose root stands for a value without fields or items,
+/// such as a string; `kind` says what it is (`a string`). The root alone is
+/// fine; any segment below it is an error.
+pub fn resolve_leaf(path: &VariablePath, kind: &str, template: &str) -> Option<PathError> {
+    let segment = path.segments.get(1)?;
+    let root = written(template, path.prefix(1));
+    let help = match segment {
+        Segment::Field(_) => format!("`{root}` is {kind} and has no fields"),
+        Segment::Index => format!("`{root}` is {kind}, not a list"),
+    };
+    Some(path_error(path, 2, template, help))
+}
+
+/// The error for the first `count` segments of `path`.
+fn path_error(path: &VariablePath, count: usize, template: &str, help: String) -> PathError {
+    let range = path.prefix(count);
+    PathError {
+        text: written(template, range.clone()),
+        range,
+        help,
+    }
+}
+
+/// The text of `range` of `template`, as written.
+fn written(template: &str, range: Range<usize>) -> String {
+    template.get(range).unwrap_or_default().to_string()
+}
+
+/// A template's variables, checked against its context by [`check_paths`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckedPaths {
+    /// Every variable path in the template, in order ([`variable_paths`]).
+    pub paths: Vec<VariablePath>,
+    /// Every variable the context does not have, in the order found.
+    pub errors: Vec<PathError>,
+}
+
+/// Parses `template` with Tera and checks every variable in it with
+/// `resolve`, which knows the context: each path [`variable_paths`] reads,
+/// and each top-level name Tera's own analysis finds that the path reader
+/// missed, as a path of that name alone at its first use (see [`analyse`]).
+/// A text without a Tera delimiter has nothing to check.
+///
+/// # Errors
+/// The template's [`SyntaxError`], when it does not parse; nothing is
+/// checked then.
+pub fn check_paths(
+    template: &str,
+    mut resolve: impl FnMut(&VariablePath) -> Option<PathError>,
+) -> Result<CheckedPaths, SyntaxError> {
+    if !has_syntax(template) {
+        return Ok(CheckedPaths::default());
+    }
+    let top_level = analyse(template)?;
+    let paths = variable_paths(template);
+    let mut errors = Vec::new();
+    for name in &top_level {
+        if paths.iter().any(|p| p.root() == name) {
+            continue;
+        }
+        if let Some(range) = find_name(template, name) {
+            let alone = VariablePath {
+                segments: vec![Segment::Field(name.clone())],
+                ends: vec![range.end],
+                range,
+            };
+            errors.extend(resolve(&alone));
+        }
+    }
+    for path in &paths {
+        errors.extend(resolve(path));
+    }
+    Ok(CheckedPaths { paths, errors })
+}
+
+/// Whether `text` has any Tera delimiter (`{{`, `{%`, `{#`); text without
+/// one is plain text to Tera, with nothing to check.
+pub fn has_syntax(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'{', bytes).any(|at| matches!(bytes.get(at + 1), Some(b'{' | b'%' | b'#')))
 }
 
 /// Maps positions in a TOML string value back to the formula file.
@@ -592,6 +695,8 @@ pub struct StringSource<'a> {
     raw: &'a str,
     raw_start: usize,
     verbatim: bool,
+    /// A basic string (`"…"`, `"""…"""`), whose escapes TOML decodes.
+    basic: bool,
 }
 
 impl<'a> StringSource<'a> {
@@ -621,16 +726,23 @@ impl<'a> StringSource<'a> {
             raw,
             raw_start: span.start + start,
             verbatim: raw == value,
+            basic: literal.starts_with('"'),
         }
     }
 
     /// The file offset of byte `offset` of the value: exact when the
-    /// literal holds the value verbatim (no escapes), else the same line of
-    /// the literal, at the same column when that line reads the same.
+    /// literal holds the value verbatim or with TOML's escapes (`\"`,
+    /// `\t`, `\u00e9`, a line-ending backslash, …), pointing at an escape
+    /// for a byte of what it stands for; else (a literal the value does not
+    /// follow, such as one whose line endings the parser changed) the same
+    /// line of the literal, at the same column when that line reads the same.
     pub fn offset(&self, offset: usize) -> usize {
         let offset = offset.min(self.value.len());
         if self.verbatim {
             return self.raw_start + offset;
+        }
+        if let Some(at) = self.unescaped_offset(offset) {
+            return self.raw_start + at;
         }
         let line = self.value[..offset].matches('\n').count();
         let column = offset - self.value[..offset].rfind('\n').map_or(0, |at| at + 1);
@@ -651,6 +763,77 @@ impl<'a> StringSource<'a> {
     pub fn range(&self, range: Range<usize>) -> Range<usize> {
         let start = self.offset(range.start);
         start..self.offset(range.end).max(start)
+    }
+
+    /// The offset in the literal of byte `offset` of the value, read by
+    /// decoding the literal's escapes alongside the value; `None` when the
+    /// literal does not decode to the value.
+    fn unescaped_offset(&self, offset: usize) -> Option<usize> {
+        let (mut raw, mut value) = (0, 0);
+        while raw < self.raw.len() {
+            let (raw_length, value_length) = self.step(raw, value)?;
+            // The character at `offset`, or the escape that stands for it;
+            // a line-ending backslash before it is passed over.
+            if value + value_length > offset || (value == offset && value_length > 0) {
+                return Some(raw);
+            }
+            raw += raw_length;
+            value += value_length;
+        }
+        (value == offset).then_some(raw)
+    }
+
+    /// The lengths in the literal and in the value of the character (or
+    /// escape) at `raw` of the literal and `value` of the value; `None`
+    /// when they differ.
+    fn step(&self, raw: usize, value: usize) -> Option<(usize, usize)> {
+        let rest = self.value.get(value..)?;
+        match self.raw.get(raw..)?.strip_prefix('\\') {
+            Some(escape) if self.basic => {
+                let (length, decoded) = decode_escape(escape)?;
+                if decoded.is_some_and(|c| !rest.starts_with(c)) {
+                    return None;
+                }
+                Some((1 + length, decoded.map_or(0, char::len_utf8)))
+            }
+            _ => {
+                let c = self.raw.get(raw..)?.chars().next()?;
+                rest.starts_with(c).then_some((c.len_utf8(), c.len_utf8()))
+            }
+        }
+    }
+}
+
+/// The escape of a TOML basic string that starts `escape` (the text after
+/// its backslash): its length in bytes after the backslash, and the
+/// character it stands for, or `None` for a line-ending backslash, which
+/// stands for nothing (it trims the whitespace and newlines after it).
+/// `None` when it is not a valid escape.
+fn decode_escape(escape: &str) -> Option<(usize, Option<char>)> {
+    let hex = |digits: usize| -> Option<(usize, Option<char>)> {
+        let code = u32::from_str_radix(escape.get(1..1 + digits)?, 16).ok()?;
+        Some((1 + digits, Some(char::from_u32(code)?)))
+    };
+    let simple = |c: char| Some((1, Some(c)));
+    match escape.chars().next()? {
+        'b' => simple('\u{8}'),
+        't' => simple('\t'),
+        'n' => simple('\n'),
+        'f' => simple('\u{c}'),
+        'r' => simple('\r'),
+        'e' => simple('\u{1b}'),
+        '"' => simple('"'),
+        '\\' => simple('\\'),
+        'x' => hex(2),
+        'u' => hex(4),
+        'U' => hex(8),
+        ' ' | '\t' | '\r' | '\n' => {
+            let rest = escape.trim_start_matches([' ', '\t', '\r', '\n']);
+            let skipped = &escape[..escape.len() - rest.len()];
+            // Only whitespace up to a newline ends a line this way.
+            skipped.contains('\n').then_some((skipped.len(), None))
+        }
+        _ => None,
     }
 }
 
@@ -738,7 +921,43 @@ mod tests {
         let value = "a\tb {{ y }}";
         let map = StringSource::new(escaped, 4..escaped.len() - 1, value);
         let y = value.find('y').unwrap();
-        assert_eq!(map.offset(y), 5, "with escapes, the start of the line");
+        assert_eq!(
+            &escaped[map.offset(y)..map.offset(y) + 1],
+            "y",
+            "past an escape"
+        );
+        assert_eq!(map.offset(1), 6, "an escaped character is its escape");
+    }
+
+    #[test]
+    fn positions_map_back_through_every_kind_of_escape() {
+        let source = "d = \"\"\"\n\\\"q\\\" \\u00e9\\U0001F600 \\x41 \\e \\\n   {{ here }}\\\\\n  {{ too }}\"\"\"\n";
+        let value = "\"q\" é😀 A \u{1b} {{ here }}\\\n  {{ too }}";
+        let map = StringSource::new(source, 4..source.len() - 1, value);
+        for word in ["here", "too", "q"] {
+            let at = value.find(word).unwrap();
+            assert_eq!(
+                &source[map.offset(at)..map.offset(at) + word.len()],
+                word,
+                "{word}"
+            );
+        }
+        let brace = map.offset(value.find("{{ here").unwrap());
+        assert_eq!(
+            &source[brace..brace + 2],
+            "{{",
+            "past a line-ending backslash"
+        );
+        let a = map.offset(value.find('A').unwrap());
+        assert_eq!(
+            &source[a..a + 4],
+            "\\x41",
+            "an escaped character is its escape"
+        );
+        // A literal the value does not follow falls back to the line.
+        let odd = "d = \"a\\q {{ x }}\"";
+        let map = StringSource::new(odd, 4..odd.len(), "a\u{7}q {{ x }}");
+        assert_eq!(map.offset(8), 5);
     }
 
     #[test]
@@ -826,6 +1045,65 @@ mod tests {
             // Long enough to be outlined.
             let template = format!("{}{}", lead.repeat(26), pieces.concat());
             proptest::prop_assert_eq!(analyse(&template), analyse_whole(&template));
+        }
+
+        #[test]
+        fn positions_map_back_through_escapes_as_toml_reads_them(
+            characters in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        'a', ' ', '{', '}', 'é', '😀', '"', '\\', '\t', '\n', '\u{1b}', '\u{7f}',
+                    ]),
+                    0u8..4,
+                ),
+                0..24,
+            ),
+            multi_line in proptest::bool::ANY,
+        ) {
+            // Each character written as itself where TOML allows, or as one
+            // of its escapes; in a multi-line string, now and then after a
+            // line-ending backslash, which stands for nothing.
+            let (mut raw, mut value) = (String::from("a"), String::from("a"));
+            for (c, how) in characters {
+                // (Whitespace after it would be trimmed with it.)
+                if multi_line && how == 3 && !c.is_whitespace() {
+                    raw.push_str("\\  \n\t ");
+                }
+                let short = match c {
+                    '"' => Some("\\\""),
+                    '\\' => Some("\\\\"),
+                    '\t' => Some("\\t"),
+                    '\n' => Some("\\n"),
+                    '\u{1b}' => Some("\\e"),
+                    _ => None,
+                };
+                let plain = match c {
+                    '"' | '\\' | '\u{1b}' | '\u{7f}' => false,
+                    '\n' => multi_line,
+                    _ => true,
+                };
+                let written = match (how, short) {
+                    (0 | 3, _) if plain => c.to_string(),
+                    (1, Some(short)) => short.to_string(),
+                    (2, _) if (c as u32) < 0x100 => format!("\\x{:02X}", c as u32),
+                    _ if (c as u32) > 0xFFFF => format!("\\U{:08X}", c as u32),
+                    _ => format!("\\u{:04x}", c as u32),
+                };
+                raw.push_str(&written);
+                value.push(c);
+            }
+            raw.push_str("{{ mark }}");
+            value.push_str("{{ mark }}");
+            let quote = if multi_line { "\"\"\"" } else { "\"" };
+            let source = format!("d = {quote}{raw}{quote}\n");
+            let parsed: toml::Table = toml::from_str(&source).map_err(|e| {
+                proptest::test_runner::TestCaseError::fail(format!("{source:?}: {e}"))
+            })?;
+            proptest::prop_assert_eq!(parsed["d"].as_str(), Some(value.as_str()), "{:?}", source);
+            let map = StringSource::new(&source, 4..source.len() - 1, &value);
+            let mark = value.rfind("mark").unwrap_or(0);
+            let at = map.offset(mark);
+            proptest::prop_assert_eq!(source.get(at..at + 4), Some("mark"), "{:?}", source);
         }
     }
 }

@@ -194,6 +194,176 @@ fn vars_in_rules_are_checked_against_the_declared_ones_and_count_as_used() {
     );
 }
 
+/// A rule whose `message` is `message`, written in the file as given
+/// (quotes included), on line 8 of the formula `problems` makes.
+fn with_message(id: &str, message: &str, body: &str) -> String {
+    rule(id, body).replace("message = \"m\"", &format!("message = {message}"))
+}
+
+const DISKS: &str =
+    "each = \"system.disks\"\nlabel = \"item.mount\"\nwhen = \"item.used_percent > 80\"";
+
+#[test]
+fn a_misspelt_snapshot_path_in_a_message_points_at_itself_with_the_right_one_suggested() {
+    assert_eq!(
+        problems(&with_message(
+            "memory-crisis",
+            "\"RAM {{ system.memroy.available_mb }} MB\"",
+            "when = \"system.memory.available_mb < 500\""
+        )),
+        [
+            "8:19: the message of rule `memory-crisis` uses `system.memroy`, which is not in its template context [system.memroy] (did you mean `memory`?)"
+        ]
+    );
+}
+
+#[test]
+fn a_misspelt_item_field_is_checked_against_the_items_of_each() {
+    let cases = [
+        (
+            "\"Disk {{ item.mout }} at {{ item.used_percent }}%\"",
+            DISKS.to_string(),
+            "8:20",
+        ),
+        // On its own line of a multi-line string.
+        (
+            "\"\"\"\nDisk {{ item.used_percent }}%\n  on {{ item.mout }}\n\"\"\"",
+            DISKS.to_string(),
+            "10:9",
+        ),
+        // After escapes, at its own column.
+        (
+            "\"\\\"Disk\\\"\\t{{ item.mout }}\"",
+            DISKS.to_string(),
+            "8:25",
+        ),
+    ];
+    for (message, body, place) in cases {
+        assert_eq!(
+            problems(&with_message("disk", message, &body)),
+            [format!(
+                "{place}: the message of rule `disk` uses `item.mout`, which is not in its template context [item.mout] (did you mean `mount`?)"
+            )],
+            "{message}"
+        );
+    }
+    // The items of a filtered list are the list's items.
+    assert_eq!(
+        problems(&with_message(
+            "idle",
+            "\"Session {{ item.nmae }} idle\"",
+            "each = \"tmux.sessions.filter(s, !s.attached)\"\nlabel = \"item.name\"\nwhen = \"true\""
+        )),
+        [
+            "8:23: the message of rule `idle` uses `item.nmae`, which is not in its template context [item.nmae] (did you mean `name`?)"
+        ]
+    );
+}
+
+#[test]
+fn item_in_the_message_of_a_rule_without_each_is_an_error_in_file_order() {
+    assert_eq!(
+        problems(&with_message(
+            "r",
+            "\"{{ item.mount }} full\"",
+            "when = \"item.used_percent > 80\""
+        )),
+        [
+            "8:15: the message of rule `r` uses `item`, which is not in its template context [item] (`item` is the list item of a rule with `each`; add `each = \"…\"` to check a list item by item)",
+            "9:9: rule `r`: `when` uses `item`, which is not a variable [item] (`item` is the list item of a rule with `each`; add `each = \"…\"` to check a list item by item)",
+        ]
+    );
+    assert_eq!(
+        problems(&with_message(
+            "r",
+            "\"full: {{ label }}\"",
+            "when = \"true\""
+        )),
+        [
+            "8:21: the message of rule `r` uses `label`, which is not in its template context [label] (`label` names the list item of a rule with `each`; add `each = \"…\"` and `label = \"…\"` to check a list item by item)"
+        ]
+    );
+}
+
+#[test]
+fn vars_in_messages_are_checked_against_the_declared_ones_and_count_as_used() {
+    let text = format!(
+        "name = \"f\"\n[vars]\nfloor = \"5\"\nspare = \"x\"\n{STEP}{}",
+        with_message(
+            "r",
+            "\"below {{ vars.floor }} MB, {{ vars.flor }}\"",
+            "when = \"true\""
+        )
+    );
+    let options = CheckOptions {
+        vars: BTreeMap::new(),
+        cwd: ".".into(),
+        purpose: Purpose::Authoring,
+    };
+    let checked = check_source(Path::new("f.toml"), text.clone(), &options);
+    let found: Vec<String> = checked
+        .problems
+        .iter()
+        .map(|p| describe(&text, p))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            // `floor`, read only by the message, is used; `spare` is not.
+            "4:1: var `spare` is declared but never used [spare] (use it as {{ vars.spare }} in a description or the agent command, or as vars.spare in a rule, or remove it)",
+            "11:42: the message of rule `r` uses `vars.flor`, which is not in its template context [vars.flor] (did you mean `vars.floor`?)",
+        ]
+    );
+    assert!(checked.rules.is_none(), "an unknown variable is an error");
+    assert_eq!(
+        checked.problems[1].code().unwrap().to_string(),
+        "retort::unknown_variable"
+    );
+}
+
+#[test]
+fn names_a_message_binds_itself_are_not_checked_but_what_it_loops_over_is() {
+    let text = format!(
+        "name = \"f\"\n{STEP}{}",
+        with_message(
+            "disks",
+            "\"{% for d in system.disks %}{{ d.mount }} {{ loop.index }}{% endfor %}{% set n = 3 %}{{ n }} {{ now }}\"",
+            "when = \"true\""
+        )
+    );
+    let formula = Formula::parse(&text).expect("well-formed");
+    assert!(
+        RuleSet::check(&formula, &text).is_ok(),
+        "`d`, `loop` and `n` are the template's own"
+    );
+    assert_eq!(
+        problems(&with_message(
+            "disks",
+            "\"{% for d in system.dsks %}{{ d.mount }}{% endfor %}\"",
+            "when = \"true\""
+        )),
+        [
+            "8:24: the message of rule `disks` uses `system.dsks`, which is not in its template context [system.dsks] (did you mean `disks`?)"
+        ]
+    );
+}
+
+#[test]
+fn items_of_unknown_shape_take_any_path_but_item_itself_is_checked() {
+    let computed =
+        "each = \"system.disks.map(d, {'m': d.mount})\"\nlabel = \"item.m\"\nwhen = \"true\"";
+    assert_eq!(
+        problems(&with_message(
+            "computed",
+            "\"{{ item.m }} {{ item.any.depth[0] }} {{ label }} {{ itme.m }}\"",
+            computed
+        )),
+        [
+            "8:64: the message of rule `computed` uses `itme`, which is not in its template context [itme] (did you mean `item`?)"
+        ]
+    );
+}
+
 fn snapshot() -> Snapshot {
     let at = Utc.with_ymd_and_hms(2026, 11, 21, 11, 20, 0).unwrap();
     let mut s = Snapshot {
@@ -347,14 +517,19 @@ fn rules_yield_matches_per_item_and_say_why_others_were_not_evaluated() {
 
 #[test]
 fn a_message_that_cannot_be_rendered_is_kept_as_written_with_a_warning() {
+    // The path exists in the snapshot's shape, but this snapshot has three
+    // disks: only rendering finds that out.
     let text = format!(
         "name = \"f\"\n{STEP}{}",
-        rule("m", "when = \"true\"").replace("message = \"m\"", "message = \"{{ nothing.here }}\"")
+        rule("m", "when = \"true\"").replace(
+            "message = \"m\"",
+            "message = \"{{ system.disks[7].mount }}\""
+        )
     );
     let loaded = parse_source(Path::new("f.toml"), text).unwrap();
     let rules = RuleSet::build(&loaded).unwrap();
     let evaluation = rules.evaluate(&snapshot(), &BTreeMap::new());
-    assert_eq!(evaluation.matches[0].message, "{{ nothing.here }}");
+    assert_eq!(evaluation.matches[0].message, "{{ system.disks[7].mount }}");
     assert_eq!(evaluation.warnings.len(), 1);
     assert!(
         evaluation.warnings[0].starts_with("rule `m`: the message could not be rendered"),
