@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use retort_engine::session::{AgentExit, AgentSession, SessionSpec, TmuxServer};
+use retort_engine::session::{
+    AgentExit, AgentSession, DEFAULT_SUBMIT_DELAY, SessionSpec, TmuxServer,
+};
 
 struct Server {
     dir: tempfile::TempDir,
@@ -78,7 +80,7 @@ async fn a_prompt_file_is_pasted_into_the_pane_and_submitted() {
     std::fs::write(&prompt, "first line\nsecond line\n").unwrap();
 
     session
-        .deliver(&prompt, "retort-test-buffer")
+        .deliver(&prompt, "retort-test-buffer", DEFAULT_SUBMIT_DELAY)
         .await
         .unwrap();
 
@@ -142,7 +144,10 @@ async fn the_agents_exit_status_is_recorded_and_the_pane_stays_readable() {
     // Delivering to an agent that has exited sends nothing and is no error.
     let prompt = server.path("p.md");
     std::fs::write(&prompt, "too late\n").unwrap();
-    session.deliver(&prompt, "late").await.unwrap();
+    session
+        .deliver(&prompt, "late", DEFAULT_SUBMIT_DELAY)
+        .await
+        .unwrap();
     session.kill().await.unwrap();
 }
 
