@@ -165,6 +165,9 @@ fn seed_formula_runs_to_phase_done_with_five_prompts_in_order() {
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(summary["phase"], "done");
     assert_eq!(summary["steps"].as_array().unwrap().len(), 5);
+    assert_eq!(summary["pruned"]["keep"], "30days", "the default keep");
+    assert_eq!(summary["pruned"]["run_dirs"], 0);
+    assert_eq!(summary["warnings"], serde_json::json!([]));
 
     assert_eq!(
         sandbox.tmux_sessions(),

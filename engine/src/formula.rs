@@ -45,6 +45,7 @@ use crate::action::Action;
 use crate::check::{CheckOptions, Purpose, check_source};
 use crate::diagnostic::{FormulaError, SourceFile};
 use crate::gate::GateSection;
+use crate::retention::HistorySection;
 use crate::rule::Rule;
 
 /// How long a step may run when its formula gives no `timeout`: 30 minutes.
@@ -96,6 +97,10 @@ pub struct Formula {
     /// Whether a run starts the agent (see [`crate::gate`]).
     #[serde(default)]
     pub gate: GateSection,
+    /// How long what the formula's runs leave is kept (`[history]`; see
+    /// [`crate::retention`]).
+    #[serde(default)]
+    pub history: HistorySection,
     /// What preflight collects, and how (`[preflight]`); see
     /// [`retort_preflight::Settings`]. Default: every local collector with
     /// its defaults.

@@ -13,7 +13,8 @@
 //! owns the run history). [`plan`] prepares a run without side effects and
 //! [`run`] carries it out, [`wait`]ing on each step, under a [`lock`] that
 //! keeps runs of one formula from overlapping; [`state`] lays out the state
-//! directory. [`check`] checks a formula in one pass (its TOML
+//! directory, and [`retention`] removes what old runs left there.
+//! [`check`] checks a formula in one pass (its TOML
 //! [`document`], [`structure`] against its [`shape`], [`template`]s, the
 //! DAG, the rules), large ones on every core; [`diagnostic`] renders
 //! what it finds like a compiler; [`graph`] draws the DAG.
@@ -41,6 +42,7 @@ pub mod plan;
 pub mod prompt;
 pub mod proposal;
 pub mod ready;
+pub mod retention;
 pub mod rule;
 pub mod ruleset;
 pub mod run;

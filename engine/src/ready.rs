@@ -182,7 +182,12 @@ impl<'a> Judge<'a> {
                 false => Verdict::Waiting,
             };
         }
-        if self.last.as_deref() != Some(screen) {
+        // Blank screens are all alike: whitespace the terminal draws while
+        // the agent starts is no sign of life.
+        let same = self.last.as_deref().is_some_and(|last| {
+            last == screen || (last.trim().is_empty() && screen.trim().is_empty())
+        });
+        if !same {
             self.last = Some(screen.to_string());
             self.changed = at;
         }

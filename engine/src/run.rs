@@ -33,8 +33,9 @@ use crate::lock::{LockError, RunLock};
 use crate::phase::{Phase, write_phase_file};
 use crate::prompt::{PromptError, render_prompts};
 use crate::ready::{Readiness, ReadyEnd, wait_until_ready};
+use crate::retention::{self, Pruned, Retention};
 use crate::session::{AgentSession, SessionError, SessionSpec};
-use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir, file_safe};
+use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir, StateDir, file_safe};
 
 pub use crate::plan::{Plan, RunOptions, SessionPlan, prepare, read_snapshot};
 use crate::wait::{Interrupts, StepEnd, wait_for_step};
@@ -170,8 +171,12 @@ pub struct RunReport {
     pub phase_file: PathBuf,
     /// The journal file appended to, when that succeeded.
     pub journal_file: Option<PathBuf>,
+    /// What the formula's `[history] keep` removed at the end of the run:
+    /// old run directories and run-history rows (see [`crate::retention`]).
+    pub pruned: Pruned,
     /// Bookkeeping that failed after the run (journal, summary, session
-    /// clean-up): reported, never fatal, and never lose the phase file.
+    /// clean-up, removing old runs): reported, never fatal, and never lose
+    /// the phase file.
     pub warnings: Vec<String>,
 }
 
@@ -239,7 +244,7 @@ pub async fn execute(
     write_file(&run.snapshot_file(), &snapshot_json)?;
 
     // The decide phase.
-    let (history, decision, mut warnings) = match decide_phase(plan, options, progress).await {
+    let (mut history, decision, mut warnings) = match decide_phase(plan, options, progress).await {
         Ok(decided) => decided,
         Err(error) => {
             let reason = error.to_string();
@@ -252,8 +257,9 @@ pub async fn execute(
     if !decision.gate.open {
         return Ok(finish(
             plan,
+            &options.state,
             &run,
-            &history,
+            &mut history,
             decision,
             Outcome {
                 sessions: Vec::new(),
@@ -283,6 +289,11 @@ pub async fn execute(
             return Err(error.into());
         }
     };
+    // An agent starts: now the run needs prompts/ and steps/.
+    run.create_agent_dirs().map_err(|source| RunError::Write {
+        path: run.steps_dir(),
+        source,
+    })?;
     for prompt in &prompts {
         write_file(&run.prompt_file(&prompt.step), prompt.text.as_bytes())?;
     }
@@ -445,8 +456,9 @@ pub async fn execute(
 
     Ok(finish(
         plan,
+        &options.state,
         &run,
-        &history,
+        &mut history,
         decision,
         Outcome {
             sessions: session_names,
@@ -490,12 +502,16 @@ struct Outcome {
     clock: Instant,
 }
 
-/// Writes the phase file, the history's end of the run, the journal entry
-/// and `run.json`. Failures here are warnings: they never lose the phase file.
+/// Writes the phase file, the history's end of the run and the journal
+/// entry, then removes what the formula's runs left that is older than its
+/// `[history] keep` ([`retention::prune`]), then writes `run.json`.
+/// Failures here are warnings: they never lose the phase file, nor the
+/// history or journal, which are written before anything is removed.
 fn finish(
     plan: &Plan,
+    state: &StateDir,
     run: &RunDir,
-    history: &History,
+    history: &mut History,
     decision: Decision,
     outcome: Outcome,
 ) -> RunReport {
@@ -540,6 +556,7 @@ fn finish(
         actions: decision.actions.clone(),
         phase_file: plan.phase_file.clone(),
         journal_file: None,
+        pruned: Pruned::default(),
         warnings,
     };
     let mut entry = journal_entry(plan, &report);
@@ -550,6 +567,20 @@ fn finish(
         Ok(path) => report.journal_file = Some(path),
         Err(error) => report.warnings.push(error.to_string()),
     }
+    // Under the run lock, which `execute` holds until it returns.
+    let (pruned, warnings) = retention::prune(
+        &Retention {
+            state,
+            formula: &report.formula,
+            run_id: &report.run_id,
+            keep: plan.loaded.formula.history.keep(),
+            started_at: plan.started_at,
+            decided_at: decision.at,
+        },
+        history,
+    );
+    report.pruned = pruned;
+    report.warnings.extend(warnings);
     let summary = serde_json::to_vec_pretty(&report).unwrap_or_default();
     if let Err(source) = write_atomic(&run.summary_file(), &summary) {
         report.warnings.push(format!(

@@ -6,21 +6,21 @@
 //!   FORMULA.lock                     held (flock) by the formula's run in progress
 //!   history.sqlite                   the run history: findings across runs, actions, proposals
 //!   journal/FORMULA/YYYY-MM-DD.md    the markdown journal, one entry a run
-//!   runs/RUN_ID/
+//!   runs/RUN_ID/                     removed once older than the formula's `[history] keep`
 //!     snapshot.json                  the preflight snapshot the prompts saw
 //!     decision.json                  the decide phase: findings, actions, the gate's decision
-//!     prompts/STEP.md                every prompt as sent (none when the gate stayed closed)
+//!     prompts/STEP.md                every prompt as sent (no prompts/ when the gate stayed closed)
 //!     current_step                   the id of the step the agent is on
 //!     agent.exit                     the agent's exit status, once it has exited
 //!     agent-pane.txt                 the agent pane's last lines, at the end
 //!     agent-2.exit, agent-pane-2.txt the same for a second session (a step changed model), …
-//!     steps/STEP.signal              the agent's signal for a step (JSON)
-//!     run.json                       the run's outcome, per step
+//!     steps/STEP.signal              the agent's signal for a step (JSON; no steps/ without an agent)
+//!     run.json                       the run's outcome, per step, and what retention removed
 //! ```
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use thiserror::Error;
 
 /// The environment variable naming the state directory.
@@ -107,6 +107,24 @@ pub fn new_run_id(started: DateTime<Utc>) -> String {
     format!("{}-{salt:04x}", started.format("%Y%m%d-%H%M%S"))
 }
 
+/// The UTC start time a run id made by [`new_run_id`] records, to the
+/// second; `None` for any name that is not such a run id (exactly
+/// `YYYYMMDD-HHMMSS-xxxx`, `x` a lowercase hex digit, of a real date).
+pub fn run_id_started(run_id: &str) -> Option<DateTime<Utc>> {
+    let bytes = run_id.as_bytes();
+    let shaped = bytes.len() == 20
+        && bytes.iter().enumerate().all(|(i, &b)| match i {
+            8 | 15 => b == b'-',
+            16.. => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+            _ => b.is_ascii_digit(),
+        });
+    if !shaped {
+        return None;
+    }
+    let time = NaiveDateTime::parse_from_str(run_id.get(..15)?, "%Y%m%d-%H%M%S").ok()?;
+    Some(time.and_utc())
+}
+
 /// The directory of one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunDir(PathBuf);
@@ -117,7 +135,8 @@ impl RunDir {
         RunDir(path)
     }
 
-    /// Creates `STATE/runs/RUN_ID/` with its `prompts/` and `steps/`.
+    /// Creates `STATE/runs/RUN_ID/` (and `STATE/runs/` when missing).
+    /// `prompts/` and `steps/` wait for [`RunDir::create_agent_dirs`].
     ///
     /// # Errors
     /// The I/O error, including `AlreadyExists` when the run id is taken.
@@ -125,9 +144,18 @@ impl RunDir {
         std::fs::create_dir_all(state.runs_dir())?;
         let dir = RunDir(state.runs_dir().join(run_id));
         std::fs::create_dir(dir.path())?;
-        std::fs::create_dir(dir.prompts_dir())?;
-        std::fs::create_dir(dir.steps_dir())?;
         Ok(dir)
+    }
+
+    /// Creates `prompts/` and `steps/` (when missing): what a run needs once
+    /// its gate has opened and an agent is about to start, and not before,
+    /// so that a run without an agent leaves no empty directories.
+    ///
+    /// # Errors
+    /// The I/O error.
+    pub fn create_agent_dirs(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(self.prompts_dir())?;
+        std::fs::create_dir_all(self.steps_dir())
     }
 
     /// The directory itself.

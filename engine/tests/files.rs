@@ -2,7 +2,7 @@
 
 use retort_engine::phase::{Phase, phase_text, write_phase_file};
 use retort_engine::signal::{self, Signal, SignalRecord};
-use retort_engine::state::{RunDir, StateDir, file_safe, new_run_id};
+use retort_engine::state::{RunDir, StateDir, file_safe, new_run_id, run_id_started};
 
 #[test]
 fn phase_files_say_the_outcome_and_fold_the_reason_onto_one_line() {
@@ -41,6 +41,11 @@ fn signals_round_trip_through_the_run_directory() {
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::resolve(Some(dir.path())).unwrap();
     let run = RunDir::create(&state, "20261121-112000-3fa9").unwrap();
+    assert!(
+        !run.steps_dir().exists(),
+        "no steps/ before an agent starts"
+    );
+    run.create_agent_dirs().unwrap();
     assert!(signal::current_step(&run).is_err(), "no step sent yet");
     std::fs::write(run.current_step_file(), "report\n").unwrap();
     assert_eq!(signal::current_step(&run).unwrap(), "report");
@@ -71,6 +76,24 @@ fn run_ids_and_names_are_safe_for_files_and_tmux() {
         id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
         "{id}"
     );
+    let started = chrono::DateTime::parse_from_rfc3339("2026-11-21T11:20:07Z").unwrap();
+    assert_eq!(
+        run_id_started(&new_run_id(started.to_utc())),
+        Some(started.to_utc()),
+        "a run id gives back its start, to the second"
+    );
+    for not_a_run_id in [
+        "20261121-112000",
+        "20261121-112000-3FA9",
+        "20261121-112000-3fa9x",
+        "20261321-112000-3fa9",
+        "20261121_112000-3fa9",
+        ".20261121-112000-3f",
+        "2026112é-112000-3fa",
+        "",
+    ] {
+        assert_eq!(run_id_started(not_a_run_id), None, "{not_a_run_id:?}");
+    }
     assert_eq!(file_safe("run.supervisor:v2/x"), "run_supervisor_v2_x");
     assert_eq!(file_safe(""), "_");
 }

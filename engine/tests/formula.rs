@@ -178,6 +178,7 @@ fn the_reference_documents_every_key_of_the_schema() {
         "Rule",
         "Action",
         "GateSection",
+        "HistorySection",
     ] {
         tables.push((name, &schema["$defs"][name]["properties"]));
     }

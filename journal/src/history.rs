@@ -12,6 +12,12 @@
 //! | `proposals`    | proposed action waiting for (or given) a human's decision  |
 //! | `action_runs`  | action started, automatically or by `retort approve`       |
 //!
+//! Rows do not stay for ever: [`History::prune`] removes what a formula's
+//! runs left before a given time (its `[history] keep`), except what later
+//! runs still read: the formula's latest run, the latest attempt of each
+//! action for each finding (cooldowns count from it), pending proposals and
+//! the `findings` table.
+//!
 //! The schema is versioned with `PRAGMA user_version` ([`SCHEMA_VERSION`]);
 //! [`History::open`] applies the migrations a database lacks, in order, in
 //! one transaction, and refuses a database written by a newer retort.
@@ -40,7 +46,13 @@ pub const HISTORY_FILE: &str = "history.sqlite";
 
 /// The schema version this build writes (SQLite's `PRAGMA user_version`):
 /// the number of schema migrations it knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// The oldest schema version a read-only view ([`History::open_read_only`])
+/// can read as it is: the migrations after it add only indexes, which
+/// change no query's result. Raise it with any migration that changes a
+/// table.
+const OLDEST_READABLE: i64 = 1;
 
 /// How many of a formula's latest runs keep their `run_findings`: 1000,
 /// about two weeks of runs every 20 minutes.
@@ -51,7 +63,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The migrations, in order: migration `n` (from 1) takes a database from
 /// `user_version = n - 1` to `n`. Append; never edit a released one.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE runs (
     seq         INTEGER PRIMARY KEY,
     formula     TEXT NOT NULL,
@@ -132,7 +145,15 @@ CREATE TABLE action_runs (
     truncated   INTEGER NOT NULL
 );
 CREATE INDEX action_runs_by_key ON action_runs (formula, action, fingerprint, at);
-"];
+",
+    r"
+-- Pruning finds the latest proposal of each action and fingerprint (as the
+-- cooldowns' query does), and the action runs of a proposal (which SQLite
+-- also looks up for the foreign key whenever a proposal is deleted).
+CREATE INDEX proposals_by_key ON proposals (formula, action, fingerprint, created_at);
+CREATE INDEX action_runs_by_proposal ON action_runs (proposal);
+",
+];
 
 /// The history store could not be used.
 #[derive(Debug, Error)]
@@ -432,6 +453,26 @@ impl FormulaState {
     }
 }
 
+/// What [`History::prune`] removed, in rows of each table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PrunedRows {
+    /// Rows of `runs`.
+    pub runs: u64,
+    /// Rows of `run_findings` (of the runs removed).
+    pub run_findings: u64,
+    /// Rows of `action_runs`.
+    pub action_runs: u64,
+    /// Rows of `proposals` (approved, rejected or expired).
+    pub proposals: u64,
+}
+
+impl PrunedRows {
+    /// All the rows removed.
+    pub fn total(&self) -> u64 {
+        self.runs + self.run_findings + self.action_runs + self.proposals
+    }
+}
+
 /// The run-history database.
 #[derive(Debug)]
 pub struct History {
@@ -522,9 +563,8 @@ impl History {
                 found: version,
             });
         }
-        if version < SCHEMA_VERSION {
-            // Older (or empty) and read-only: nothing to read that this
-            // build understands. Only version 0 (an empty file) can occur yet.
+        if version < OLDEST_READABLE {
+            // Empty (version 0) and read-only: nothing to read yet.
             return Ok(None);
         }
         Ok(Some(History {
@@ -688,6 +728,52 @@ impl History {
             .query_map([value], action_run_row)
             .map_err(&fail)?;
         collect_rows(rows, &self.path)
+    }
+
+    /// Removes, in one transaction, the rows `formula` left in the history
+    /// from before `before`:
+    ///
+    /// - its runs that decided before `before`, with their `run_findings`,
+    ///   except its latest run (the next run's `previous`), however old;
+    /// - its action runs that started before `before`, except the latest of
+    ///   each action for each fingerprint, however old (cooldowns count
+    ///   from it), and those of proposals that are kept;
+    /// - its approved, rejected and expired proposals decided before
+    ///   `before`, except the latest proposal of each action for each
+    ///   fingerprint (cooldowns count from it too) and those with an action
+    ///   run that is kept.
+    ///
+    /// Pending proposals, the `findings` table and other formulas' rows are
+    /// never touched. Each query uses an index: runs by formula, action runs
+    /// and proposals by formula, action and fingerprint, action runs by
+    /// proposal.
+    ///
+    /// # Errors
+    /// [`HistoryError::Sqlite`]: nothing is removed then.
+    pub fn prune(
+        &mut self,
+        formula: &str,
+        before: DateTime<Utc>,
+    ) -> Result<PrunedRows, HistoryError> {
+        let fail = sqlite_error(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&fail)?;
+        let before = time_text(before);
+        let mut removed = [0_u64; 4];
+        for (count, sql) in removed.iter_mut().zip(prune_statements()) {
+            let rows = tx.execute(&sql, params![formula, before]).map_err(&fail)?;
+            *count = u64::try_from(rows).unwrap_or(u64::MAX);
+        }
+        let [run_findings, runs, action_runs, proposals] = removed;
+        tx.commit().map_err(&fail)?;
+        Ok(PrunedRows {
+            runs,
+            run_findings,
+            action_runs,
+            proposals,
+        })
     }
 
     /// Every run of `formula`, oldest first, with its findings.
@@ -1082,6 +1168,53 @@ fn insert_action_run(
     Ok(conn.last_insert_rowid())
 }
 
+/// The statements of [`History::prune`], in order, each over `?1` (the
+/// formula) and `?2` (the time before which rows go): `run_findings` of
+/// old runs, old runs, old action runs, old proposals.
+fn prune_statements() -> [String; 4] {
+    // The formula's runs before ?2 but its latest.
+    let old_runs = "SELECT seq FROM runs
+         WHERE formula = ?1 AND at < ?2
+           AND seq < (SELECT MAX(seq) FROM runs WHERE formula = ?1)";
+    // Its proposals decided before ?2 but the latest of each action and
+    // fingerprint; ends in its `WHERE`, so that more conditions can follow.
+    let old_proposals = "SELECT p.id FROM proposals p
+         WHERE p.status IN ('approved', 'rejected', 'expired') AND p.formula = ?1
+           AND COALESCE(p.decided_at, p.created_at) < ?2
+           AND (EXISTS (SELECT 1 FROM proposals q
+                        WHERE q.formula = p.formula AND q.action = p.action
+                          AND q.fingerprint = p.fingerprint AND q.created_at > p.created_at)
+                OR EXISTS (SELECT 1 FROM proposals q
+                           WHERE q.formula = p.formula AND q.action = p.action
+                             AND q.fingerprint = p.fingerprint AND q.created_at = p.created_at
+                             AND q.id > p.id))";
+    [
+        format!("DELETE FROM run_findings WHERE run IN ({old_runs})"),
+        format!("DELETE FROM runs WHERE seq IN ({old_runs})"),
+        // Its action runs before ?2 but the latest of each action and
+        // fingerprint (the second EXISTS breaks ties of time), and but
+        // those of proposals that stay.
+        format!(
+            "DELETE FROM action_runs WHERE id IN (
+                 SELECT a.id FROM action_runs a
+                 WHERE a.formula = ?1 AND a.at < ?2
+                   AND (EXISTS (SELECT 1 FROM action_runs b
+                                WHERE b.formula = a.formula AND b.action = a.action
+                                  AND b.fingerprint = a.fingerprint AND b.at > a.at)
+                        OR EXISTS (SELECT 1 FROM action_runs b
+                                   WHERE b.formula = a.formula AND b.action = a.action
+                                     AND b.fingerprint = a.fingerprint AND b.at = a.at
+                                     AND b.id > a.id))
+                   AND (a.proposal IS NULL OR a.proposal IN ({old_proposals})))"
+        ),
+        // Old proposals none of whose action runs stayed.
+        format!(
+            "DELETE FROM proposals WHERE id IN ({old_proposals}
+                 AND NOT EXISTS (SELECT 1 FROM action_runs r WHERE r.proposal = p.id))"
+        ),
+    ]
+}
+
 const RUN_COLUMNS: &str =
     "SELECT seq, formula, run_id, at, gate_open, gate_reason, phase, reason, finished_at FROM runs";
 
@@ -1309,6 +1442,36 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_searches_indexes_and_scans_no_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::open(&dir.path().join(HISTORY_FILE)).unwrap();
+        for sql in prune_statements() {
+            let mut statement = history
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let plan: Vec<String> = statement
+                .query_map(params!["supervisor", "2026-11-21T00:00:00.000Z"], |row| {
+                    row.get::<_, String>(3)
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().all(|step| !step.starts_with("SCAN")),
+                "{sql}\n{plan:#?}"
+            );
+            assert!(
+                plan.iter()
+                    .filter(|step| step.starts_with("SEARCH"))
+                    .count()
+                    >= 2,
+                "{plan:#?}"
+            );
+        }
+    }
 
     #[test]
     fn immutable_uris_escape_what_uris_reserve() {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 use retort_journal::history::{
     ActionRunRecord, FindingRecord, FindingStatus, History, HistoryError, NewProposal,
-    ProposalStatus, RunFindingRecord, RunRecord, SCHEMA_VERSION, history_file,
+    ProposalStatus, PrunedRows, RunFindingRecord, RunRecord, SCHEMA_VERSION, history_file,
 };
 
 fn at(minute: u32) -> DateTime<Utc> {
@@ -425,4 +425,365 @@ fn old_runs_lose_their_findings_but_not_their_rows() {
     assert!(runs[0].findings.is_empty() && runs[1].findings.is_empty());
     assert_eq!(runs[2].findings.len(), 1);
     assert_eq!(runs.last().unwrap().findings.len(), 1);
+}
+
+/// Midnight (UTC) of 1 November 2026 plus `n` days.
+fn day(n: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + chrono::Duration::days(n)
+}
+
+fn run_of(formula: &str, seq: i64, at: DateTime<Utc>) -> RunRecord {
+    RunRecord {
+        formula: formula.into(),
+        at,
+        findings: vec![RunFindingRecord {
+            fingerprint: "memory-crisis".into(),
+            rule: "memory-crisis".into(),
+            label: None,
+            priority: "P0".into(),
+            message: format!("seen by run {seq}"),
+            state: "firing".into(),
+        }],
+        ..run(seq, &format!("{formula}-{seq}"), vec![])
+    }
+}
+
+fn action_run(
+    formula: &str,
+    action: &str,
+    fingerprint: &str,
+    at: DateTime<Utc>,
+) -> ActionRunRecord {
+    ActionRunRecord {
+        formula: formula.into(),
+        action: action.into(),
+        fingerprint: fingerprint.into(),
+        run_id: Some(format!("run at {at}")),
+        proposal: None,
+        argv: vec![action.into()],
+        at,
+        duration_ms: 5,
+        exit_code: Some(0),
+        outcome: "ok".into(),
+        error: None,
+        stdout: String::new(),
+        stderr: String::new(),
+        truncated: false,
+    }
+}
+
+/// `(formula, action, fingerprint, at)` of every action run, in id order,
+/// read with a connection of its own.
+fn action_runs(path: &Path) -> Vec<(String, String, String, String)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut statement = conn
+        .prepare("SELECT formula, action, fingerprint, at FROM action_runs ORDER BY id")
+        .unwrap();
+    statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn count(path: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn pruning_removes_old_runs_with_their_findings_but_keeps_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut history = History::open(&path).unwrap();
+    let tx = history.transaction().unwrap();
+    // supervisor: two old runs and a recent one; other: one old run between.
+    tx.insert_run(&run_of("supervisor", 1, day(0))).unwrap();
+    tx.insert_run(&run_of("other", 2, day(1))).unwrap();
+    tx.insert_run(&run_of("supervisor", 3, day(2))).unwrap();
+    tx.insert_run(&run_of("supervisor", 4, day(40))).unwrap();
+    // nightly: every run old.
+    tx.insert_run(&run_of("nightly", 5, day(3))).unwrap();
+    tx.insert_run(&run_of("nightly", 6, day(4))).unwrap();
+    tx.commit().unwrap();
+
+    let pruned = history.prune("supervisor", day(30)).unwrap();
+    assert_eq!(
+        pruned,
+        PrunedRows {
+            runs: 2,
+            run_findings: 2,
+            action_runs: 0,
+            proposals: 0
+        }
+    );
+    let ids = |history: &History, formula: &str| -> Vec<String> {
+        history
+            .runs(formula)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect()
+    };
+    assert_eq!(ids(&history, "supervisor"), ["supervisor-4"]);
+    assert_eq!(
+        ids(&history, "other"),
+        ["other-2"],
+        "other formulas' runs stay"
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM run_findings WHERE run IN (1, 3)"
+        ),
+        0,
+        "the old runs' findings went with them"
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM run_findings WHERE run IN (2, 4)"
+        ),
+        2
+    );
+
+    // However old, a formula's latest run stays, with its findings: the
+    // next run's `previous`.
+    let pruned = history.prune("nightly", day(30)).unwrap();
+    assert_eq!((pruned.runs, pruned.run_findings), (1, 1));
+    assert_eq!(ids(&history, "nightly"), ["nightly-6"]);
+    let previous = history.state("nightly").unwrap().previous.unwrap();
+    assert_eq!(previous.run_id, "nightly-6");
+    assert_eq!(previous.findings[0].message, "seen by run 6");
+    // The sequence goes on after the highest seq ever, not the highest left.
+    assert_eq!(history.state("supervisor").unwrap().next_seq, 7);
+
+    // Pruning again finds nothing more.
+    assert_eq!(
+        history.prune("supervisor", day(30)).unwrap(),
+        PrunedRows::default()
+    );
+}
+
+#[test]
+fn pruning_keeps_the_latest_action_run_of_each_action_and_fingerprint_however_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut history = History::open(&path).unwrap();
+    for record in [
+        // Three old runs of one action for one finding: the last stays.
+        action_run("supervisor", "free-memory", "memory-crisis", day(0)),
+        action_run("supervisor", "free-memory", "memory-crisis", day(1)),
+        action_run("supervisor", "free-memory", "memory-crisis", day(2)),
+        // The same action for another finding: its only run stays.
+        action_run("supervisor", "free-memory", "memory-leak", day(0)),
+        // Old runs followed by a recent one: only the recent one stays.
+        action_run("supervisor", "remove-lock", "dead-lock[/tmp/a]", day(3)),
+        action_run("supervisor", "remove-lock", "dead-lock[/tmp/a]", day(35)),
+        // Two at the same time (a replayed snapshot): exactly one stays.
+        action_run("supervisor", "restart", "ci-stuck[301]", day(4)),
+        action_run("supervisor", "restart", "ci-stuck[301]", day(4)),
+        // Another formula's old runs: untouched.
+        action_run("other", "free-memory", "memory-crisis", day(0)),
+        action_run("other", "free-memory", "memory-crisis", day(1)),
+    ] {
+        history.record_action_run(&record).unwrap();
+    }
+    let before = history.state("supervisor").unwrap().last_attempts;
+
+    let pruned = history.prune("supervisor", day(30)).unwrap();
+
+    assert_eq!(pruned.action_runs, 4);
+    let text = |at: DateTime<Utc>| retort_journal::history::time_text(at);
+    let row = |formula: &str, action: &str, fingerprint: &str, at: DateTime<Utc>| {
+        (
+            formula.to_string(),
+            action.to_string(),
+            fingerprint.to_string(),
+            text(at),
+        )
+    };
+    assert_eq!(
+        action_runs(&path),
+        [
+            row("supervisor", "free-memory", "memory-crisis", day(2)),
+            row("supervisor", "free-memory", "memory-leak", day(0)),
+            row("supervisor", "remove-lock", "dead-lock[/tmp/a]", day(35)),
+            row("supervisor", "restart", "ci-stuck[301]", day(4)),
+            row("other", "free-memory", "memory-crisis", day(0)),
+            row("other", "free-memory", "memory-crisis", day(1)),
+        ]
+    );
+    assert_eq!(
+        history.state("supervisor").unwrap().last_attempts,
+        before,
+        "cooldowns count from where they did"
+    );
+}
+
+#[test]
+fn pruning_removes_decided_proposals_and_their_action_runs_but_keeps_pending_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut history = History::open(&path).unwrap();
+    let propose = |history: &mut History, formula: &str, fingerprint: &str, created| {
+        let tx = history.transaction().unwrap();
+        let id = tx
+            .add_proposal(&NewProposal {
+                formula: formula.into(),
+                ..proposal(fingerprint, created)
+            })
+            .unwrap();
+        tx.commit().unwrap();
+        id
+    };
+    let decide = |history: &History, id, status, at| {
+        assert!(
+            history
+                .decide_proposal(id, status, "ops", None, at)
+                .unwrap()
+        );
+    };
+    let approved_and_run = |history: &mut History, formula: &str, fingerprint: &str, at| {
+        let id = propose(history, formula, fingerprint, at);
+        decide(history, id, ProposalStatus::Approved, at);
+        history
+            .record_action_run(&ActionRunRecord {
+                run_id: None,
+                proposal: Some(id),
+                ..action_run(formula, "prune-docker", fingerprint, at)
+            })
+            .unwrap();
+        id
+    };
+
+    // disk[/]: approved (and run), rejected, then rejected again: the
+    // first two go, with the first one's action run; the last stays as the
+    // latest proposal of its action and fingerprint.
+    let approved = approved_and_run(&mut history, "supervisor", "disk[/]", day(0));
+    let rejected = propose(&mut history, "supervisor", "disk[/]", day(1));
+    decide(&history, rejected, ProposalStatus::Rejected, day(1));
+    let latest = propose(&mut history, "supervisor", "disk[/]", day(2));
+    decide(&history, latest, ProposalStatus::Rejected, day(2));
+    history
+        .record_action_run(&action_run("supervisor", "prune-docker", "disk[/]", day(3)))
+        .unwrap();
+    // disk[/data]: pending since long ago: stays.
+    let pending = propose(&mut history, "supervisor", "disk[/data]", day(0));
+    // disk[/var]: expired long ago, then proposed again: the expired one goes.
+    let expired = propose(&mut history, "supervisor", "disk[/var]", day(1));
+    decide(&history, expired, ProposalStatus::Expired, day(2));
+    let again = propose(&mut history, "supervisor", "disk[/var]", day(31));
+    // disk[/srv]: proposed long ago but approved within `keep`: stays.
+    let late = propose(&mut history, "supervisor", "disk[/srv]", day(0));
+    decide(&history, late, ProposalStatus::Approved, day(33));
+    propose(&mut history, "supervisor", "disk[/srv]", day(1));
+    // disk[/home]: approved long ago and run, then proposed and rejected:
+    // the rejected one is the latest proposal, and the approved one's
+    // action run the latest action run, so both stay.
+    let anchored = approved_and_run(&mut history, "supervisor", "disk[/home]", day(0));
+    let after = propose(&mut history, "supervisor", "disk[/home]", day(1));
+    decide(&history, after, ProposalStatus::Rejected, day(1));
+    // Another formula's old decided proposals: untouched.
+    let theirs = approved_and_run(&mut history, "other", "disk[/]", day(0));
+    let their_latest = propose(&mut history, "other", "disk[/]", day(1));
+    decide(&history, their_latest, ProposalStatus::Rejected, day(1));
+    let before = history.state("supervisor").unwrap().last_attempts;
+
+    let pruned = history.prune("supervisor", day(30)).unwrap();
+
+    assert_eq!(
+        pruned,
+        PrunedRows {
+            runs: 0,
+            run_findings: 0,
+            action_runs: 1,
+            proposals: 3
+        }
+    );
+    let mut left: Vec<i64> = history
+        .proposals(None)
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    left.sort();
+    let mut kept = vec![
+        latest,
+        pending,
+        again,
+        late,
+        late + 1,
+        anchored,
+        after,
+        theirs,
+        their_latest,
+    ];
+    kept.sort();
+    assert_eq!(left, kept);
+    for gone in [approved, rejected, expired] {
+        assert_eq!(history.proposal(gone).unwrap(), None, "#{gone} is gone");
+    }
+    assert!(
+        history
+            .action_runs_of_proposal(approved)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(history.action_runs_of_proposal(anchored).unwrap().len(), 1);
+    assert_eq!(history.action_runs_of_proposal(theirs).unwrap().len(), 1);
+    assert_eq!(
+        history.state("supervisor").unwrap().pending_proposals[0].id,
+        pending
+    );
+    assert_eq!(
+        history.state("supervisor").unwrap().last_attempts,
+        before,
+        "cooldowns count from where they did"
+    );
+}
+
+#[test]
+fn a_history_of_schema_1_is_read_as_it_is_and_migrated_by_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    {
+        let mut history = History::open(&path).unwrap();
+        let tx = history.transaction().unwrap();
+        tx.insert_run(&run(1, "r1", vec![])).unwrap();
+        tx.commit().unwrap();
+    }
+    // What the retort before pruning left: schema 1, without its indexes.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP INDEX proposals_by_key; DROP INDEX action_runs_by_proposal;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    let indexes = |path: &Path| {
+        count(
+            path,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'
+             AND name IN ('proposals_by_key', 'action_runs_by_proposal')",
+        )
+    };
+    assert_eq!(indexes(&path), 0);
+
+    let view = History::open_read_only(&path).unwrap().unwrap();
+    assert_eq!(
+        view.state("supervisor").unwrap().previous.unwrap().run_id,
+        "r1",
+        "`retort proposals` and `render` read it before any run migrates it"
+    );
+    drop(view);
+    assert_eq!(count(&path, "PRAGMA user_version"), 1);
+
+    let history = History::open(&path).unwrap();
+    assert_eq!(history.runs("supervisor").unwrap()[0].run_id, "r1");
+    drop(history);
+    assert_eq!(count(&path, "PRAGMA user_version"), SCHEMA_VERSION);
+    assert_eq!(indexes(&path), 2);
 }
