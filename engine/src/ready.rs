@@ -173,7 +173,9 @@ impl<'a> Judge<'a> {
         let Some(screen) = screen else {
             return Verdict::Waiting;
         };
-        // Trailing blanks are no change (a cursor moving over nothing).
+        // Trailing blanks are no change (a cursor moving over nothing), and
+        // blank screens are all alike: whitespace the terminal draws while
+        // the agent starts is no sign of life.
         let screen = screen.trim_end();
         if let Some(text) = self.text {
             self.last = Some(screen.to_string());
@@ -182,17 +184,12 @@ impl<'a> Judge<'a> {
                 false => Verdict::Waiting,
             };
         }
-        // Blank screens are all alike: whitespace the terminal draws while
-        // the agent starts is no sign of life.
-        let same = self.last.as_deref().is_some_and(|last| {
-            last == screen || (last.trim().is_empty() && screen.trim().is_empty())
-        });
-        if !same {
+        if self.last.as_deref() != Some(screen) {
             self.last = Some(screen.to_string());
             self.changed = at;
         }
         let still = at.saturating_sub(self.changed);
-        let settled = match screen.trim().is_empty() {
+        let settled = match screen.is_empty() {
             true => still >= BLANK,
             false => still >= QUIET,
         };
