@@ -77,6 +77,10 @@ pub enum Command {
         /// screen to settle.
         #[arg(long, value_name = "TEXT", requires = "agent")]
         ready: Option<String>,
+        /// What runs the agent; overrides the formula's `[agent] backend`:
+        /// a tmux session per run, or one process per step (headless).
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
         /// The state directory [default: $RETORT_STATE_DIR, else
         /// $XDG_STATE_HOME/retort, else ~/.local/state/retort].
         #[arg(long, value_name = "DIR")]
@@ -181,6 +185,15 @@ pub enum CheckFormat {
     Text,
     /// A JSON array of `{file, line, column, severity, code, message, help}`.
     Json,
+}
+
+/// What runs the agent (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// A detached tmux session per run; prompts are pasted into it.
+    Tmux,
+    /// One process per step, with the prompt on its standard input.
+    Headless,
 }
 
 /// How `retort graph` draws.

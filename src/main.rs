@@ -64,6 +64,7 @@ async fn dispatch(command: Command) -> u8 {
             formula,
             agent,
             ready,
+            backend,
             state_dir,
             phase_file,
             dry_run,
@@ -74,6 +75,10 @@ async fn dispatch(command: Command) -> u8 {
                 formula,
                 agent,
                 ready,
+                backend: backend.map(|backend| match backend {
+                    cli::BackendArg::Tmux => retort_engine::formula::Backend::Tmux,
+                    cli::BackendArg::Headless => retort_engine::formula::Backend::Headless,
+                }),
                 state_dir,
                 phase_file,
                 dry_run,

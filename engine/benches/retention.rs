@@ -178,6 +178,7 @@ fn real_run(root: &Path) -> PathBuf {
         formula,
         agent: None,
         ready: None,
+        backend: None,
         vars: BTreeMap::new(),
         state: StateDir::resolve(Some(&root.join("state"))).expect("state"),
         phase_file: None,

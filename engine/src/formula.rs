@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -148,6 +148,37 @@ pub struct AgentSection {
     #[serde(default)]
     #[schemars(with = "Option<HumanDuration>")]
     pub submit_delay: Option<Spanned<HumanDuration>>,
+    /// What runs the agent: `"tmux"` (default), one terminal session per
+    /// run that each prompt is pasted into, or `"headless"`, one process
+    /// per step with the prompt on its standard input (see
+    /// [`crate::headless`]). `retort run --backend` overrides it.
+    #[serde(default)]
+    pub backend: Backend,
+}
+
+/// What runs the agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A detached tmux session per run (a new one when the model changes):
+    /// each step's prompt is pasted into the agent's terminal, and the
+    /// agent works on, step after step, in one conversation.
+    #[default]
+    Tmux,
+    /// No terminal: each step runs the agent command once, with the step's
+    /// prompt on its standard input and its output saved in the run
+    /// directory. For agents' print modes (`claude -p`) and hosts without
+    /// tmux.
+    Headless,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Tmux => "tmux",
+            Backend::Headless => "headless",
+        })
+    }
 }
 
 /// How long a new agent may take to become ready when `[agent]

@@ -7,7 +7,8 @@
 //! checked against the snapshot's shape, [`cel_value`]) → [`finding`]s tracked across
 //! runs in the run history → [`action`]s run or proposed ([`proposal`]) →
 //! the [`gate`] → [`prompt`] (Tera-rendered prompts, with [`context`] files)
-//! → [`session`] (the tmux backend; [`ready`] waits for a new agent) →
+//! → the [`agent`] on its backend: [`session`] (tmux; [`ready`] waits for a
+//! new agent) or [`headless`] (a process per step) →
 //! [`signal`] (the agent's step signals)
 //! → [`phase`] and the journal (the `retort-journal` crate, which also
 //! owns the run history). [`plan`] prepares a run without side effects and
@@ -22,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod action;
+pub mod agent;
 pub mod atomic;
 pub mod cel_value;
 pub mod check;
@@ -36,6 +38,7 @@ pub mod finding;
 pub mod formula;
 pub mod gate;
 pub mod graph;
+pub mod headless;
 pub mod lock;
 pub mod phase;
 pub mod plan;

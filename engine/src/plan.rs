@@ -21,7 +21,7 @@ use crate::check::{self, CheckOptions, Purpose, Ready};
 use crate::context::{ContextFile, read_context_files};
 use crate::dag::StepDag;
 use crate::decide::{self, Decision, history_path};
-use crate::formula::{DEFAULT_AGENT_COMMAND, DEFAULT_READY_TIMEOUT, LoadedFormula};
+use crate::formula::{Backend, DEFAULT_AGENT_COMMAND, DEFAULT_READY_TIMEOUT, LoadedFormula};
 use crate::prompt::{Prompt, RunInfo, opens_session, render_agent_command, render_prompts};
 use crate::ready::Readiness;
 use crate::ruleset::{Evaluation, RuleSet};
@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub formula: PathBuf,
     /// The agent command from `--agent`, overriding the formula's.
     pub agent: Option<String>,
+    /// The backend from `--backend`, overriding the formula's.
+    pub backend: Option<Backend>,
     /// The text the `--agent` command's screen shows once it is ready
     /// (`--ready`); see [`crate::ready`]. Ignored without `agent`.
     pub ready: Option<String>,
@@ -102,7 +104,10 @@ pub struct Plan {
     pub prompts: Vec<Prompt>,
     /// The agent sessions, in order (one unless steps change model).
     pub sessions: Vec<SessionPlan>,
-    /// How a new session's agent is known to be ready for its first prompt.
+    /// What runs the agent.
+    pub backend: Backend,
+    /// How a new session's agent is known to be ready for its first prompt
+    /// (tmux backend).
     pub readiness: Readiness,
     /// The pause between pasting a prompt and pressing Enter.
     pub submit_delay: Duration,
@@ -244,6 +249,7 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
 
     Ok(Plan {
         journal_dir: options.state.journal_dir(formula.name()),
+        backend: options.backend.unwrap_or(agent.backend),
         readiness,
         submit_delay,
         loaded,

@@ -345,6 +345,7 @@ mod tests {
             formula,
             agent: None,
             ready: None,
+            backend: None,
             vars: BTreeMap::new(),
             state: StateDir::resolve(Some(&root.join("state"))).unwrap(),
             phase_file: None,

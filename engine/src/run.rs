@@ -24,11 +24,14 @@ use tokio::sync::mpsc;
 
 use retort_journal::history::{History, HistoryError};
 
+use crate::agent::Agent;
 use crate::atomic::write_atomic;
 use crate::decide::{self, Decision, PlannedAction, history_path};
 use crate::diagnostic::FormulaError;
 use crate::finding::Finding;
+use crate::formula::Backend;
 use crate::gate::GateDecision;
+use crate::headless::HeadlessAgent;
 use crate::lock::{LockError, RunLock};
 use crate::phase::{Phase, write_phase_file};
 use crate::prompt::{PromptError, render_prompts};
@@ -190,6 +193,16 @@ pub enum Progress<'a> {
         /// The run directory.
         run_dir: &'a Path,
     },
+    /// The headless agent of a session is set to run, one process per
+    /// step.
+    HeadlessStarted {
+        /// The agent command each step runs.
+        command: &'a str,
+        /// The run directory.
+        run_dir: &'a Path,
+        /// Where each step's output goes (`RUN/agent-output/`).
+        output_dir: &'a Path,
+    },
     /// The agent of the session just started is ready for its first
     /// prompt (see [`crate::ready`]).
     AgentReady {
@@ -318,7 +331,9 @@ pub async fn execute(
     let mut steps: Vec<StepResult> = Vec::with_capacity(count);
     let mut ending: Option<(Phase, String)> = None;
     let mut session_names = Vec::new();
-    let mut previous: Option<(usize, AgentSession)> = None;
+    // The agent of the session before, and whether its last step ended
+    // with the agent's signal (a headless agent then gets time to exit).
+    let mut previous: Option<(usize, Agent, bool)> = None;
     for (number, planned) in plan.sessions.iter().enumerate() {
         if ending.is_some() {
             break;
@@ -326,12 +341,17 @@ pub async fn execute(
         let spec = session_spec(plan, planned, options, &run, number);
         // The next session starts before the last one is killed, so that the
         // tmux server never runs out of sessions (and exits) mid-run.
-        let started = AgentSession::start(&options.tmux, &spec).await;
-        if let Some((finished, session)) = previous.take() {
-            retire(&run, finished, &session, &mut warnings).await;
+        let started = match plan.backend {
+            Backend::Tmux => AgentSession::start(&options.tmux, &spec)
+                .await
+                .map(Agent::Tmux),
+            Backend::Headless => Ok(Agent::Headless(HeadlessAgent::new(spec))),
+        };
+        if let Some((finished, agent, graceful)) = previous.take() {
+            retire(&run, finished, agent, graceful, &mut warnings).await;
         }
-        let session = match started {
-            Ok(session) => session,
+        let mut agent = match started {
+            Ok(agent) => agent,
             Err(error) if number == 0 => {
                 // Whoever watches the phase file learns that this run failed.
                 let reason = format!("cannot start the agent's tmux session: {error}");
@@ -347,40 +367,38 @@ pub async fn execute(
                 break;
             }
         };
-        session_names.push(session.name().to_string());
-        progress(Progress::SessionStarted {
-            session: session.name(),
-            run_dir: run.path(),
-        });
-        // The session's first step cannot start until its agent is ready.
         let first = formula.steps[plan.dag.order()[planned.steps.start]].id();
-        let mut not_ready = match wait_until_ready(&session, &plan.readiness, &mut interrupts).await
-        {
-            ReadyEnd::Ready(after) => {
-                progress(Progress::AgentReady {
+        let mut not_ready = match &agent {
+            Agent::Tmux(session) => {
+                session_names.push(session.name().to_string());
+                progress(Progress::SessionStarted {
                     session: session.name(),
-                    after,
+                    run_dir: run.path(),
+                });
+                // The session's first step cannot start until its agent is
+                // ready.
+                let ready = wait_until_ready(session, &plan.readiness, &mut interrupts).await;
+                not_ready_end(
+                    ready,
+                    session,
+                    first,
+                    plan,
+                    &run,
+                    number,
+                    progress,
+                    &mut warnings,
+                )
+            }
+            Agent::Headless(headless) => {
+                progress(Progress::HeadlessStarted {
+                    command: headless.command(),
+                    run_dir: run.path(),
+                    output_dir: &run.agent_output_dir(),
                 });
                 None
             }
-            ReadyEnd::Unsettled(after) => {
-                warnings.push(format!(
-                    "the agent in tmux session {} was still changing its screen after {}; its first prompt was pasted anyway (set `[agent] ready` to the text it shows when it waits for input)",
-                    session.name(),
-                    humantime::format_duration(after)
-                ));
-                None
-            }
-            ReadyEnd::NotShown { after, screen } => Some(StepEnd::Broken(not_ready_reason(
-                first,
-                &plan.readiness,
-                after,
-                &screen,
-                &run.pane_capture_file(number),
-            ))),
-            ReadyEnd::AgentEnded(exit) => Some(StepEnd::AgentEnded(exit)),
-            ReadyEnd::Interrupted(name) => Some(StepEnd::Interrupted(name)),
         };
+        let mut graceful = false;
         for position in planned.steps.clone() {
             let step = &formula.steps[plan.dag.order()[position]];
             let step_clock = Instant::now();
@@ -393,21 +411,22 @@ pub async fn execute(
             });
             let started = match not_ready.take() {
                 Some(end) => Err(end),
-                None => start_step(&run, &session, step.id(), plan)
-                    .await
-                    .map_err(|reason| match session.agent_exit() {
-                        // When the agent is gone, say how it ended rather
-                        // than that the paste failed.
+                None => match start_step(&run, &mut agent, step.id(), plan).await {
+                    Ok(()) => Ok(()),
+                    // When the agent is gone, say how it ended rather than
+                    // that the paste failed.
+                    Err(reason) => Err(match agent.agent_exit() {
                         Some(exit) => StepEnd::AgentEnded(exit),
                         None => StepEnd::Broken(reason),
                     }),
+                },
             };
             let end = match started {
                 Ok(()) => {
                     wait_for_step(
                         &run,
                         step.id(),
-                        &session,
+                        &agent,
                         &mut wakes,
                         deadline,
                         &mut interrupts,
@@ -416,6 +435,7 @@ pub async fn execute(
                 }
                 Err(end) => end,
             };
+            graceful = matches!(end, StepEnd::Signalled(_));
             let (outcome, reason) = end.describe(step.id(), step.timeout());
             let result = StepResult {
                 id: step.id().to_string(),
@@ -437,10 +457,10 @@ pub async fn execute(
                 break;
             }
         }
-        previous = Some((number, session));
+        previous = Some((number, agent, graceful));
     }
-    if let Some((finished, session)) = previous.take() {
-        retire(&run, finished, &session, &mut warnings).await;
+    if let Some((finished, agent, graceful)) = previous.take() {
+        retire(&run, finished, agent, graceful, &mut warnings).await;
     }
     drop(watcher);
     for &index in &plan.dag.order()[steps.len()..] {
@@ -634,8 +654,24 @@ fn session_spec(
     }
 }
 
-/// Saves the last lines of session `number`'s pane and kills it.
-async fn retire(run: &RunDir, number: usize, session: &AgentSession, warnings: &mut Vec<String>) {
+/// Ends the agent of session `number`: a tmux session has its pane's last
+/// lines saved and is killed; a headless agent's process group is ended
+/// (`graceful`: its last step ended with its signal, so it has time to
+/// exit by itself first).
+async fn retire(
+    run: &RunDir,
+    number: usize,
+    agent: Agent,
+    graceful: bool,
+    warnings: &mut Vec<String>,
+) {
+    let session = match agent {
+        Agent::Tmux(session) => session,
+        Agent::Headless(mut headless) => {
+            headless.end(graceful).await;
+            return;
+        }
+    };
     if let Some(pane) = session.capture(PANE_CAPTURE_LINES).await {
         let _ = write_atomic(&run.pane_capture_file(number), pane.as_bytes());
     }
@@ -644,6 +680,48 @@ async fn retire(run: &RunDir, number: usize, session: &AgentSession, warnings: &
             "could not kill tmux session {}: {error}",
             session.name()
         ));
+    }
+}
+
+/// What waiting for the agent of tmux session `number` to be ready means
+/// for its first step, `first`: nothing (it is ready, or ready enough,
+/// which is a warning), or how the step ends before it starts.
+#[allow(clippy::too_many_arguments)]
+fn not_ready_end(
+    ready: ReadyEnd,
+    session: &AgentSession,
+    first: &str,
+    plan: &Plan,
+    run: &RunDir,
+    number: usize,
+    progress: &mut dyn FnMut(Progress<'_>),
+    warnings: &mut Vec<String>,
+) -> Option<StepEnd> {
+    match ready {
+        ReadyEnd::Ready(after) => {
+            progress(Progress::AgentReady {
+                session: session.name(),
+                after,
+            });
+            None
+        }
+        ReadyEnd::Unsettled(after) => {
+            warnings.push(format!(
+                "the agent in tmux session {} was still changing its screen after {}; its first prompt was pasted anyway (set `[agent] ready` to the text it shows when it waits for input)",
+                session.name(),
+                humantime::format_duration(after)
+            ));
+            None
+        }
+        ReadyEnd::NotShown { after, screen } => Some(StepEnd::Broken(not_ready_reason(
+            first,
+            &plan.readiness,
+            after,
+            &screen,
+            &run.pane_capture_file(number),
+        ))),
+        ReadyEnd::AgentEnded(exit) => Some(StepEnd::AgentEnded(exit)),
+        ReadyEnd::Interrupted(name) => Some(StepEnd::Interrupted(name)),
     }
 }
 
@@ -673,20 +751,29 @@ fn not_ready_reason(
     )
 }
 
-/// Marks `step` current and pastes its prompt.
+/// Marks `step` current and gives the agent its prompt: pasted into its
+/// tmux session, or on the standard input of a new headless process.
 async fn start_step(
     run: &RunDir,
-    session: &AgentSession,
+    agent: &mut Agent,
     step: &str,
     plan: &Plan,
 ) -> Result<(), String> {
     write_atomic(&run.current_step_file(), format!("{step}\n").as_bytes())
         .map_err(|e| format!("could not write {}: {e}", run.current_step_file().display()))?;
-    let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));
-    session
-        .deliver(&run.prompt_file(step), &buffer, plan.submit_delay)
-        .await
-        .map_err(|e| format!("could not deliver the prompt of step `{step}`: {e}"))
+    match agent {
+        Agent::Tmux(session) => {
+            let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));
+            session
+                .deliver(&run.prompt_file(step), &buffer, plan.submit_delay)
+                .await
+                .map_err(|e| format!("could not deliver the prompt of step `{step}`: {e}"))
+        }
+        Agent::Headless(headless) => headless
+            .deliver(step, &run.prompt_file(step), &run.agent_output_file(step))
+            .await
+            .map_err(|e| format!("could not start the agent on step `{step}`: {e}")),
+    }
 }
 
 fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {

@@ -202,6 +202,19 @@ impl RunDir {
         })
     }
 
+    /// `agent-output/`: with the headless backend, each step's agent
+    /// output.
+    pub fn agent_output_dir(&self) -> PathBuf {
+        self.0.join("agent-output")
+    }
+
+    /// `agent-output/STEP.log`: what the headless agent wrote, standard
+    /// output and standard error interleaved, while it worked on `step`.
+    pub fn agent_output_file(&self, step: &str) -> PathBuf {
+        self.agent_output_dir()
+            .join(format!("{}.log", file_safe(step)))
+    }
+
     /// `agent-pane.txt` (`agent-pane-2.txt`, …): the agent pane's last
     /// lines, captured when its session ends. `session` counts from 0.
     pub fn pane_capture_file(&self, session: usize) -> PathBuf {

@@ -7,8 +7,9 @@ use std::time::Duration;
 use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal as unix_signal};
 use tokio::sync::mpsc;
 
+use crate::agent::Agent;
 use crate::run::StepOutcome;
-use crate::session::{AgentExit, AgentSession};
+use crate::session::AgentExit;
 use crate::signal::{self, Signal, SignalRecord};
 use crate::state::RunDir;
 
@@ -74,7 +75,7 @@ impl StepEnd {
 pub(crate) async fn wait_for_step(
     run: &RunDir,
     step: &str,
-    session: &AgentSession,
+    session: &Agent,
     wakes: &mut mpsc::UnboundedReceiver<()>,
     deadline: tokio::time::Instant,
     interrupts: &mut Interrupts,

@@ -35,6 +35,7 @@ pub fn options(
         formula,
         agent,
         ready: None,
+        backend: None,
         vars,
         state,
         phase_file,

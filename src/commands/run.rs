@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use retort_engine::decide::ActionPlan;
+use retort_engine::formula::Backend;
 use retort_engine::run::{self, Plan, Progress, RunOptions, StepOutcome};
 use retort_engine::state::StateDir;
 
@@ -19,6 +20,8 @@ pub struct RunArgs {
     pub agent: Option<String>,
     /// `--ready`.
     pub ready: Option<String>,
+    /// `--backend`.
+    pub backend: Option<Backend>,
     /// `--state-dir`.
     pub state_dir: Option<PathBuf>,
     /// `--phase-file`.
@@ -48,6 +51,7 @@ pub async fn run(args: RunArgs) -> u8 {
         args.snapshot,
     );
     options.ready = args.ready;
+    options.backend = args.backend;
     if dry_run {
         dry_run_plan(&options).await
     } else {
@@ -78,6 +82,17 @@ async fn run_formula(options: &RunOptions) -> u8 {
                 .iter()
                 .find(|s| s.name == session)
                 .map_or("", |s| s.agent_command.as_str()),
+            run_dir.display()
+        ),
+        Progress::HeadlessStarted {
+            command,
+            run_dir,
+            output_dir,
+        } => eprintln!(
+            "retort: {} run {}: agent `{command}`, headless: one process per step (output in {})\nretort: run directory {}",
+            plan.loaded.formula.name(),
+            plan.run_id,
+            output_dir.display(),
             run_dir.display()
         ),
         Progress::AgentReady { after, .. } => {
@@ -169,11 +184,16 @@ fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
     );
     let journal = retort_journal::journal_file(&plan.journal_dir, plan.started_at);
     let mut rows = vec![("run id", plan.run_id.clone())];
+    rows.push(("backend", plan.backend.to_string()));
     for session in &plan.sessions {
-        rows.push(("session", session.name.clone()));
+        if plan.backend == Backend::Tmux {
+            rows.push(("session", session.name.clone()));
+        }
         rows.push(("agent", session.agent_command.clone()));
     }
-    rows.push(("ready", plan.readiness.describe()));
+    if plan.backend == Backend::Tmux {
+        rows.push(("ready", plan.readiness.describe()));
+    }
     for (label, value) in rows.into_iter().chain([
         ("state dir", options.state.path().display().to_string()),
         ("run dir", plan.run_dir.path().display().to_string()),

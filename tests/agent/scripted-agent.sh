@@ -13,9 +13,15 @@
 #   AGENT_EXIT_AT=STEP      exit without signalling, with $AGENT_EXIT_STATUS (default 7)
 #   AGENT_FAIL_AT=STEP      signal failed --reason "$AGENT_REASON"
 #   AGENT_ESCALATE_AT=STEP  signal escalate --reason "$AGENT_REASON"
-#   AGENT_HANG_AT=STEP      never signal
+#   AGENT_HANG_AT=STEP      never signal: wait on a child process (its pid
+#                           in $AGENT_TRANSCRIPT/hang-pid.txt) that never ends
 #   AGENT_KILL_SESSION_AT=STEP  kill its own tmux session
 # Otherwise it signals done.
+#
+# Run headless (`retort run --backend headless`), it gets one prompt on its
+# standard input, and exits when the input ends, as print modes do; each
+# process adds "STEP N" ($RETORT_STEP, $RETORT_SESSION_STEP) to
+# $AGENT_TRANSCRIPT/headless-steps.txt.
 #
 # Like a real agent, it starts by drawing a banner and its prompt marker
 # ("agent>"). With AGENT_STARTUP_MS=N it takes N ms to start first, and
@@ -35,7 +41,11 @@ if [ -n "${AGENT_STARTUP_MS:-}" ]; then
 fi
 printf 'scripted agent (a stand-in for an LLM agent)\nagent> '
 
-n=0
+# Prompts are numbered across processes (sessions, headless steps).
+n=$(find "$AGENT_TRANSCRIPT" -maxdepth 1 -name '[0-9]*-*.txt' | wc -l)
+if [ -n "${RETORT_SESSION_STEP:-}" ]; then
+  printf '%s %s\n' "${RETORT_STEP:-}" "$RETORT_SESSION_STEP" >> "$AGENT_TRANSCRIPT/headless-steps.txt"
+fi
 prompt=""
 while IFS= read -r line; do
   line=${line%$'\r'}
@@ -53,7 +63,12 @@ while IFS= read -r line; do
     "${AGENT_EXIT_AT:-}") exit "${AGENT_EXIT_STATUS:-7}" ;;
     "${AGENT_FAIL_AT:-}") retort signal failed --reason "${AGENT_REASON:-}" ;;
     "${AGENT_ESCALATE_AT:-}") retort signal escalate --reason "${AGENT_REASON:-}" ;;
-    "${AGENT_HANG_AT:-}") ;;
+    "${AGENT_HANG_AT:-}")
+      # Hang, with a child of its own, as an agent stuck in a tool call.
+      sleep 2147483647 &
+      printf '%s\n' "$!" > "$AGENT_TRANSCRIPT/hang-pid.txt"
+      wait
+      ;;
     "${AGENT_KILL_SESSION_AT:-}") tmux kill-session ;;
     *) retort signal done ;;
   esac
