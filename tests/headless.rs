@@ -91,6 +91,10 @@ fn the_seed_formula_runs_headless_one_process_per_step_without_tmux() {
     assert!(log.contains("signalled done"), "{log}");
     assert_eq!(sandbox.tmux_sessions(), Vec::<String>::new());
     assert!(!run.join("agent-pane.txt").exists());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(summary["backend"], "headless");
+    assert_eq!(summary["sessions"], serde_json::json!([]));
 }
 
 #[test]

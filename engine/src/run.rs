@@ -152,7 +152,10 @@ pub struct RunReport {
     pub run_id: String,
     /// The run directory.
     pub run_dir: PathBuf,
-    /// The tmux sessions used, in order; none when the gate stayed closed.
+    /// What ran the agent.
+    pub backend: Backend,
+    /// The tmux sessions used, in order; none when the gate stayed closed
+    /// or the backend is headless.
     pub sessions: Vec<String>,
     /// When the run started (UTC).
     pub started_at: DateTime<Utc>,
@@ -562,6 +565,7 @@ fn finish(
     }
 
     let mut report = RunReport {
+        backend: plan.backend,
         formula: plan.loaded.formula.name().to_string(),
         run_id: plan.run_id.clone(),
         run_dir: run.path().to_path_buf(),
