@@ -176,6 +176,12 @@ fn a_healthy_factory_starts_no_agent_and_journals_healthy() {
     let output = run(&sandbox, HEALTHY, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(sandbox.received().is_empty(), "no agent");
+    // No prompt goes out, so the missing AGENTS.md is no one's concern.
+    assert!(
+        !sandbox.work().join("AGENTS.md").exists() && !stderr(&output).contains("AGENTS.md"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(sandbox.tmux_sessions(), Vec::<String>::new());
     assert_eq!(
         std::fs::read_to_string(sandbox.state().join("supervisor.phase")).unwrap(),

@@ -163,7 +163,6 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
     };
     let (context_files, file_warnings) = read_context_files(formula, &options.cwd);
     let mut warnings: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    warnings.extend(file_warnings);
 
     // The decide phase, previewed: nothing is written until `execute`.
     let evaluation = rules.evaluate(&snapshot, &vars);
@@ -174,6 +173,12 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         formula.name(),
         &options.cwd,
     );
+    // A context file left out of a prompt matters only where a prompt goes
+    // out: `render` always shows prompts; a run whose gate stays closed
+    // sends none.
+    if placeholder_run || decision.gate.open {
+        warnings.extend(file_warnings);
+    }
 
     let started_at = Utc::now();
     let run_id = new_run_id(started_at);
