@@ -164,6 +164,57 @@ Disk {{ item.mout }} at {{ item.used_percent }}%"""
 }
 
 #[test]
+fn check_json_locates_a_misspelt_item_field_in_an_action_command() {
+    let sandbox = Sandbox::new();
+    write(
+        &sandbox,
+        "panes.toml",
+        r#"name = "panes"
+[[steps]]
+id = "look"
+description = "Look."
+
+[[rules]]
+id = "dead-pane"
+priority = "P2"
+each = "tmux.sessions.filter(s, s.panes.exists(p, p.dead))"
+label = "item.name"
+when = "true"
+message = "tmux session {{ item.name }} has a dead pane"
+action = "kill-session"
+
+[[actions]]
+id = "kill-session"
+run = [
+  "tmux", "kill-session",
+  "-t", "={{ item.nmae }}",
+]
+mode = "auto"
+"#,
+    );
+
+    let output = sandbox
+        .retort(&["check", "panes.toml", "--format", "json"])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let diagnostics: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        diagnostics,
+        serde_json::json!([{
+            "file": "panes.toml",
+            "line": 19,
+            "column": 14,
+            "severity": "error",
+            "code": "retort::unknown_variable",
+            "message": "the `run` of action `kill-session` uses `item.nmae`, which the items of rule `dead-pane` (`tmux.sessions.filter(s, s.panes.exists(p, p.dead))`) do not have",
+            "help": "did you mean `name`?",
+        }])
+    );
+}
+
+#[test]
 fn check_reports_the_problems_of_a_large_formula_at_their_lines() {
     // 1,200 steps, about 400 KiB: parsed in parts and checked on every
     // core. The problems sit far down the file, in different parts.

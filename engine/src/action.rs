@@ -11,10 +11,15 @@
 //! cooldown = "30m"
 //! ```
 //!
-//! Each `run` element is a Tera template over the rule's variables plus
-//! `finding` (`{ fingerprint, rule, label, priority, message }`), so an
-//! action for a rule over a list can name the item:
-//! `run = ["tmux", "kill-session", "-t", "={{ item.name }}"]`. The command
+//! Each `run` element is a Tera template over the variables of the rule
+//! whose finding triggers it (the snapshot's sections, `vars`, `now` and,
+//! with `each`, `item` and `label`) plus `finding` ([`FindingContext`]:
+//! `{ fingerprint, rule, label, priority, message }`), so an action for a
+//! rule over a list can name the item:
+//! `run = ["tmux", "kill-session", "-t", "={{ item.name }}"]`. `retort
+//! check` checks the variable paths of each element against every rule that
+//! names the action ([`crate::ruleset`]), `item` against the items of that
+//! rule's `each`. The command
 //! runs without a shell, in retort's working directory (a relative program
 //! path such as `supervisor/actions/x.sh` is taken from there), in its own
 //! process group, with retort's environment plus `RETORT_FORMULA`,
@@ -24,6 +29,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process_group};
@@ -32,7 +38,10 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use toml::Spanned;
 
+use crate::finding::Finding;
 use crate::formula::HumanDuration;
+use crate::rule::Priority;
+use crate::shape::Shape;
 
 /// How long an action may run when its formula gives no `timeout`: 60 seconds.
 pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -51,9 +60,10 @@ pub struct Action {
     #[schemars(with = "String")]
     pub id: Spanned<String>,
     /// The command: program and arguments, each a Tera template, run
-    /// without a shell.
+    /// without a shell. Each element keeps its own place in the file, for
+    /// diagnostics inside it.
     #[schemars(with = "Vec<String>")]
-    pub run: Spanned<Vec<String>>,
+    pub run: Spanned<Vec<Spanned<String>>>,
     /// `auto`: retort runs it before the agent starts. `propose`: retort
     /// stores a proposal for `retort approve`. Default `propose`.
     #[serde(default)]
@@ -89,6 +99,46 @@ impl Action {
             .as_ref()
             .map_or(Duration::ZERO, |c| c.get_ref().0)
     }
+}
+
+/// `finding` as a `run` template sees it: the finding that triggers the
+/// action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct FindingContext {
+    /// `rule` or `rule[label]`: `disk-pressure[/data]`.
+    pub fingerprint: String,
+    /// The id of the rule that found it.
+    pub rule: String,
+    /// The list item's label, for a rule with `each`; else null.
+    pub label: Option<String>,
+    /// `P0` … `P4` or `info`.
+    pub priority: Priority,
+    /// The rendered message.
+    pub message: String,
+}
+
+impl FindingContext {
+    /// What templates see of `finding`.
+    pub fn of(finding: &Finding) -> Self {
+        FindingContext {
+            fingerprint: finding.fingerprint.clone(),
+            rule: finding.rule.clone(),
+            label: finding.label.clone(),
+            priority: finding.priority,
+            message: finding.message.clone(),
+        }
+    }
+}
+
+/// The shape of [`FindingContext`], compiled once from its JSON Schema, for
+/// checking the `finding.…` paths of `run` templates.
+pub fn finding_shape() -> &'static Shape {
+    static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
+        Shape::from_schema(
+            &serde_json::to_value(schemars::schema_for!(FindingContext)).unwrap_or_default(),
+        )
+    });
+    &SHAPE
 }
 
 /// Who starts an action.

@@ -15,9 +15,11 @@
 //!    every description and of the agent command.
 //! 6. Rules and actions ([`RuleSet`]): CEL syntax, names the snapshot (or
 //!    `[vars]`) does not have, unknown actions, message and command
-//!    template syntax, and the variable paths of messages.
+//!    template syntax, and the variable paths of messages and of each
+//!    action's `run` elements (against every rule that names the action).
 //! 7. Vars and context files: `--var` names, required vars, unused vars
-//!    (a var a rule or its message reads is used), missing context files.
+//!    (a var a rule, its message or an action's `run` reads is used),
+//!    missing context files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -27,7 +29,7 @@ use std::sync::{Arc, LazyLock};
 use toml::de::DeTable;
 
 use crate::dag::StepDag;
-use crate::diagnostic::{FormulaError, InvalidFormula, Problem, SourceFile, span};
+use crate::diagnostic::{FormulaError, InvalidFormula, NOT_IN_CONTEXT, Problem, SourceFile, span};
 use crate::document;
 use crate::formula::{self, Formula, LoadedFormula, PARALLEL_STEPS};
 use crate::prompt::{agent_command_shape, description_shape};
@@ -500,6 +502,7 @@ fn check_template(
         problems.push(Problem::UnknownVariable {
             place: site.place.to_string(),
             path: error.text,
+            reason: NOT_IN_CONTEXT.to_string(),
             span: span(map.range(error.range)),
             help: error.help,
         });

@@ -88,6 +88,10 @@ fn count(problems: &[Problem]) -> String {
     }
 }
 
+/// The reason of a [`Problem::UnknownVariable`] whose context does not
+/// depend on a rule: "is not in its template context".
+pub const NOT_IN_CONTEXT: &str = "is not in its template context";
+
 /// One problem in a formula, located in its source. Most are errors; those
 /// marked "warning" do not stop a run.
 #[derive(Debug, Error, Diagnostic)]
@@ -189,13 +193,18 @@ pub enum Problem {
     },
 
     /// A template variable that the template's context does not provide.
-    #[error("{place} uses `{path}`, which is not in its template context")]
+    #[error("{place} uses `{path}`, which {reason}")]
     #[diagnostic(code(retort::unknown_variable))]
     UnknownVariable {
         /// Which template.
         place: String,
         /// The variable path as written: `preflight.system.memroy`.
         path: String,
+        /// Why it is not there, read after "which": [`NOT_IN_CONTEXT`], or
+        /// for an action's `run`, which of the rules that name the action
+        /// does not give it (`` the items of rule `dead-pane`
+        /// (`tmux.sessions`) do not have ``).
+        reason: String,
         /// Where in the formula file.
         #[label("unknown")]
         span: SourceSpan,

@@ -6,11 +6,15 @@
 //! checks the names it uses against the snapshot's shape, read from the
 //! snapshot's JSON Schema ([`snapshot_shape`]), so sections that preflight
 //! gains are known to rules without changes here. Templates (`message`,
-//! each `run` element) are parsed by Tera, and the variable paths of each
-//! `message` are checked ([`template::check_paths`]) against what it is
-//! rendered with: the same names as the expressions, `item` being an
-//! element of the list `each` gives, plus `label`. They are reported as
-//! step descriptions' are, [`Problem::UnknownVariable`].
+//! each `run` element) are parsed by Tera, and their variable paths are
+//! checked ([`template::check_paths`]) against what they are rendered with.
+//! A `message`: the same names as the expressions, `item` being an element
+//! of the list `each` gives, plus `label`. A `run` element: the names the
+//! message of the rule whose finding triggers the action sees, plus
+//! `finding` ([`FindingContext`]); it is checked against every rule that
+//! names the action, and a path wrong for one of them is reported once,
+//! naming that rule. They are reported as step descriptions' are,
+//! [`Problem::UnknownVariable`].
 //!
 //! Evaluating gives CEL the snapshot's top-level sections as variables
 //! (`system`, `tmux`, …), plus `vars` (a map of strings), `now` (the
@@ -27,14 +31,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use tera::Tera;
 
 use retort_preflight::Snapshot;
 
-use crate::action::{ActionMode, CommandSpec};
+use crate::action::{Action, ActionMode, CommandSpec, FindingContext, finding_shape};
 use crate::cel_value::{cel_to_json, snapshot_shape, to_cel};
-use crate::diagnostic::{FormulaError, InvalidFormula, Problem, RuleProblem, span};
+use crate::diagnostic::{FormulaError, InvalidFormula, NOT_IN_CONTEXT, Problem, RuleProblem, span};
 use crate::expression::Ty;
 use crate::expression::{Expression, ExpressionIssue, IssueKind, suggest};
 use crate::finding::Finding;
@@ -229,8 +233,9 @@ impl RuleSet {
     fn inspect_here(formula: &Formula, source: &str) -> Inspected {
         let mut used_vars = BTreeSet::new();
         let mut problems: Vec<(usize, RuleProblem)> = Vec::new();
-        // Unknown variables in messages, reported as in step descriptions.
-        let mut message_problems: Vec<(usize, Problem)> = Vec::new();
+        // Unknown variables in messages and `run` elements, reported as in
+        // step descriptions.
+        let mut path_problems: Vec<(usize, Problem)> = Vec::new();
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
 
@@ -253,10 +258,10 @@ impl RuleSet {
                 let name = format!("actions[{index}].run[{k}]");
                 sources.push(TemplateSource {
                     name: name.clone(),
-                    text: argument.clone(),
+                    text: argument.get_ref().clone(),
                     owner: format!("action `{}`", action.id()),
                     key: "run",
-                    span: action.run.span(),
+                    span: argument.span(),
                 });
                 templates.push(name);
             }
@@ -288,6 +293,7 @@ impl RuleSet {
 
         let mut rule_ids: HashMap<&str, &toml::Spanned<String>> = HashMap::new();
         let mut rules = Vec::new();
+        let mut contexts = Vec::new();
         for (index, rule) in formula.rules.iter().enumerate() {
             check_id(&rule.id, "rule", &mut rule_ids, &mut problems);
             let id = rule.id().to_string();
@@ -416,7 +422,7 @@ impl RuleSet {
             if item.is_some() {
                 scope.insert("label".to_string(), Ty::String);
             }
-            message_problems.extend(check_message(&id, &rule.message, &scope, shape, source));
+            path_problems.extend(check_message(&id, &rule.message, &scope, shape, source));
             let message_template = format!("rules[{index}].message");
             sources.push(TemplateSource {
                 name: message_template.clone(),
@@ -444,6 +450,16 @@ impl RuleSet {
                     message_template,
                 });
             }
+            // The `run` of its action sees what the message sees.
+            contexts.push(RuleContext {
+                id,
+                action: rule.action.as_ref().map(|a| a.get_ref().clone()),
+                each: rule.each.as_ref().map(|each| shown(each.get_ref())),
+                scope,
+            });
+        }
+        for action in &formula.actions {
+            path_problems.extend(check_run(action, &contexts, &roots, shape, source));
         }
 
         add_templates(&mut tera, &sources, &mut problems);
@@ -456,11 +472,11 @@ impl RuleSet {
                 }
             }
         }
-        if !problems.is_empty() || !message_problems.is_empty() {
+        if !problems.is_empty() || !path_problems.is_empty() {
             let mut problems: Vec<(usize, Problem)> = problems
                 .into_iter()
                 .map(|(at, p)| (at, Problem::Rule(Box::new(p))))
-                .chain(message_problems)
+                .chain(path_problems)
                 .collect();
             problems.sort_by_key(|(at, _)| *at);
             return Inspected {
@@ -684,16 +700,7 @@ impl RuleSet {
         if let Some(label) = &finding.label {
             context.insert("label", label);
         }
-        context.insert(
-            "finding",
-            &json!({
-                "fingerprint": finding.fingerprint,
-                "rule": finding.rule,
-                "label": finding.label,
-                "priority": finding.priority.as_str(),
-                "message": finding.message,
-            }),
-        );
+        context.insert("finding", &FindingContext::of(finding));
         let argv = compiled
             .templates
             .iter()
@@ -848,6 +855,7 @@ fn check_message(
                 Problem::UnknownVariable {
                     place: format!("the message of rule `{rule}`"),
                     path: error.text,
+                    reason: NOT_IN_CONTEXT.to_string(),
                     span: span(at),
                     help: error.help,
                 },
@@ -896,6 +904,170 @@ fn message_path(
                 help,
             })
         }
+    }
+}
+
+/// What the `run` of a rule's action is rendered with, when the rule's
+/// finding triggers it.
+struct RuleContext {
+    /// The rule's id.
+    id: String,
+    /// The action it names.
+    action: Option<String>,
+    /// Its `each`, as [`shown`].
+    each: Option<String>,
+    /// The names its message sees ([`check_message`]); the `run` sees these
+    /// and `finding`.
+    scope: BTreeMap<String, Ty>,
+}
+
+/// The unknown variables of the `run` elements of `action`, each located in
+/// the formula file (`source`) on the misspelt segment. An element is
+/// rendered with the variables of the rule whose finding triggers the
+/// action plus `finding` ([`FindingContext`]), so it is checked against
+/// every rule of `rules` that names the action: a path is reported once,
+/// naming the first rule it fails for. An action no rule names is checked
+/// against the names every rule gives, without `item` and `label`.
+///
+/// An element that does not parse has nothing checked here: Tera's error is
+/// reported with the other templates.
+fn check_run(
+    action: &Action,
+    rules: &[RuleContext],
+    roots: &BTreeMap<String, Ty>,
+    shape: &Shape,
+    source: &str,
+) -> Vec<(usize, Problem)> {
+    let naming: Vec<&RuleContext> = rules
+        .iter()
+        .filter(|rule| rule.action.as_deref() == Some(action.id()))
+        .collect();
+    // The names every naming rule gives, for the paths that do not depend on
+    // the rule; `item` and `label` are there only to be suggested, as they
+    // are checked rule by rule.
+    let mut common = roots.clone();
+    common.insert("finding".to_string(), Ty::Any);
+    for rule in &naming {
+        for name in ["item", "label"] {
+            if rule.scope.contains_key(name) {
+                common.insert(name.to_string(), Ty::Any);
+            }
+        }
+    }
+    let place = format!("the `run` of action `{}`", action.id());
+    let mut problems = Vec::new();
+    for element in action.run.get_ref() {
+        let text = element.get_ref();
+        // The reason of each error, in the order `check_paths` keeps them.
+        let mut reasons = Vec::new();
+        let checked = template::check_paths(text, |path| {
+            let (error, reason) = run_path(path, action.id(), &naming, &common, shape, text)?;
+            reasons.push(reason);
+            Some(error)
+        });
+        let Ok(checked) = checked else {
+            continue;
+        };
+        let map = StringSource::new(source, element.span(), text);
+        for (error, reason) in checked.errors.into_iter().zip(reasons) {
+            let at = map.range(error.range);
+            problems.push((
+                at.start,
+                Problem::UnknownVariable {
+                    place: place.clone(),
+                    path: error.text,
+                    reason,
+                    span: span(at),
+                    help: error.help,
+                },
+            ));
+        }
+    }
+    problems
+}
+
+/// Checks one variable path of a `run` element (`template`) of action
+/// `action`, named by the rules `naming`: `finding.…` against
+/// [`FindingContext`]; `item` and `label` against each naming rule's in
+/// turn; anything else against `common`, as a message's path. The error,
+/// and its reason after "which" ([`Problem::UnknownVariable`]).
+fn run_path(
+    path: &VariablePath,
+    action: &str,
+    naming: &[&RuleContext],
+    common: &BTreeMap<String, Ty>,
+    shape: &Shape,
+    template: &str,
+) -> Option<(PathError, String)> {
+    let root = path.root();
+    match root {
+        "finding" => {
+            let finding = finding_shape();
+            template::resolve_below(path, finding, finding.root(), 1, template)
+                .map(|error| (error, NOT_IN_CONTEXT.to_string()))
+        }
+        "item" | "label" if naming.is_empty() => {
+            let range = path.prefix(1);
+            Some((
+                PathError {
+                    text: template.get(range.clone()).unwrap_or_default().to_string(),
+                    range,
+                    help: format!(
+                        "{}; name action `{action}` in such a rule (`action = \"{action}\"`)",
+                        unnamed_help(root)
+                    ),
+                },
+                format!("no rule gives it: no rule names action `{action}`"),
+            ))
+        }
+        "item" | "label" => naming.iter().find_map(|rule| {
+            let error = message_path(path, &rule.scope, shape, template)?;
+            Some(if !rule.scope.contains_key(root) {
+                let help = format!(
+                    "{}; give rule `{}` an `each`, or name action `{action}` only in rules with one",
+                    unnamed_help(root),
+                    rule.id
+                );
+                (
+                    PathError { help, ..error },
+                    format!("rule `{}` does not give: it has no `each`", rule.id),
+                )
+            } else if let (Some(each), "item") = (&rule.each, root) {
+                (
+                    error,
+                    format!("the items of rule `{}` (`{each}`) do not have", rule.id),
+                )
+            } else {
+                (
+                    error,
+                    format!("is not in the template context of rule `{}`", rule.id),
+                )
+            })
+        }),
+        _ => message_path(path, common, shape, template)
+            .map(|error| (error, NOT_IN_CONTEXT.to_string())),
+    }
+}
+
+/// What `item` or `label` (`root`) stands for in a `run` element.
+fn unnamed_help(root: &str) -> &'static str {
+    match root {
+        "item" => {
+            "in a `run` element, `item` is the list item of the rule with `each` whose finding triggers the action"
+        }
+        _ => {
+            "in a `run` element, `label` names the list item of the rule with `each` whose finding triggers the action"
+        }
+    }
+}
+
+/// An expression as a diagnostic quotes it: on one line, cut after 80
+/// characters.
+fn shown(expression: &str) -> String {
+    let line = one_line(expression);
+    match line.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
     }
 }
 

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use proptest::prelude::*;
-use retort_engine::check::{CheckOptions, Purpose, check_source};
+use retort_engine::check::{CheckOptions, Checked, Purpose, check_source};
 
-fn check(text: &str) {
+fn check(text: &str) -> Checked {
     let options = CheckOptions {
         vars: BTreeMap::from([("X".to_string(), "1".to_string())]),
         cwd: ".".into(),
@@ -32,6 +32,7 @@ fn check(text: &str) {
         let _ = retort_engine::graph::text(formula, dag);
         let _ = retort_engine::graph::mermaid(formula, dag);
     }
+    checked
 }
 
 /// Pieces formulas are made of, so that generated input reaches past the
@@ -113,6 +114,23 @@ proptest! {
     fn arbitrary_templates_never_panic(template in "[a-zé→{}%#|.\\[\\]()=\"' _0-9\n-]{0,80}") {
         let text = format!("name = \"t\"\n[vars]\nX = \"1\"\n[[steps]]\nid = \"s\"\ndescription = '''{template}'''\n");
         check(&text);
+    }
+
+    #[test]
+    fn action_templates_never_panic(template in "[a-zé→{}%#|.\\[\\]()=\"' _0-9\\\\\n-]{0,80}") {
+        // Checked against a rule with `each` and one without, in a literal
+        // element and in an escaped multi-line one.
+        let literal = template.replace('\'', "");
+        let escaped = template.replace('\\', "\\\\").replace('"', "\\\"");
+        let text = format!(
+            "name = \"t\"\n[[steps]]\nid = \"s\"\ndescription = \"d\"\n\
+             [[rules]]\nid = \"a\"\npriority = \"P1\"\neach = \"system.disks\"\nlabel = \"item.mount\"\nwhen = \"true\"\nmessage = \"m\"\naction = \"x\"\n\
+             [[rules]]\nid = \"b\"\npriority = \"P1\"\nwhen = \"true\"\nmessage = \"m\"\naction = \"x\"\n\
+             [[actions]]\nid = \"x\"\nrun = ['''{literal}''', \"\"\"{escaped}\"\"\"]\n\
+             [[actions]]\nid = \"y\"\nrun = ['''{literal}''']\n"
+        );
+        let checked = check(&text);
+        prop_assert!(checked.formula.is_some(), "the actions were not reached: {text}");
     }
 
     #[test]
