@@ -245,7 +245,7 @@ pub enum Problem {
         code(retort::unused_var),
         severity(Warning),
         help(
-            "use it as {{{{ vars.{name} }}}} in a description or the agent command, or as vars.{name} in a rule, or remove it"
+            "use it as {{{{ vars.{name} }}}} in a description, the agent command, a rule message or an action command, or as vars.{name} in a rule condition, or remove it"
         )
     )]
     UnusedVar {

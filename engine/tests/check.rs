@@ -299,7 +299,7 @@ fn vars_are_checked_declared_required_and_used() {
             ),
             (
                 "var `SPARE` is declared but never used",
-                "use it as {{ vars.SPARE }} in a description or the agent command, or as vars.SPARE in a rule, or remove it"
+                "use it as {{ vars.SPARE }} in a description, the agent command, a rule message or an action command, or as vars.SPARE in a rule condition, or remove it"
             ),
         ]
     );
