@@ -586,3 +586,42 @@ fn an_agent_that_never_shows_its_ready_text_fails_the_run_with_its_screen() {
         "tmux is left clean"
     );
 }
+
+#[test]
+fn a_session_tmux_cannot_start_is_a_failed_run_with_its_journal_and_summary() {
+    let sandbox = Sandbox::new();
+    // tmux cannot make its socket under a file.
+    let not_a_dir = sandbox.path("not-a-dir");
+    std::fs::write(&not_a_dir, "").unwrap();
+
+    let output = seed_run(&sandbox)
+        .env("TMUX_TMPDIR", &not_a_dir)
+        .output()
+        .unwrap();
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    assert!(
+        phase.starts_with("PHASE:failed\nReason: cannot start the agent's tmux session: "),
+        "{phase}"
+    );
+    // The run is recorded like any other: the journal, and run.json, by
+    // which a later run knows whose directory it is.
+    let journal = journal_text(&sandbox);
+    assert!(journal.contains("PHASE:failed"), "{journal}");
+    assert!(
+        journal.contains("- `preflight` Review pre-collected metrics — skipped"),
+        "{journal}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sandbox.run_dir().join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["phase"], "failed");
+    assert_eq!(summary["formula"], "run-supervisor");
+    assert_eq!(summary["steps"].as_array().map(Vec::len), Some(5));
+}

@@ -235,16 +235,20 @@ pub enum Progress<'a> {
 
 /// Carries out a prepared run and reports how it went: the decide phase
 /// (findings recorded, auto actions run, proposals stored), then, when the
-/// gate opens, the agent's sessions. The sessions are killed and the phase
-/// file written however the steps end.
+/// gate opens, the agent's sessions. The sessions are killed, and the phase
+/// file, the history, the journal and `run.json` written, however the
+/// steps end, and also when the agent phase cannot start at all (a prompt
+/// that does not render, a run directory that cannot be written or
+/// watched, a tmux session that does not start): that is a failed run
+/// with the reason, not an error.
 ///
 /// # Errors
 /// [`RunError::Locked`] when another run of the formula is in progress
 /// (nothing is written then: the phase file and journal are that run's);
-/// [`RunError`] when the run cannot start: the run directory cannot be
-/// written, the run history cannot be used, the watcher cannot be set up,
-/// or tmux refuses the session (the phase file then says `PHASE:failed`
-/// with the reason). Nothing is left running in those cases.
+/// [`RunError`] when the run cannot get as far as deciding: the run
+/// directory or its snapshot cannot be written, or the run history cannot
+/// be used (the phase file then says `PHASE:failed` with the reason).
+/// Nothing is left running in those cases.
 pub async fn execute(
     plan: &Plan,
     options: &RunOptions,
@@ -269,42 +273,93 @@ pub async fn execute(
         }
     };
     let decision_json = serde_json::to_vec_pretty(&decision.context()).unwrap_or_default();
-    write_file(&run.decision_file(), &decision_json)?;
-    if !decision.gate.open {
-        return Ok(finish(
-            plan,
-            &options.state,
-            &run,
-            &mut history,
-            decision,
-            Outcome {
-                sessions: Vec::new(),
-                steps: Vec::new(),
-                ending: None,
-                warnings,
-                clock,
-            },
-        ));
+    if let Err(error) = write_file(&run.decision_file(), &decision_json) {
+        warnings.push(error.to_string());
     }
+    let agent = match decision.gate.open {
+        false => Ok(Agents::default()),
+        true => agent_phase(plan, options, &run, &decision, &mut warnings, progress).await,
+    };
+    // Whatever stopped the agent phase, the run ends as every run does: the
+    // phase file, the history, the journal, `run.json`, the clean-up.
+    let (sessions, steps, ending) = match agent {
+        Ok(agents) => (agents.sessions, agents.steps, agents.ending),
+        Err(error) => (
+            Vec::new(),
+            skipped(plan, 0),
+            Some((Phase::Failed, error.to_string())),
+        ),
+    };
+    Ok(finish(
+        plan,
+        &options.state,
+        &run,
+        &mut history,
+        decision,
+        Outcome {
+            sessions,
+            steps,
+            ending,
+            warnings,
+            clock,
+        },
+    ))
+}
 
+/// What the agent phase of a run did: the tmux sessions it used, each
+/// step's result (every step of the plan, the ones not reached skipped),
+/// and how it ended, when not with every step done.
+#[derive(Debug, Default)]
+struct Agents {
+    sessions: Vec<String>,
+    steps: Vec<StepResult>,
+    ending: Option<(Phase, String)>,
+}
+
+/// Every step from position `from` (in topological order) on, skipped.
+fn skipped(plan: &Plan, from: usize) -> Vec<StepResult> {
     let formula = &plan.loaded.formula;
-    let prompts = match render_prompts(
+    plan.dag.order()[from.min(plan.dag.order().len())..]
+        .iter()
+        .map(|&index| {
+            let step = &formula.steps[index];
+            StepResult {
+                id: step.id().to_string(),
+                title: step.title().to_string(),
+                outcome: StepOutcome::Skipped,
+                duration_ms: None,
+                reason: None,
+            }
+        })
+        .collect()
+}
+
+/// The agent phase of a run whose gate opened: the prompts rendered and
+/// saved, then each session's agent started and each step given to it and
+/// waited for.
+///
+/// # Errors
+/// [`RunError`] when it cannot start at all: a prompt does not render, the
+/// run directory cannot be written or watched, or the first tmux session
+/// cannot start. Nothing is left running then.
+async fn agent_phase(
+    plan: &Plan,
+    options: &RunOptions,
+    run: &RunDir,
+    decision: &Decision,
+    warnings: &mut Vec<String>,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Agents, RunError> {
+    let formula = &plan.loaded.formula;
+    let prompts = render_prompts(
         formula,
         &plan.dag,
         &plan.snapshot,
         &plan.context_files,
         &plan.run_info,
         &plan.vars,
-        &decision,
-    ) {
-        Ok(prompts) => prompts,
-        Err(error) => {
-            let reason = error.to_string();
-            let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
-            let _ = history.finish_run(&plan.run_id, "failed", Some(&reason), Utc::now());
-            return Err(error.into());
-        }
-    };
+        decision,
+    )?;
     // An agent starts: now the run needs prompts/ and steps/.
     run.create_agent_dirs().map_err(|source| RunError::Write {
         path: run.steps_dir(),
@@ -341,7 +396,7 @@ pub async fn execute(
         if ending.is_some() {
             break;
         }
-        let spec = session_spec(plan, planned, options, &run, number);
+        let spec = session_spec(plan, planned, options, run, number);
         // The next session starts before the last one is killed, so that the
         // tmux server never runs out of sessions (and exits) mid-run.
         let started = match plan.backend {
@@ -351,17 +406,11 @@ pub async fn execute(
             Backend::Headless => Ok(Agent::Headless(HeadlessAgent::new(spec))),
         };
         if let Some((finished, agent, graceful)) = previous.take() {
-            retire(&run, finished, agent, graceful, &mut warnings).await;
+            retire(run, finished, agent, graceful, warnings).await;
         }
         let mut agent = match started {
             Ok(agent) => agent,
-            Err(error) if number == 0 => {
-                // Whoever watches the phase file learns that this run failed.
-                let reason = format!("cannot start the agent's tmux session: {error}");
-                let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
-                let _ = history.finish_run(&plan.run_id, "failed", Some(&reason), Utc::now());
-                return Err(RunError::Session(error));
-            }
+            Err(error) if number == 0 => return Err(RunError::Session(error)),
             Err(error) => {
                 ending = Some((
                     Phase::Failed,
@@ -381,16 +430,7 @@ pub async fn execute(
                 // The session's first step cannot start until its agent is
                 // ready.
                 let ready = wait_until_ready(session, &plan.readiness, &mut interrupts).await;
-                not_ready_end(
-                    ready,
-                    session,
-                    first,
-                    plan,
-                    &run,
-                    number,
-                    progress,
-                    &mut warnings,
-                )
+                not_ready_end(ready, session, first, plan, run, number, progress, warnings)
             }
             Agent::Headless(headless) => {
                 progress(Progress::HeadlessStarted {
@@ -414,7 +454,7 @@ pub async fn execute(
             });
             let started = match not_ready.take() {
                 Some(end) => Err(end),
-                None => match start_step(&run, &mut agent, step.id(), plan).await {
+                None => match start_step(run, &mut agent, step.id(), plan).await {
                     Ok(()) => Ok(()),
                     // When the agent is gone, say how it ended rather than
                     // that the paste failed.
@@ -427,7 +467,7 @@ pub async fn execute(
             let end = match started {
                 Ok(()) => {
                     wait_for_step(
-                        &run,
+                        run,
                         step.id(),
                         &agent,
                         &mut wakes,
@@ -463,34 +503,15 @@ pub async fn execute(
         previous = Some((number, agent, graceful));
     }
     if let Some((finished, agent, graceful)) = previous.take() {
-        retire(&run, finished, agent, graceful, &mut warnings).await;
+        retire(run, finished, agent, graceful, warnings).await;
     }
     drop(watcher);
-    for &index in &plan.dag.order()[steps.len()..] {
-        let step = &formula.steps[index];
-        steps.push(StepResult {
-            id: step.id().to_string(),
-            title: step.title().to_string(),
-            outcome: StepOutcome::Skipped,
-            duration_ms: None,
-            reason: None,
-        });
-    }
-
-    Ok(finish(
-        plan,
-        &options.state,
-        &run,
-        &mut history,
-        decision,
-        Outcome {
-            sessions: session_names,
-            steps,
-            ending,
-            warnings,
-            clock,
-        },
-    ))
+    steps.extend(skipped(plan, steps.len()));
+    Ok(Agents {
+        sessions: session_names,
+        steps,
+        ending,
+    })
 }
 
 /// Records the run in the history, decides, runs the auto actions.
