@@ -2,14 +2,15 @@
 //! `run` element, checked against every rule that names the action and
 //! located inside the element in the formula file.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use miette::Diagnostic;
 use retort_engine::check::{CheckOptions, Purpose, check_source};
-use retort_engine::diagnostic::Problem;
 use retort_engine::formula::Formula;
 use retort_engine::ruleset::RuleSet;
+use support::describe;
 
 const STEP: &str = "[[steps]]\nid = \"look\"\ndescription = \"Look.\"\n";
 
@@ -28,22 +29,6 @@ fn problems(rules: &str) -> Vec<String> {
         Ok(_) => Vec::new(),
         Err(problems) => problems.iter().map(|p| describe(&text, p)).collect(),
     }
-}
-
-fn describe(text: &str, problem: &Problem) -> String {
-    let label = problem
-        .labels()
-        .and_then(|mut labels| labels.next())
-        .expect("a located problem");
-    let offset = label.offset();
-    let line = text[..offset].matches('\n').count() + 1;
-    let column = offset - text[..offset].rfind('\n').map_or(0, |i| i + 1) + 1;
-    let marked = &text[offset..offset + label.len()];
-    let help = problem
-        .help()
-        .map(|h| format!(" ({h})"))
-        .unwrap_or_default();
-    format!("{line}:{column}: {problem} [{marked}]{help}")
 }
 
 /// The whole check of `formula(rules)`, as [`describe`] writes each problem.

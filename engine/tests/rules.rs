@@ -1,6 +1,8 @@
 //! Rules: what `RuleSet::check` reports, located in the formula file, and
 //! what evaluating rules against a snapshot yields.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -11,6 +13,7 @@ use retort_engine::diagnostic::{Problem, RuleProblem};
 use retort_engine::formula::{Formula, parse_source};
 use retort_engine::ruleset::{RuleSet, RuleStatus};
 use retort_preflight::{CollectorStatus, Disk, Snapshot, TmuxSession};
+use support::describe;
 
 const STEP: &str = "[[steps]]\nid = \"look\"\ndescription = \"Look.\"\n";
 
@@ -20,22 +23,6 @@ fn problems(rules: &str) -> Vec<String> {
     let formula = Formula::parse(&text).expect("well-formed");
     let problems = RuleSet::check(&formula, &text).expect_err("invalid rules");
     problems.iter().map(|p| describe(&text, p)).collect()
-}
-
-fn describe(text: &str, problem: &Problem) -> String {
-    let label = problem
-        .labels()
-        .and_then(|mut labels| labels.next())
-        .expect("a located problem");
-    let offset = label.offset();
-    let line = text[..offset].matches('\n').count() + 1;
-    let column = offset - text[..offset].rfind('\n').map_or(0, |i| i + 1) + 1;
-    let marked = &text[offset..offset + label.len()];
-    let help = problem
-        .help()
-        .map(|h| format!(" ({h})"))
-        .unwrap_or_default();
-    format!("{line}:{column}: {problem} [{marked}]{help}")
 }
 
 fn rule(id: &str, body: &str) -> String {
