@@ -31,7 +31,7 @@ use toml::de::DeTable;
 use crate::dag::StepDag;
 use crate::diagnostic::{FormulaError, InvalidFormula, NOT_IN_CONTEXT, Problem, SourceFile, span};
 use crate::document;
-use crate::formula::{self, Formula, LoadedFormula, PARALLEL_STEPS};
+use crate::formula::{self, Backend, Formula, LoadedFormula, PARALLEL_STEPS};
 use crate::prompt::{agent_command_shape, description_shape};
 use crate::ruleset::RuleSet;
 use crate::shape::{Shape, closest};
@@ -221,6 +221,28 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
                 "give the text the agent shows when it waits for input (its prompt marker), or remove `ready` to wait for the screen to settle".to_string(),
             ),
         });
+    }
+    if formula.agent.backend == Backend::Headless {
+        let agent = &formula.agent;
+        let unused = [
+            ("ready", agent.ready.as_ref().map(|r| r.span())),
+            (
+                "ready_timeout",
+                agent.ready_timeout.as_ref().map(|r| r.span()),
+            ),
+            (
+                "submit_delay",
+                agent.submit_delay.as_ref().map(|d| d.span()),
+            ),
+        ];
+        for (key, place) in unused {
+            if let Some(place) = place {
+                checked.problems.push(Problem::UnusedAgentSetting {
+                    key: key.to_string(),
+                    span: span(place),
+                });
+            }
+        }
     }
     if options.purpose == Purpose::Authoring {
         for file in &formula.context.files {

@@ -256,6 +256,24 @@ pub enum Problem {
         span: SourceSpan,
     },
 
+    /// Warning: an `[agent]` setting that the chosen backend does not use
+    /// (`ready` or `submit_delay` with `backend = "headless"`).
+    #[error("`{key}` in [agent] does nothing with backend = \"headless\"")]
+    #[diagnostic(
+        code(retort::unused_agent_setting),
+        severity(Warning),
+        help(
+            "a headless agent gets each prompt on its standard input, so there is no screen to wait for and no paste to submit; remove `{key}`, or use backend = \"tmux\""
+        )
+    )]
+    UnusedAgentSetting {
+        /// The key.
+        key: String,
+        /// Where it is set.
+        #[label("not used by the headless backend")]
+        span: SourceSpan,
+    },
+
     /// Warning: a `[context] files` entry that does not exist.
     #[error("context file `{path}` does not exist in {cwd}")]
     #[diagnostic(

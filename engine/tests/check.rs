@@ -406,3 +406,21 @@ fn agent_readiness_settings_are_checked() {
         "{help}"
     );
 }
+
+#[test]
+fn terminal_settings_of_a_headless_agent_are_warned_about() {
+    let text = "name = \"n\"\n[agent]\nbackend = \"headless\"\nready = \"agent>\"\nsubmit_delay = \"1s\"\n[[steps]]\nid = \"a\"\ndescription = \"A\"\n";
+    let found: Vec<(usize, usize, String)> = problems(text)
+        .into_iter()
+        .map(|(line, column, code, ..)| (line, column, code))
+        .collect();
+    let warning = "retort::unused_agent_setting".to_string();
+    assert_eq!(found, [(4, 9, warning.clone()), (5, 16, warning)]);
+    let message = &problems(text)[0].3;
+    assert_eq!(
+        message,
+        "`ready` in [agent] does nothing with backend = \"headless\""
+    );
+    // With the tmux backend they are used.
+    assert!(problems(&text.replace("headless", "tmux")).is_empty());
+}
