@@ -70,13 +70,7 @@ fn check_json_carries_the_same_diagnostics() {
     let sandbox = Sandbox::new();
     broken_formulas(&sandbox);
 
-    let output = sandbox
-        .retort(&["check", "formulas", "--format", "json"])
-        .output()
-        .unwrap();
-
-    assert_eq!(output.status.code(), Some(1));
-    let diagnostics: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let diagnostics = sandbox.check_json(&["formulas"]);
     let rows: Vec<(String, u64, u64, String, String)> = diagnostics
         .as_array()
         .unwrap()
@@ -142,13 +136,7 @@ Disk {{ item.mout }} at {{ item.used_percent }}%"""
 "#,
     );
 
-    let output = sandbox
-        .retort(&["check", "disks.toml", "--format", "json"])
-        .output()
-        .unwrap();
-
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let diagnostics: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let diagnostics = sandbox.check_json(&["disks.toml"]);
     assert_eq!(
         diagnostics,
         serde_json::json!([{
@@ -193,13 +181,7 @@ mode = "auto"
 "#,
     );
 
-    let output = sandbox
-        .retort(&["check", "panes.toml", "--format", "json"])
-        .output()
-        .unwrap();
-
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let diagnostics: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let diagnostics = sandbox.check_json(&["panes.toml"]);
     assert_eq!(
         diagnostics,
         serde_json::json!([{
@@ -244,13 +226,7 @@ fn check_reports_the_problems_of_a_large_formula_at_their_lines() {
     assert!(text.len() > 256 * 1024);
     write(&sandbox, "large.toml", &text);
 
-    let output = sandbox
-        .retort(&["check", "large.toml", "--format", "json"])
-        .output()
-        .unwrap();
-
-    assert_eq!(output.status.code(), Some(1));
-    let diagnostics: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let diagnostics = sandbox.check_json(&["large.toml"]);
     let rows: Vec<(u64, String)> = diagnostics
         .as_array()
         .unwrap()

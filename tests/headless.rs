@@ -49,7 +49,7 @@ fn the_seed_formula_runs_headless_one_process_per_step_without_tmux() {
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "stderr:\n{err}");
     assert!(err.contains("headless: one process per step"), "{err}");
-    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    let phase = sandbox.phase("run-supervisor");
     assert_eq!(phase, "PHASE:done\n");
 
     // Each step's prompt reached a process of its own, in order, and the
@@ -116,7 +116,7 @@ fn a_headless_agent_that_exits_without_signalling_fails_its_step() {
         "stderr:\n{}",
         stderr(&output)
     );
-    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    let phase = sandbox.phase("run-supervisor");
     assert_eq!(
         phase,
         "PHASE:failed\nReason: step `decide-actions` was not signalled: the agent exited with status 9 before signalling\n"
@@ -143,7 +143,7 @@ fn a_headless_agent_that_escalates_ends_the_run_with_its_reason() {
         "stderr:\n{}",
         stderr(&output)
     );
-    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    let phase = sandbox.phase("run-supervisor");
     assert_eq!(
         phase,
         "PHASE:escalate\nReason: step `health-assessment`: disk at 97% on the forge host\n"
@@ -168,7 +168,7 @@ fn a_hung_headless_agent_times_out_and_its_whole_process_group_is_ended() {
         "stderr:\n{}",
         stderr(&output)
     );
-    let phase = std::fs::read_to_string(sandbox.state().join("slow.phase")).unwrap();
+    let phase = sandbox.phase("slow");
     assert_eq!(
         phase,
         "PHASE:failed\nReason: step `stuck` timed out after 2s\n"

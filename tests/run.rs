@@ -68,7 +68,7 @@ fn seed_formula_runs_to_phase_done_with_five_prompts_in_order() {
         "stderr:\n{}",
         stderr(&output)
     );
-    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    let phase = sandbox.phase("run-supervisor");
     assert_eq!(phase, "PHASE:done\n");
 
     // Five prompts, in dependency order, each under the right current_step.
@@ -201,7 +201,7 @@ fn agent_exiting_without_signalling_fails_the_step_at_once() {
         "stderr:\n{}",
         stderr(&output)
     );
-    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    let phase = sandbox.phase("run-supervisor");
     assert_eq!(
         phase,
         "PHASE:failed\nReason: step `health-assessment` was not signalled: the agent exited with status 7 before signalling\n"
@@ -248,7 +248,7 @@ fn escalation_ends_the_run_with_phase_escalate_and_status_3() {
         "stderr:\n{}",
         stderr(&output)
     );
-    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    let phase = sandbox.phase("run-supervisor");
     assert_eq!(
         phase,
         "PHASE:escalate\nReason: step `decide-actions`: disk at 97% and nothing safe left to delete\n"
@@ -281,7 +281,7 @@ fn a_failed_signal_fails_the_run_with_the_agents_reason() {
         "stderr:\n{}",
         stderr(&output)
     );
-    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    let phase = sandbox.phase("run-supervisor");
     assert_eq!(
         phase,
         "PHASE:failed\nReason: step `report`: Matrix is unreachable\n"
@@ -328,7 +328,7 @@ timeout = "2s"
         "stderr:\n{}",
         stderr(&output)
     );
-    let phase = std::fs::read_to_string(sandbox.state().join("slow.phase")).unwrap();
+    let phase = sandbox.phase("slow");
     assert_eq!(
         phase,
         "PHASE:failed\nReason: step `stuck` timed out after 2s\n"
@@ -352,7 +352,7 @@ fn a_session_that_disappears_fails_the_step() {
         "stderr:\n{}",
         stderr(&output)
     );
-    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    let phase = sandbox.phase("run-supervisor");
     assert_eq!(
         phase,
         "PHASE:failed\nReason: step `decide-actions` was not signalled: the agent's tmux session disappeared before signalling\n"
@@ -382,7 +382,7 @@ fn an_agent_command_that_cannot_start_fails_with_its_exit_status() {
         "stderr:\n{}",
         stderr(&output)
     );
-    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    let phase = sandbox.phase("run-supervisor");
     assert_eq!(
         phase,
         "PHASE:failed\nReason: step `preflight` was not signalled: the agent exited with status 127 before signalling\n"
@@ -567,7 +567,7 @@ fn an_agent_that_never_shows_its_ready_text_fails_the_run_with_its_screen() {
         "stderr:\n{}",
         stderr(&output)
     );
-    let phase = std::fs::read_to_string(sandbox.state().join("starting.phase")).unwrap();
+    let phase = sandbox.phase("starting");
     assert!(
         phase.starts_with(
             "PHASE:failed\nReason: step `first`: the agent was not ready: its screen did not show `Welcome back` (its ready text) within 1s; it last showed `agent>` (whole screen in "
@@ -605,7 +605,7 @@ fn a_session_tmux_cannot_start_is_a_failed_run_with_its_journal_and_summary() {
         "stderr:\n{}",
         stderr(&output)
     );
-    let phase = std::fs::read_to_string(sandbox.state().join("run-supervisor.phase")).unwrap();
+    let phase = sandbox.phase("run-supervisor");
     assert!(
         phase.starts_with("PHASE:failed\nReason: cannot start the agent's tmux session: "),
         "{phase}"

@@ -183,10 +183,7 @@ fn a_healthy_factory_starts_no_agent_and_journals_healthy() {
         stderr(&output)
     );
     assert_eq!(sandbox.tmux_sessions(), Vec::<String>::new());
-    assert_eq!(
-        std::fs::read_to_string(sandbox.state().join("supervisor.phase")).unwrap(),
-        "PHASE:done\n"
-    );
+    assert_eq!(sandbox.phase("supervisor"), "PHASE:done\n");
     let journal = journal(&sandbox);
     assert!(
         journal.contains("- Gate: closed (on-findings): healthy — no agent started\n"),

@@ -109,6 +109,24 @@ impl Sandbox {
             .collect()
     }
 
+    /// The text of formula `name`'s phase file in the state directory.
+    pub fn phase(&self, name: &str) -> String {
+        let path = self.state().join(format!("{name}.phase"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("phase file {}: {e}", path.display()))
+    }
+
+    /// `retort check ARGS --format json`, which must find errors (exit
+    /// status 1): the diagnostics it prints.
+    pub fn check_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["check"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        let output = self.retort(&all).output().expect("retort runs");
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        serde_json::from_str(&stdout(&output)).expect("a JSON array")
+    }
+
     /// The only run directory under the state directory.
     pub fn run_dir(&self) -> PathBuf {
         let runs: Vec<PathBuf> = std::fs::read_dir(self.state().join("runs"))
