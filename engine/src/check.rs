@@ -361,15 +361,9 @@ fn resolve_vars(
     (values, problems)
 }
 
-/// Checks the descriptions of `formula.steps[steps]` (and, with
-/// `agent_command`, the agent command); returns their problems and the var
-/// names they use.
-fn check_templates(
-    formula: &Formula,
-    text: &str,
-    steps: Range<usize>,
-    agent_command: bool,
-) -> Templates {
+/// Checks the descriptions of `formula.steps[steps]`; returns their
+/// problems and the var names they use.
+fn check_descriptions(formula: &Formula, text: &str, steps: Range<usize>) -> Templates {
     let declared: Vec<&str> = formula.vars.keys().map(String::as_str).collect();
     let mut problems = Vec::new();
     let mut used = BTreeSet::new();
@@ -396,7 +390,16 @@ fn check_templates(
             &mut used,
         );
     }
-    if agent_command && let Some(command) = &formula.agent.command {
+    (problems, used)
+}
+
+/// Checks the `[agent] command` template, if the formula has one; returns
+/// its problems and the var names it uses.
+fn check_agent_command(formula: &Formula, text: &str) -> Templates {
+    let declared: Vec<&str> = formula.vars.keys().map(String::as_str).collect();
+    let mut problems = Vec::new();
+    let mut used = BTreeSet::new();
+    if let Some(command) = &formula.agent.command {
         check_template(
             &TemplateSite {
                 place: "`[agent] command`",
@@ -421,9 +424,10 @@ type Templates = (Vec<Problem>, BTreeSet<String>);
 const TEMPLATE_BATCH: usize = 64;
 
 /// The DAG check and the template checks, which are independent. For
-/// formulas of [`PARALLEL_STEPS`] steps or more, on every core: one thread checks the DAG first, and all
-/// take batches of steps' templates from a shared counter until none are
-/// left, so that the work evens out whatever the share of templates.
+/// formulas of [`PARALLEL_STEPS`] steps or more, on every core: one thread
+/// checks the DAG first, and all take batches of steps' descriptions from a
+/// shared counter until none are left, so that the work evens out whatever
+/// the share of templates.
 fn dag_and_templates(formula: &Formula, text: &str) -> (Result<StepDag, Vec<Problem>>, Templates) {
     let threads = match formula.steps.len() >= PARALLEL_STEPS {
         true => crate::cores::count(),
@@ -439,11 +443,14 @@ fn dag_and_templates_on(
     threads: usize,
 ) -> (Result<StepDag, Vec<Problem>>, Templates) {
     let count = formula.steps.len();
+    // The agent command's problems come after the descriptions', however
+    // many threads checked those.
+    let command = check_agent_command(formula, text);
     if threads < 2 {
-        return (
-            StepDag::check(formula),
-            check_templates(formula, text, 0..count, true),
-        );
+        let (mut problems, mut used) = check_descriptions(formula, text, 0..count);
+        problems.extend(command.0);
+        used.extend(command.1);
+        return (StepDag::check(formula), (problems, used));
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let batches = || {
@@ -455,7 +462,7 @@ fn dag_and_templates_on(
                 return done;
             }
             let steps = start..(start + TEMPLATE_BATCH).min(count);
-            done.push((batch, check_templates(formula, text, steps, false)));
+            done.push((batch, check_descriptions(formula, text, steps)));
         }
     };
     let (dag, mut done) = std::thread::scope(|scope| {
@@ -474,10 +481,8 @@ fn dag_and_templates_on(
         problems.extend(batch_problems);
         used.extend(batch_used);
     }
-    // Last, as on one thread: the agent command.
-    let (command_problems, command_used) = check_templates(formula, text, 0..0, true);
-    problems.extend(command_problems);
-    used.extend(command_used);
+    problems.extend(command.0);
+    used.extend(command.1);
     (dag, (problems, used))
 }
 
