@@ -148,11 +148,3 @@ async fn a_real_snapshot_has_only_schema_fields() {
         assert!(json[section].get("reason").is_some(), "{section}");
     }
 }
-
-#[test]
-#[ignore = "prints the schema's field paths, to help write the reference"]
-fn print_schema_paths() {
-    for path in schema_paths() {
-        println!("{path}");
-    }
-}
