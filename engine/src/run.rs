@@ -430,7 +430,13 @@ async fn agent_phase(
                 // The session's first step cannot start until its agent is
                 // ready.
                 let ready = wait_until_ready(session, &plan.readiness, &mut interrupts).await;
-                not_ready_end(ready, session, first, plan, run, number, progress, warnings)
+                let pane_file = run.pane_capture_file(number);
+                let waited = Waited {
+                    readiness: &plan.readiness,
+                    first,
+                    pane_file: &pane_file,
+                };
+                not_ready_end(ready, session, &waited, progress, warnings)
             }
             Agent::Headless(headless) => {
                 progress(Progress::HeadlessStarted {
@@ -708,17 +714,21 @@ async fn retire(
     }
 }
 
-/// What waiting for the agent of tmux session `number` to be ready means
-/// for its first step, `first`: nothing (it is ready, or ready enough,
-/// which is a warning), or how the step ends before it starts.
-#[allow(clippy::too_many_arguments)]
+/// What a session's readiness wait was for: the rule, the session's first
+/// step, and where its pane's screen is saved.
+struct Waited<'a> {
+    readiness: &'a Readiness,
+    first: &'a str,
+    pane_file: &'a Path,
+}
+
+/// What waiting for the agent of a tmux session to be ready means for its
+/// first step: nothing (it is ready, or ready enough, which is a warning),
+/// or how the step ends before it starts.
 fn not_ready_end(
     ready: ReadyEnd,
     session: &AgentSession,
-    first: &str,
-    plan: &Plan,
-    run: &RunDir,
-    number: usize,
+    waited: &Waited<'_>,
     progress: &mut dyn FnMut(Progress<'_>),
     warnings: &mut Vec<String>,
 ) -> Option<StepEnd> {
@@ -738,28 +748,18 @@ fn not_ready_end(
             ));
             None
         }
-        ReadyEnd::NotShown { after, screen } => Some(StepEnd::Broken(not_ready_reason(
-            first,
-            &plan.readiness,
-            after,
-            &screen,
-            &run.pane_capture_file(number),
-        ))),
+        ReadyEnd::NotShown { after, screen } => {
+            Some(StepEnd::Broken(not_ready_reason(waited, after, &screen)))
+        }
         ReadyEnd::AgentEnded(exit) => Some(StepEnd::AgentEnded(exit)),
         ReadyEnd::Interrupted(name) => Some(StepEnd::Interrupted(name)),
     }
 }
 
-/// Why `step`, the first of a session, failed when its agent never became
+/// Why the first step of a session failed when its agent never became
 /// ready: what it was waiting for, and the last line its screen showed.
-fn not_ready_reason(
-    step: &str,
-    readiness: &Readiness,
-    after: Duration,
-    screen: &str,
-    pane_file: &Path,
-) -> String {
-    let waited_for = match readiness {
+fn not_ready_reason(waited: &Waited<'_>, after: Duration, screen: &str) -> String {
+    let waited_for = match waited.readiness {
         Readiness::Shows { text, .. } => format!("show `{text}` (its ready text)"),
         Readiness::Settled { .. } => "settle".to_string(),
     };
@@ -770,9 +770,10 @@ fn not_ready_reason(
         .find(|line| !line.is_empty())
         .map_or_else(|| "a blank screen".to_string(), |line| format!("`{line}`"));
     format!(
-        "step `{step}`: the agent was not ready: its screen did not {waited_for} within {}; it last showed {last} (whole screen in {})",
+        "step `{}`: the agent was not ready: its screen did not {waited_for} within {}; it last showed {last} (whole screen in {})",
+        waited.first,
         humantime::format_duration(after),
-        pane_file.display()
+        waited.pane_file.display()
     )
 }
 
