@@ -76,8 +76,8 @@ async fn dispatch(command: Command) -> u8 {
                 agent,
                 ready,
                 backend: backend.map(|backend| match backend {
-                    cli::BackendArg::Tmux => retort_engine::formula::Backend::Tmux,
-                    cli::BackendArg::Headless => retort_engine::formula::Backend::Headless,
+                    cli::BackendArg::Tmux => retort_formula::formula::Backend::Tmux,
+                    cli::BackendArg::Headless => retort_formula::formula::Backend::Headless,
                 }),
                 state_dir,
                 phase_file,

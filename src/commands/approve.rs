@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use retort_engine::action::CommandOutcome;
-use retort_engine::decide::history_path;
-use retort_engine::proposal::{self, ProposalError};
+use retort_decide::action::CommandOutcome;
+use retort_decide::decide::history_path;
+use retort_decide::proposal::{self, ProposalError};
 
 use super::proposals::shell_words;
 use super::state_dir;
@@ -33,7 +33,7 @@ pub async fn approve(id: i64, state: Option<PathBuf>) -> u8 {
             if result.truncated {
                 eprintln!(
                     "retort: output cut at {} bytes a stream",
-                    retort_engine::action::OUTPUT_CAP
+                    retort_decide::action::OUTPUT_CAP
                 );
             }
             eprintln!("retort: #{id} {}", result.summary());

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use miette::Diagnostic;
 use serde::Serialize;
 
-use retort_engine::check::{CheckOptions, Checked, Purpose, check_file};
-use retort_engine::diagnostic::{FormulaError, Problem};
+use retort_check::check::{CheckOptions, Checked, Purpose, check_file};
+use retort_formula::diagnostic::{FormulaError, Problem};
 
 use crate::cli::CheckFormat;
 

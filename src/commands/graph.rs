@@ -2,8 +2,7 @@
 
 use std::path::Path;
 
-use retort_engine::formula;
-use retort_engine::graph;
+use retort_formula::graph;
 
 use crate::EXIT_INVALID;
 use crate::cli::GraphFormat;
@@ -11,14 +10,14 @@ use crate::cli::GraphFormat;
 /// Prints the DAG of the formula at `path` in `format`. Returns the exit
 /// status: 0, or 2 when the formula has errors.
 pub fn graph(path: &Path, format: GraphFormat) -> u8 {
-    let loaded = match formula::load(path) {
+    let loaded = match retort_check::load(path) {
         Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("{:?}", miette::Report::new(error));
             return EXIT_INVALID;
         }
     };
-    let Ok(dag) = retort_engine::dag::StepDag::check(&loaded.formula) else {
+    let Ok(dag) = retort_formula::dag::StepDag::check(&loaded.formula) else {
         // `load` has already refused formulas whose steps are no DAG.
         return EXIT_INVALID;
     };

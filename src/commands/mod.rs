@@ -14,9 +14,9 @@ pub mod signal;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use retort_engine::run::{self as engine_run, Plan, RunError, RunOptions};
-use retort_engine::session::TmuxServer;
-use retort_engine::state::StateDir;
+use retort_agent::session::TmuxServer;
+use retort_runner::run::{self as engine_run, Plan, RunError, RunOptions};
+use retort_runner::state::StateDir;
 
 use crate::{EXIT_INVALID, invalid};
 

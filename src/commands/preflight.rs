@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use retort_engine::formula;
 use retort_preflight::{Config, Settings};
 
 use crate::EXIT_INVALID;
@@ -14,7 +13,7 @@ use crate::EXIT_INVALID;
 /// 0, whatever the collectors found; 2 when the formula is invalid.
 pub async fn preflight(formula: Option<PathBuf>, json: bool) -> u8 {
     let settings = match &formula {
-        Some(path) => match formula::load(path) {
+        Some(path) => match retort_check::load(path) {
             Ok(loaded) => loaded.formula.preflight,
             Err(error) => {
                 eprintln!("{:?}", miette::Report::new(error));

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use retort_engine::decide::history_path;
-use retort_engine::proposal;
+use retort_decide::decide::history_path;
+use retort_decide::proposal;
 use retort_journal::history::ProposalStatus;
 
 use super::state_dir;

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use retort_engine::decide::history_path;
-use retort_engine::proposal::{self, ProposalError};
+use retort_decide::decide::history_path;
+use retort_decide::proposal::{self, ProposalError};
 
 use super::state_dir;
 use crate::{EXIT_FAILED, invalid};

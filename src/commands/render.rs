@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use retort_engine::state::StateDir;
+use retort_runner::state::StateDir;
 
 use super::{options, prepare};
 use crate::invalid;

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use retort_engine::decide::ActionPlan;
-use retort_engine::formula::Backend;
-use retort_engine::run::{self, Plan, Progress, RunOptions, StepOutcome};
-use retort_engine::state::StateDir;
+use retort_decide::decide::ActionPlan;
+use retort_formula::formula::Backend;
+use retort_runner::run::{self, Plan, Progress, RunOptions, StepOutcome};
+use retort_runner::state::StateDir;
 
 use super::{options, prepare};
 use crate::{EXIT_FAILED, invalid};

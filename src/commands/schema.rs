@@ -3,7 +3,7 @@
 /// Prints the JSON Schema of formula files (generated from the same Rust
 /// types the parser uses). Returns the exit status.
 pub fn schema() -> u8 {
-    match serde_json::to_string_pretty(&retort_engine::formula::json_schema()) {
+    match serde_json::to_string_pretty(&retort_formula::formula::json_schema()) {
         Ok(text) => {
             crate::out(&format!("{text}\n"));
             0

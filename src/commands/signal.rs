@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use retort_engine::signal::{self, Signal, SignalRecord};
-use retort_engine::state::{RUN_DIR_ENV, RunDir};
+use retort_agent::signal::{self, Signal, SignalRecord};
+use retort_runner::state::{RUN_DIR_ENV, RunDir};
 
 use crate::cli::SignalArg;
 use crate::{EXIT_FAILED, invalid};

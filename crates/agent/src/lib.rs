@@ -1,0 +1,23 @@
+//! retort's agents: starting an LLM agent, handing it prompts, and
+//! waiting for each step's signal.
+//!
+//! Owns: the [`agent::Agent`] a run talks to on either backend, a tmux
+//! [`session`] (with [`ready`]ness before the first prompt) or a
+//! [`headless`] process per step; the agent's step [`signal`]s; the
+//! [`wait`] for a step to end; and the [`run_dir`] layout that the run,
+//! its agent and `retort signal` share.
+//!
+//! In: a session spec (command, working directory, environment), prompt
+//! files, a step timeout. Out: how each step ended
+//! ([`wait::StepEnd`], [`wait::StepOutcome`]) and how the agent exited.
+//! It knows nothing of formulas: the runner decides what to send.
+
+#![warn(missing_docs)]
+
+pub mod agent;
+pub mod headless;
+pub mod ready;
+pub mod run_dir;
+pub mod session;
+pub mod signal;
+pub mod wait;

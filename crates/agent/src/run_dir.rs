@@ -1,0 +1,139 @@
+//! The layout of a run directory: the files a run, its agent and
+//! `retort signal` share.
+//!
+//! ```text
+//! runs/RUN_ID/
+//!   snapshot.json                  the preflight snapshot the prompts saw
+//!   decision.json                  the decide phase: findings, actions, the gate's decision
+//!   prompts/STEP.md                every prompt as sent (no prompts/ when the gate stayed closed)
+//!   current_step                   the id of the step the agent is on
+//!   agent.exit                     the agent's exit status, once it has exited
+//!   agent-pane.txt                 the agent pane's last lines, at the end
+//!   agent-2.exit, agent-pane-2.txt the same for a second session (a step changed model), …
+//!   agent-output/STEP.log          headless: what the agent wrote while on STEP
+//!   steps/STEP.signal              the agent's signal for a step (JSON; no steps/ without an agent)
+//!   run.json                       the run's outcome, per step, and what retention removed
+//! ```
+//!
+//! An agent finds its run directory in [`RUN_DIR_ENV`] and the phase file
+//! in [`PHASE_FILE_ENV`].
+
+use std::path::{Path, PathBuf};
+
+use retort_os::paths::file_safe;
+
+/// The environment variable, set in an agent's session, naming its run directory.
+pub const RUN_DIR_ENV: &str = "RETORT_RUN_DIR";
+/// The environment variable, set in an agent's session, naming the phase file.
+pub const PHASE_FILE_ENV: &str = "PHASE_FILE";
+
+/// The directory of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir(PathBuf);
+
+impl RunDir {
+    /// The run directory at `path` (which need not exist yet).
+    pub fn new(path: PathBuf) -> Self {
+        RunDir(path)
+    }
+
+    /// Creates `RUNS/RUN_ID/` (and `RUNS`, the state directory's `runs/`,
+    /// when missing). `prompts/` and `steps/` wait for
+    /// [`RunDir::create_agent_dirs`].
+    ///
+    /// # Errors
+    /// The I/O error, including `AlreadyExists` when the run id is taken.
+    pub fn create(runs: &Path, run_id: &str) -> std::io::Result<RunDir> {
+        std::fs::create_dir_all(runs)?;
+        let dir = RunDir(runs.join(run_id));
+        std::fs::create_dir(dir.path())?;
+        Ok(dir)
+    }
+
+    /// Creates `prompts/` and `steps/` (when missing): what a run needs once
+    /// its gate has opened and an agent is about to start, and not before,
+    /// so that a run without an agent leaves no empty directories.
+    ///
+    /// # Errors
+    /// The I/O error.
+    pub fn create_agent_dirs(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(self.prompts_dir())?;
+        std::fs::create_dir_all(self.steps_dir())
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// `snapshot.json`.
+    pub fn snapshot_file(&self) -> PathBuf {
+        self.0.join("snapshot.json")
+    }
+
+    /// `prompts/`.
+    pub fn prompts_dir(&self) -> PathBuf {
+        self.0.join("prompts")
+    }
+
+    /// `prompts/STEP.md`.
+    pub fn prompt_file(&self, step: &str) -> PathBuf {
+        self.prompts_dir().join(format!("{}.md", file_safe(step)))
+    }
+
+    /// `steps/`.
+    pub fn steps_dir(&self) -> PathBuf {
+        self.0.join("steps")
+    }
+
+    /// `steps/STEP.signal`.
+    pub fn signal_file(&self, step: &str) -> PathBuf {
+        self.steps_dir().join(format!("{}.signal", file_safe(step)))
+    }
+
+    /// `current_step`.
+    pub fn current_step_file(&self) -> PathBuf {
+        self.0.join("current_step")
+    }
+
+    /// `agent.exit` (`agent-2.exit`, … for later sessions): the agent's
+    /// exit status, written when it exits. `session` counts from 0.
+    pub fn agent_exit_file(&self, session: usize) -> PathBuf {
+        self.0.join(match session {
+            0 => "agent.exit".to_string(),
+            n => format!("agent-{}.exit", n + 1),
+        })
+    }
+
+    /// `agent-output/`: with the headless backend, each step's agent
+    /// output.
+    pub fn agent_output_dir(&self) -> PathBuf {
+        self.0.join("agent-output")
+    }
+
+    /// `agent-output/STEP.log`: what the headless agent wrote, standard
+    /// output and standard error interleaved, while it worked on `step`.
+    pub fn agent_output_file(&self, step: &str) -> PathBuf {
+        self.agent_output_dir()
+            .join(format!("{}.log", file_safe(step)))
+    }
+
+    /// `agent-pane.txt` (`agent-pane-2.txt`, …): the agent pane's last
+    /// lines, captured when its session ends. `session` counts from 0.
+    pub fn pane_capture_file(&self, session: usize) -> PathBuf {
+        self.0.join(match session {
+            0 => "agent-pane.txt".to_string(),
+            n => format!("agent-pane-{}.txt", n + 1),
+        })
+    }
+
+    /// `run.json`.
+    pub fn summary_file(&self) -> PathBuf {
+        self.0.join("run.json")
+    }
+
+    /// `decision.json`: the decide phase's findings, actions and gate.
+    pub fn decision_file(&self) -> PathBuf {
+        self.0.join("decision.json")
+    }
+}

@@ -1,0 +1,26 @@
+//! retort's decide stage: what is wrong, decided without an LLM, and
+//! whether the agent starts at all.
+//!
+//! Owns: CEL [`expression`]s typed against the snapshot's shape
+//! ([`cel_value`]), the compiled [`ruleset`] and its evaluation,
+//! [`finding`]s and their fingerprints tracked across runs, [`action`]s run
+//! (`auto`) or stored as [`proposal`]s, the [`gate`]'s decision, and the
+//! whole phase in [`decide`].
+//!
+//! In: a [`retort_formula::formula::LoadedFormula`] (its `[[rules]]`,
+//! `[[actions]]` and `[gate]` tables), a preflight
+//! [`retort_preflight::Snapshot`], and the run history
+//! ([`retort_journal::history::History`]). Out: a [`decide::Decision`]
+//! (findings, planned and finished actions, the gate's decision) that the
+//! prompt stage shows the agent and the runner records.
+
+#![warn(missing_docs)]
+
+pub mod action;
+pub mod cel_value;
+pub mod decide;
+pub mod expression;
+pub mod finding;
+pub mod gate;
+pub mod proposal;
+pub mod ruleset;

@@ -1,0 +1,541 @@
+//! The formula model: what a formula TOML file says, typed, with the byte
+//! spans that diagnostics point at.
+//!
+//! A formula is a named set of `[[steps]]`, each a prompt for an LLM agent,
+//! whose `needs` entries form a DAG (see [`crate::dag`]). Every table rejects
+//! keys it does not know, so a misspelt `need = [...]` is an error instead
+//! of a silently dropped dependency.
+//!
+//! ```toml
+//! name = "run-supervisor"
+//! description = "Factory health monitoring"
+//! version = 1
+//! model = "sonnet"
+//!
+//! [context]
+//! files = ["AGENTS.md"]
+//!
+//! [agent]
+//! command = "claude --model {{ model }}"
+//!
+//! [[steps]]
+//! id = "preflight"
+//! title = "Review pre-collected metrics"
+//! description = "RAM available: {{ preflight.system.memory.available_mb }} MB"
+//! timeout = "30m"
+//!
+//! [[steps]]
+//! id = "report"
+//! title = "Report"
+//! description = "..."
+//! needs = ["preflight"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::action::Action;
+use crate::diagnostic::SourceFile;
+use crate::duration::HumanDuration;
+use crate::gate::GateSection;
+use crate::history::HistorySection;
+use crate::rule::Rule;
+use crate::shape::Shape;
+
+/// How long a step may run when its formula gives no `timeout`: 30 minutes.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// A parsed formula. Byte spans index into the formula's source text.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Formula {
+    /// The formula's name: names the phase file, the journal directory and
+    /// the tmux session (`retort-NAME-RUN_ID`).
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// One line saying what the formula is for; opens the first prompt.
+    #[serde(default)]
+    pub description: String,
+    /// The formula author's own version number of this formula.
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// The model the agent runs, available to templates as `{{ model }}`.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Whether step descriptions are passed to the agent verbatim instead
+    /// of being rendered as Tera templates (for formulas full of shell or
+    /// Go-template braces, such as `docker ps --format '{{.Names}}'`). A
+    /// step's own `raw` overrides it. Default: false.
+    #[serde(default)]
+    pub raw: bool,
+    /// Variables, set with `--var NAME=VALUE`, available to templates as
+    /// `{{ vars.NAME }}`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, VarDecl>,
+    /// Files whose contents the first prompt carries.
+    #[serde(default)]
+    pub context: ContextSection,
+    /// How to start the agent.
+    #[serde(default)]
+    pub agent: AgentSection,
+    /// The steps, in the order they are written.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// Conditions over the snapshot that retort decides itself, each
+    /// yielding findings (see [`crate::rule`]).
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    /// Fixes that rules run or propose (see [`crate::action`]).
+    #[serde(default)]
+    pub actions: Vec<Action>,
+    /// Whether a run starts the agent (see [`crate::gate`]).
+    #[serde(default)]
+    pub gate: GateSection,
+    /// How long what the formula's runs leave is kept (`[history]`; see
+    /// `retort_runner::retention`).
+    #[serde(default)]
+    pub history: HistorySection,
+    /// What preflight collects, and how (`[preflight]`); see
+    /// [`retort_preflight::Settings`]. Default: every local collector with
+    /// its defaults.
+    #[serde(default)]
+    pub preflight: retort_preflight::Settings,
+}
+
+/// The `[context]` table.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContextSection {
+    /// Paths, relative to the working directory, of files pasted into the
+    /// first prompt. A missing file is a warning, not an error.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub files: Vec<Spanned<String>>,
+}
+
+/// The `[agent]` table.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSection {
+    /// The shell command that starts the agent, a Tera template over
+    /// `model` and `vars`. Default: `claude --model {{ model }}`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub command: Option<Spanned<String>>,
+    /// Text the agent's screen shows once it waits for input (its prompt
+    /// marker, such as `❯`). A new session's first prompt is pasted only
+    /// once the screen shows it; if it does not within `ready_timeout`, the
+    /// run fails. Without it, retort waits for the screen to settle
+    /// instead (see `retort_agent::ready`). Applies to the formula's own
+    /// agent command, not to one given with `--agent` (which has `--ready`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ready: Option<Spanned<String>>,
+    /// How long a new agent may take to become ready, as a humane
+    /// duration. Default: 60 seconds.
+    #[serde(default)]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub ready_timeout: Option<Spanned<HumanDuration>>,
+    /// The pause between pasting a prompt and pressing Enter, so that agents
+    /// that detect pastes read Enter as a key press of its own, as a
+    /// humane duration (`"300ms"`). Default: 300 milliseconds.
+    #[serde(default)]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub submit_delay: Option<Spanned<HumanDuration>>,
+    /// What runs the agent: `"tmux"` (default), one terminal session per
+    /// run that each prompt is pasted into, or `"headless"`, one process
+    /// per step with the prompt on its standard input (see
+    /// `retort_agent::headless`). `retort run --backend` overrides it.
+    #[serde(default)]
+    pub backend: Backend,
+}
+
+/// What runs the agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A detached tmux session per run (a new one when the model changes):
+    /// each step's prompt is pasted into the agent's terminal, and the
+    /// agent works on, step after step, in one conversation.
+    #[default]
+    Tmux,
+    /// No terminal: each step runs the agent command once, with the step's
+    /// prompt on its standard input and its output saved in the run
+    /// directory. For agents' print modes (`claude -p`) and hosts without
+    /// tmux.
+    Headless,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Tmux => "tmux",
+            Backend::Headless => "headless",
+        })
+    }
+}
+
+/// How long a new agent may take to become ready when `[agent]
+/// ready_timeout` does not say: 60 seconds.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The agent command used when neither `--agent` nor `[agent] command` is given.
+pub const DEFAULT_AGENT_COMMAND: &str = "claude{% if model %} --model {{ model }}{% endif %}";
+
+/// One `[[steps]]` entry.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// The step's identifier, unique within the formula; names its prompt
+    /// file (`prompts/ID.md`) and signal file (`steps/ID.signal`).
+    #[schemars(with = "String")]
+    pub id: Spanned<String>,
+    /// A short human title; defaults to the id.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The step's instructions, a Tera template rendered against the
+    /// snapshot (`{{ preflight.system.memory.available_mb }}`).
+    #[schemars(with = "String")]
+    pub description: Spanned<String>,
+    /// Ids of the steps that must finish before this one starts.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub needs: Vec<Spanned<String>>,
+    /// How long the step may take, as a humane duration (`"90s"`, `"30m"`,
+    /// `"1h 30m"`). Default: 30 minutes.
+    #[serde(default)]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub timeout: Option<Spanned<HumanDuration>>,
+    /// The model for this step, overriding the formula's. Consecutive steps
+    /// with the same model share one agent session; a step whose model
+    /// differs starts a new session with that model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Whether this step's description is passed verbatim instead of being
+    /// rendered as a Tera template. Default: the formula's `raw`.
+    #[serde(default)]
+    pub raw: Option<bool>,
+}
+
+/// A `[vars]` entry: `NAME = "default"`, or a table with a description, a
+/// default and whether a value is required.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum VarDecl {
+    /// `NAME = "default"` (a string, number or boolean, used as its text).
+    Default(VarValue),
+    /// `NAME = { description = "…", default = "…", required = true }`.
+    Table(VarTable),
+}
+
+/// The table form of a `[vars]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VarTable {
+    /// What the variable is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Its value when no `--var` sets it.
+    #[serde(default)]
+    pub default: Option<VarValue>,
+    /// Whether `run` and `render` refuse to start without a value.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// A variable's value as TOML gives it; templates see its text.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum VarValue {
+    /// A string.
+    Text(String),
+    /// An integer, seen as its decimal text.
+    Integer(i64),
+    /// A float, seen as its shortest text.
+    Float(f64),
+    /// A boolean, seen as `true` or `false`.
+    Boolean(bool),
+}
+
+impl VarValue {
+    /// The value as templates see it.
+    pub fn text(&self) -> String {
+        match self {
+            VarValue::Text(text) => text.clone(),
+            VarValue::Integer(n) => n.to_string(),
+            VarValue::Float(x) => x.to_string(),
+            VarValue::Boolean(b) => b.to_string(),
+        }
+    }
+}
+
+impl VarDecl {
+    /// The default value, if any.
+    pub fn default_value(&self) -> Option<String> {
+        match self {
+            VarDecl::Default(value) => Some(value.text()),
+            VarDecl::Table(table) => table.default.as_ref().map(VarValue::text),
+        }
+    }
+
+    /// Whether a value must be given.
+    pub fn required(&self) -> bool {
+        matches!(self, VarDecl::Table(VarTable { required: true, .. }))
+    }
+}
+
+impl Step {
+    /// The step's id.
+    pub fn id(&self) -> &str {
+        self.id.get_ref()
+    }
+
+    /// The step's title, or its id when it has none.
+    pub fn title(&self) -> &str {
+        self.title.as_deref().unwrap_or_else(|| self.id())
+    }
+
+    /// Whether the description is rendered as a template, given the
+    /// formula's default.
+    pub fn is_template(&self, formula_raw: bool) -> bool {
+        !self.raw.unwrap_or(formula_raw)
+    }
+
+    /// How long the step may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+            .as_ref()
+            .map_or(DEFAULT_STEP_TIMEOUT, |t| t.get_ref().0)
+    }
+}
+
+impl Formula {
+    /// Parses formula text. Errors carry the TOML parser's message and the
+    /// byte span it points at.
+    pub fn parse(text: &str) -> Result<Formula, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// The formula in a parsed TOML document, as serde reads it: the same
+    /// as `Formula::deserialize(Deserializer::from(document))`, with the
+    /// steps of a formula of [`PARALLEL_STEPS`] or more read on every core.
+    ///
+    /// # Errors
+    /// The first value that does not fit the model. Read on one core, that
+    /// is the first serde meets (top-level keys in alphabetical order);
+    /// on several, the first in the file among those the parts meet.
+    pub fn from_document(document: Spanned<DeTable<'_>>) -> Result<Formula, toml::de::Error> {
+        let many = document
+            .get_ref()
+            .get("steps")
+            .and_then(|steps| steps.get_ref().as_array())
+            .is_some_and(|steps| steps.len() >= PARALLEL_STEPS);
+        let parts = match many {
+            true => crate::cores::count(),
+            false => 1,
+        };
+        Formula::from_document_in(document, parts)
+    }
+
+    /// [`Formula::from_document`], its steps read in `parts` parts, each on
+    /// its own thread.
+    fn from_document_in(
+        mut document: Spanned<DeTable<'_>>,
+        parts: usize,
+    ) -> Result<Formula, toml::de::Error> {
+        let whole = |document| Formula::deserialize(toml::de::Deserializer::from(document));
+        if parts < 2 {
+            return whole(document);
+        }
+        let Some((key, steps)) = document.get_mut().remove_entry("steps") else {
+            return whole(document);
+        };
+        if !steps.get_ref().is_array() {
+            // Not a list: serde says so, as it would have.
+            document.get_mut().insert(key, steps);
+            return whole(document);
+        }
+        let span = steps.span();
+        let DeValue::Array(steps) = steps.into_inner() else {
+            return whole(document);
+        };
+        let size = steps.len().div_ceil(parts).max(1);
+        let mut items = steps.into_iter();
+        let runs: Vec<Vec<Spanned<DeValue<'_>>>> = std::iter::from_fn(|| {
+            let run: Vec<_> = items.by_ref().take(size).collect();
+            (!run.is_empty()).then_some(run)
+        })
+        .collect();
+        let (head, runs) = std::thread::scope(|scope| {
+            let handles: Vec<_> = runs
+                .into_iter()
+                .map(|run| scope.spawn(|| steps_of(key.clone(), span.clone(), run)))
+                .collect();
+            let head = whole(document);
+            let runs: Vec<_> = handles.into_iter().map(crate::cores::join).collect();
+            (head, runs)
+        });
+        let mut steps = Vec::new();
+        let mut first_error = head.as_ref().err().cloned();
+        for run in runs {
+            match run {
+                Ok(run) => steps.extend(run),
+                Err(error) => first_error = Some(earlier(first_error, error)),
+            }
+        }
+        match (head, first_error) {
+            (Ok(mut formula), None) => {
+                formula.steps = steps;
+                Ok(formula)
+            }
+            (_, Some(error)) => Err(error),
+            (Err(error), None) => Err(error),
+        }
+    }
+
+    /// The formula's name.
+    pub fn name(&self) -> &str {
+        self.name.get_ref()
+    }
+
+    /// The step with this id, if there is one.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id() == id)
+    }
+
+    /// The model `step` runs on: its own, else the formula's.
+    pub fn model_of<'a>(&'a self, step: &'a Step) -> Option<&'a str> {
+        step.model.as_deref().or(self.model.as_deref())
+    }
+}
+
+/// Formulas with at least this many steps are read and checked on every
+/// core (steps read by [`Formula::from_document`], DAG and templates checked
+/// by `retort_check::check`); for fewer, starting threads costs more than it
+/// saves.
+pub const PARALLEL_STEPS: usize = 512;
+
+/// Of an error found so far and another, the one that points earlier
+/// into the file.
+fn earlier(first: Option<toml::de::Error>, other: toml::de::Error) -> toml::de::Error {
+    let at = |error: &toml::de::Error| error.span().map_or(usize::MAX, |span| span.start);
+    match first {
+        Some(first) if at(&first) <= at(&other) => first,
+        _ => other,
+    }
+}
+
+/// Some `[[steps]]` entries, read as serde reads them inside a formula
+/// (`key` and `span` are those of the formula's `steps`).
+fn steps_of<'i>(
+    key: Spanned<std::borrow::Cow<'i, str>>,
+    span: std::ops::Range<usize>,
+    items: Vec<Spanned<DeValue<'i>>>,
+) -> Result<Vec<Step>, toml::de::Error> {
+    #[derive(Deserialize)]
+    struct Steps {
+        steps: Vec<Step>,
+    }
+    let mut table = DeTable::new();
+    table.insert(
+        key,
+        Spanned::new(span, DeValue::Array(items.into_iter().collect())),
+    );
+    Steps::deserialize(toml::de::Deserializer::from(Spanned::new(0..0, table))).map(|s| s.steps)
+}
+
+/// The JSON Schema (draft 2020-12) of formula files, generated from
+/// [`Formula`] by `schemars`. Editors use it for completion and hover
+/// documentation (taplo / Even Better TOML: a `#:schema PATH` first line),
+/// and the checker uses it to find every unknown key and wrong type.
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(Formula)).unwrap_or_default();
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("title".into(), "retort formula".into());
+        object.insert(
+            "description".into(),
+            "A retort formula: a named DAG of steps, each a prompt for an LLM agent.".into(),
+        );
+    }
+    schema
+}
+
+/// The formula's shape (its JSON Schema, compiled once).
+pub fn formula_shape() -> &'static Shape {
+    static SHAPE: LazyLock<Shape> = LazyLock::new(|| Shape::from_schema(&json_schema()));
+    &SHAPE
+}
+
+/// A formula read from a file, with its source kept for diagnostics.
+#[derive(Debug, Clone)]
+pub struct LoadedFormula {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The parsed formula.
+    pub formula: Formula,
+    /// The source text, for diagnostics.
+    pub source: SourceFile,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn formula_text(steps: usize, bad_timeouts: &[usize]) -> String {
+        let mut text = String::from("name = \"n\"\nmodel = \"m\"\n[vars]\nA = 1\n");
+        for i in 0..steps {
+            let timeout = if bad_timeouts.contains(&i) {
+                "soon"
+            } else {
+                "5m"
+            };
+            text.push_str(&format!(
+                "[[steps]]\nid = \"s{i}\"\ndescription = \"step {i}\"\ntimeout = \"{timeout}\"\nneeds = [\"s0\"]\n"
+            ));
+        }
+        text
+    }
+
+    fn read(text: &str, parts: usize) -> String {
+        let (document, errors) = DeTable::parse_recoverable(text);
+        assert!(errors.is_empty());
+        format!("{:?}", Formula::from_document_in(document, parts))
+    }
+
+    #[test]
+    fn steps_read_in_parts_are_the_steps_read_at_once() {
+        let text = formula_text(50, &[]);
+        let whole = read(&text, 1);
+        assert!(whole.starts_with("Ok("), "{whole}");
+        assert!(whole.contains("\"s49\""));
+        for parts in [2, 3, 7, 50, 80] {
+            assert_eq!(read(&text, parts), whole, "{parts} parts");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_in_any_part_is_the_error() {
+        // One bad value: the same error, however the steps are cut.
+        let text = formula_text(50, &[37]);
+        let whole = read(&text, 1);
+        assert!(whole.contains("soon"), "{whole}");
+        for parts in [2, 3, 7] {
+            assert_eq!(read(&text, parts), whole, "{parts} parts");
+        }
+        // Several: the first in the file.
+        let text = formula_text(50, &[45, 12, 30]);
+        let (document, _) = DeTable::parse_recoverable(&text);
+        let error = Formula::from_document_in(document, 3).err();
+        let at = error.and_then(|e| e.span()).map(|s| s.start);
+        let step_12 = text.find("id = \"s12\"");
+        assert!(at > step_12 && at < text.find("id = \"s13\""), "{at:?}");
+    }
+}

@@ -1,0 +1,320 @@
+//! Prompts: each step's description rendered with Tera against the
+//! snapshot, then set in retort's built-in prompt template.
+//!
+//! Every prompt carries the step's title and rendered description and ends
+//! with a footer telling the agent how to signal the end of the step. The
+//! prompt that opens an agent session (the run's first, and the first after
+//! a change of model) also carries the formula's name and description, the
+//! `[context] files` and the preflight snapshot as markdown.
+//!
+//! A description is a Tera 2 template over a [`TemplateContext`]; its JSON
+//! Schema is what `retort check` checks variable paths against, so the two
+//! cannot disagree. A step (or formula) with `raw = true` is sent verbatim.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use tera::{Context, Tera};
+use thiserror::Error;
+
+use retort_preflight::Snapshot;
+
+use crate::context::ContextFile;
+use retort_decide::decide::{ActionsContext, Decision, FindingsContext, PreviousRun};
+use retort_decide::gate::GateDecision;
+use retort_formula::dag::StepDag;
+use retort_formula::formula::Formula;
+use retort_formula::shape::Shape;
+
+/// retort's built-in prompt template (Tera 2).
+pub const PROMPT_TEMPLATE: &str = include_str!("../templates/prompt.md");
+
+const PROMPT_TEMPLATE_NAME: &str = "prompt.md";
+
+/// What a step description's template sees.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TemplateContext {
+    /// The preflight snapshot, as `snapshot.json` holds it.
+    pub preflight: Snapshot,
+    /// The formula.
+    pub formula: FormulaInfo,
+    /// The model the step runs on (its own, else the formula's), or `""`.
+    pub model: String,
+    /// The step.
+    pub step: StepInfo,
+    /// The run.
+    pub run: RunInfo,
+    /// The formula's variables: `--var` values, else their defaults.
+    pub vars: BTreeMap<String, String>,
+    /// This run's findings, from the formula's rules: `firing`, `new`,
+    /// `pending`, `resolved`, `all`.
+    pub findings: FindingsContext,
+    /// The actions of firing findings: `run` (with results), `proposed`,
+    /// `held`, and the proposals still `pending`.
+    pub actions: ActionsContext,
+    /// The formula's last run (`phase`, `findings`, `alerts`, …), or null
+    /// before its first: "post the all-clear only if the previous run had
+    /// alerts" is `{% if previous and previous.alerts %}`.
+    pub previous: Option<PreviousRun>,
+    /// The gate's decision: `mode`, `open`, `reason`.
+    pub gate: GateDecision,
+}
+
+/// What the `[agent] command` template sees.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AgentContext {
+    /// The model of the session being started, or `""`.
+    pub model: String,
+    /// The formula.
+    pub formula: FormulaInfo,
+    /// The formula's variables.
+    pub vars: BTreeMap<String, String>,
+}
+
+/// The formula, as templates see it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FormulaInfo {
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// Its author's version number, if any.
+    pub version: Option<u32>,
+    /// Its model, or `""`.
+    pub model: String,
+}
+
+impl FormulaInfo {
+    /// The template view of `formula`.
+    pub fn of(formula: &Formula) -> Self {
+        FormulaInfo {
+            name: formula.name().to_string(),
+            description: formula.description.clone(),
+            version: formula.version,
+            model: formula.model.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The step, as templates see it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StepInfo {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its position in the run, from 1.
+    pub number: usize,
+    /// How many steps the run has.
+    pub count: usize,
+}
+
+/// What templates know of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct RunInfo {
+    /// The run id, such as `20261121-112000-3fa9`.
+    pub id: String,
+    /// The run directory.
+    pub dir: String,
+    /// The phase file.
+    pub phase_file: String,
+}
+
+impl RunInfo {
+    /// The stand-in `retort render` uses: no run exists.
+    pub fn placeholder() -> Self {
+        RunInfo {
+            id: "RUN_ID".to_string(),
+            dir: "$RETORT_RUN_DIR".to_string(),
+            phase_file: "$PHASE_FILE".to_string(),
+        }
+    }
+}
+
+/// The shape of [`TemplateContext`], for checking description templates.
+pub fn description_shape() -> &'static Shape {
+    static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
+        Shape::from_schema(
+            &serde_json::to_value(schemars::schema_for!(TemplateContext)).unwrap_or_default(),
+        )
+    });
+    &SHAPE
+}
+
+/// The shape of [`AgentContext`], for checking the agent command template.
+pub fn agent_command_shape() -> &'static Shape {
+    static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
+        Shape::from_schema(
+            &serde_json::to_value(schemars::schema_for!(AgentContext)).unwrap_or_default(),
+        )
+    });
+    &SHAPE
+}
+
+/// Whether the step at `position` of the topological order opens an agent
+/// session: the first step does, and so does a step whose model differs
+/// from the step before it.
+pub fn opens_session(formula: &Formula, dag: &StepDag, position: usize) -> bool {
+    let order = dag.order();
+    match position.checked_sub(1) {
+        None => true,
+        Some(previous) => {
+            formula.model_of(&formula.steps[order[previous]])
+                != formula.model_of(&formula.steps[order[position]])
+        }
+    }
+}
+
+/// One step's prompt, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// The step's id.
+    pub step: String,
+    /// The step's title.
+    pub title: String,
+    /// The full text the agent receives.
+    pub text: String,
+}
+
+/// A prompt could not be rendered.
+#[derive(Debug, Error)]
+pub enum PromptError {
+    /// A step's description is not a valid template, or uses a value the
+    /// context does not have.
+    #[error("cannot render the description of step `{step}`:\n{report}")]
+    Description {
+        /// The step's id.
+        step: String,
+        /// Tera's report, with the offending line of the description.
+        report: String,
+    },
+    /// The agent command template failed.
+    #[error("cannot render the agent command:\n{report}")]
+    AgentCommand {
+        /// Tera's report.
+        report: String,
+    },
+    /// The prompt template itself failed (a bug in retort's template).
+    #[error("cannot render the prompt of step `{step}`:\n{report}")]
+    Template {
+        /// The step's id.
+        step: String,
+        /// Tera's report.
+        report: String,
+    },
+}
+
+/// Renders the prompt of every step, in the DAG's topological order,
+/// with `vars` the variables' values and `decision` the decide phase's.
+///
+/// # Errors
+/// The first [`PromptError`] met, naming its step.
+pub fn render_prompts(
+    formula: &Formula,
+    dag: &StepDag,
+    snapshot: &Snapshot,
+    context_files: &[ContextFile],
+    run: &RunInfo,
+    vars: &BTreeMap<String, String>,
+    decision: &Decision,
+) -> Result<Vec<Prompt>, PromptError> {
+    let mut tera = Tera::new();
+    tera.autoescape_on(Vec::<&str>::new());
+    tera.add_raw_template(PROMPT_TEMPLATE_NAME, PROMPT_TEMPLATE)
+        .map_err(|e| PromptError::Template {
+            step: String::new(),
+            report: e.to_string(),
+        })?;
+
+    let preflight_markdown = snapshot.to_markdown();
+    let decided = decision.context();
+    let findings_markdown = decision.to_markdown();
+    let step_ids: Vec<&str> = dag.order().iter().map(|&i| formula.steps[i].id()).collect();
+    let count = dag.order().len();
+    let mut prompts = Vec::with_capacity(count);
+    for (position, &index) in dag.order().iter().enumerate() {
+        let step = &formula.steps[index];
+        let values = TemplateContext {
+            preflight: snapshot.clone(),
+            formula: FormulaInfo::of(formula),
+            model: formula.model_of(step).unwrap_or_default().to_string(),
+            step: StepInfo {
+                id: step.id().to_string(),
+                title: step.title().to_string(),
+                number: position + 1,
+                count,
+            },
+            run: run.clone(),
+            vars: vars.clone(),
+            findings: decided.findings.clone(),
+            actions: decided.actions.clone(),
+            previous: decided.previous.clone(),
+            gate: decided.gate.clone(),
+        };
+        let mut context = Context::from_serialize(&values).map_err(|e| PromptError::Template {
+            step: step.id().to_string(),
+            report: e.to_string(),
+        })?;
+
+        let description = if step.is_template(formula.raw) {
+            tera.render_str(step.description.get_ref(), &context, false)
+                .map_err(|e| PromptError::Description {
+                    step: step.id().to_string(),
+                    report: e.to_string(),
+                })?
+        } else {
+            step.description.get_ref().clone()
+        };
+
+        let mut step_value = serde_json::to_value(&values.step).unwrap_or_default();
+        step_value["description"] = serde_json::Value::String(description.trim_end().to_string());
+        context.insert("step", &step_value);
+        context.insert("first", &opens_session(formula, dag, position));
+        context.insert("step_ids", &step_ids);
+        context.insert("context_files", context_files);
+        context.insert("preflight_markdown", preflight_markdown.trim_end());
+        context.insert("findings_markdown", &findings_markdown);
+
+        let text =
+            tera.render(PROMPT_TEMPLATE_NAME, &context)
+                .map_err(|e| PromptError::Template {
+                    step: step.id().to_string(),
+                    report: e.to_string(),
+                })?;
+        prompts.push(Prompt {
+            step: step.id().to_string(),
+            title: step.title().to_string(),
+            text,
+        });
+    }
+    Ok(prompts)
+}
+
+/// Renders the agent command template (`[agent] command`, `--agent`, or
+/// the default `claude --model {{ model }}`) for a session on `model`.
+///
+/// # Errors
+/// [`PromptError::AgentCommand`] with Tera's report.
+pub fn render_agent_command(
+    template: &str,
+    formula: &Formula,
+    model: Option<&str>,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, PromptError> {
+    let values = AgentContext {
+        model: model.unwrap_or_default().to_string(),
+        formula: FormulaInfo::of(formula),
+        vars: vars.clone(),
+    };
+    let context = Context::from_serialize(&values).map_err(|e| PromptError::AgentCommand {
+        report: e.to_string(),
+    })?;
+    Tera::new()
+        .render_str(template, &context, false)
+        .map(|command| command.trim().to_string())
+        .map_err(|e| PromptError::AgentCommand {
+            report: e.to_string(),
+        })
+}

@@ -1,0 +1,23 @@
+//! retort's runner: one run of a formula, from plan to phase file.
+//!
+//! Owns orchestration only: [`plan`] (everything decided before anything
+//! starts: the checked formula, snapshot, decision preview, prompts, agent
+//! sessions), [`run`] (carrying it out: decide, start agents, wait on
+//! steps, record), the run [`lock`] that keeps runs of one formula from
+//! overlapping, the [`phase`] file, the [`state`] directory, and
+//! [`retention`] of what old runs left.
+//!
+//! In: [`plan::RunOptions`] (formula path, vars, state dir, backend,
+//! agent overrides). Out: a [`run::RunReport`], the phase file, `run.json`,
+//! a journal entry and the run-history rows. Each stage it drives is a
+//! crate of its own: `retort-check`, `retort-preflight`, `retort-decide`,
+//! `retort-prompt`, `retort-agent`, `retort-journal`.
+
+#![warn(missing_docs)]
+
+pub mod lock;
+pub mod phase;
+pub mod plan;
+pub mod retention;
+pub mod run;
+pub mod state;

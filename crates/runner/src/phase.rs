@@ -1,0 +1,61 @@
+//! The phase file: a run's outcome in the form the factory's other
+//! scripts already read (`PHASE:done`, `PHASE:failed`, `PHASE:escalate`).
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use retort_os::atomic::write_atomic;
+
+/// A run's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Every step finished.
+    Done,
+    /// A step failed, timed out, or the agent went away.
+    Failed,
+    /// A step needs a human.
+    Escalate,
+}
+
+impl Phase {
+    /// The process exit status for this outcome: 0 done, 1 failed, 3 escalated.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Phase::Done => 0,
+            Phase::Failed => 1,
+            Phase::Escalate => 3,
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Done => "done",
+            Phase::Failed => "failed",
+            Phase::Escalate => "escalate",
+        })
+    }
+}
+
+/// The phase file's text: `PHASE:done\n`, or `PHASE:failed\nReason: …\n`.
+/// A multi-line reason is folded onto the one `Reason:` line.
+pub fn phase_text(phase: Phase, reason: Option<&str>) -> String {
+    let mut text = format!("PHASE:{phase}\n");
+    if let Some(reason) = reason.filter(|_| phase != Phase::Done) {
+        let folded: Vec<&str> = reason.split_whitespace().collect();
+        text.push_str(&format!("Reason: {}\n", folded.join(" ")));
+    }
+    text
+}
+
+/// Writes the phase file atomically.
+///
+/// # Errors
+/// The I/O error.
+pub fn write_phase_file(path: &Path, phase: Phase, reason: Option<&str>) -> std::io::Result<()> {
+    write_atomic(path, phase_text(phase, reason).as_bytes())
+}

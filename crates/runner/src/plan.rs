@@ -1,0 +1,319 @@
+//! A run's plan: everything decided before anything is started.
+//!
+//! [`prepare`] checks the formula (every problem, `--var`s included), takes
+//! the preflight snapshot (or reads a saved one), previews the decide phase
+//! against a read-only view of the run history, and renders every prompt
+//! and agent command. It writes nothing; `retort render` and
+//! `retort run --dry-run` stop there, and [`crate::run::execute`] carries
+//! the plan out.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use retort_preflight::Snapshot;
+
+use crate::state::{RunDir, StateDir, new_run_id};
+use retort_agent::ready::Readiness;
+use retort_agent::session::{DEFAULT_SUBMIT_DELAY, TmuxServer};
+use retort_check::check::{self, CheckOptions, Purpose, Ready};
+use retort_decide::decide::{self, Decision, history_path};
+use retort_decide::ruleset::{Evaluation, RuleSet};
+use retort_formula::dag::StepDag;
+use retort_formula::formula::{
+    Backend, DEFAULT_AGENT_COMMAND, DEFAULT_READY_TIMEOUT, LoadedFormula,
+};
+use retort_os::paths::file_safe;
+use retort_prompt::context::{ContextFile, read_context_files};
+use retort_prompt::prompt::{Prompt, RunInfo, opens_session, render_agent_command, render_prompts};
+
+use crate::run::RunError;
+
+/// What a run is asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The formula file.
+    pub formula: PathBuf,
+    /// The agent command from `--agent`, overriding the formula's.
+    pub agent: Option<String>,
+    /// The backend from `--backend`, overriding the formula's.
+    pub backend: Option<Backend>,
+    /// The text the `--agent` command's screen shows once it is ready
+    /// (`--ready`); see [`retort_agent::ready`]. Ignored without `agent`.
+    pub ready: Option<String>,
+    /// `--var NAME=VALUE` values.
+    pub vars: BTreeMap<String, String>,
+    /// Where state goes.
+    pub state: StateDir,
+    /// The phase file; default `STATE/FORMULA.phase`.
+    pub phase_file: Option<PathBuf>,
+    /// The working directory: context files are read from here and the agent starts here.
+    pub cwd: PathBuf,
+    /// The tmux server to use.
+    pub tmux: TmuxServer,
+    /// Preflight settings, before the formula's `[preflight]` table is laid
+    /// over them (see [`retort_preflight::Config::configure`]).
+    pub preflight: retort_preflight::Config,
+    /// A directory put first on the session's `PATH`, so that the agent
+    /// finds this `retort` (normally the directory of the running binary).
+    pub bin_dir: Option<PathBuf>,
+    /// A saved `snapshot.json` to use instead of a live preflight
+    /// (`--snapshot`): how a past run is replayed.
+    pub snapshot: Option<PathBuf>,
+}
+
+/// One agent session of a run: consecutive steps on the same model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPlan {
+    /// The tmux session's name: `retort-FORMULA-RUN_ID`, then `…-2`, `…-3`
+    /// for the sessions after a change of model.
+    pub name: String,
+    /// The model, if any.
+    pub model: Option<String>,
+    /// The rendered agent command.
+    pub agent_command: String,
+    /// The positions (in topological order) of its steps.
+    pub steps: Range<usize>,
+}
+
+/// Everything decided before anything is started.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The formula.
+    pub loaded: LoadedFormula,
+    /// Its DAG.
+    pub dag: StepDag,
+    /// The value of every declared var.
+    pub vars: BTreeMap<String, String>,
+    /// The preflight snapshot.
+    pub snapshot: Snapshot,
+    /// The formula's rules, actions and gate, compiled.
+    pub rules: Arc<RuleSet>,
+    /// The rules evaluated against the snapshot.
+    pub evaluation: Evaluation,
+    /// The decision as the history stands now (a preview: [`crate::run::execute`]
+    /// decides again, inside the history's transaction, and acts on it).
+    pub decision: Decision,
+    /// The `[context] files` read.
+    pub context_files: Vec<ContextFile>,
+    /// What templates know of the run.
+    pub run_info: RunInfo,
+    /// Each step's prompt, in topological order, rendered with the preview
+    /// decision.
+    pub prompts: Vec<Prompt>,
+    /// The agent sessions, in order (one unless steps change model).
+    pub sessions: Vec<SessionPlan>,
+    /// What runs the agent.
+    pub backend: Backend,
+    /// How a new session's agent is known to be ready for its first prompt
+    /// (tmux backend).
+    pub readiness: Readiness,
+    /// The pause between pasting a prompt and pressing Enter.
+    pub submit_delay: Duration,
+    /// Warnings (problems that do not stop the run, missing context files).
+    pub warnings: Vec<String>,
+    /// The run id.
+    pub run_id: String,
+    /// The start time (UTC).
+    pub started_at: DateTime<Utc>,
+    /// The run directory (not created by [`prepare`]).
+    pub run_dir: RunDir,
+    /// The phase file.
+    pub phase_file: PathBuf,
+    /// The journal directory.
+    pub journal_dir: PathBuf,
+}
+
+/// Checks the formula (every problem, `--var` values included, rules too),
+/// collects the preflight snapshot (or reads `--snapshot`), evaluates the
+/// rules, previews the decision against the run history and renders every
+/// prompt and agent command. Writes nothing.
+///
+/// `placeholder_run` renders `{{ run.* }}` as placeholders, for
+/// `retort render`, where no run exists.
+///
+/// # Errors
+/// [`RunError::Formula`] with every problem when the formula has errors;
+/// [`RunError::Snapshot`] when `--snapshot` is not a snapshot;
+/// [`RunError::Prompt`] when a template fails to render.
+pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, RunError> {
+    let check_options = CheckOptions {
+        vars: options.vars.clone(),
+        cwd: options.cwd.clone(),
+        purpose: Purpose::Run,
+    };
+    let (ready, problems) = check::check_file(&options.formula, &check_options)?.into_ready()?;
+    let Ready {
+        loaded,
+        dag,
+        rules,
+        vars,
+    } = ready;
+    let formula = &loaded.formula;
+    let snapshot = match &options.snapshot {
+        Some(path) => read_snapshot(path)?,
+        None => {
+            let preflight = options
+                .preflight
+                .clone()
+                .configure(&formula.preflight, &options.cwd);
+            retort_preflight::collect(&preflight).await
+        }
+    };
+    let (context_files, file_warnings) = read_context_files(formula, &options.cwd);
+    let mut warnings: Vec<String> = problems.iter().map(ToString::to_string).collect();
+
+    // The decide phase, previewed: nothing is written until `execute`.
+    let evaluation = rules.evaluate(&snapshot, &vars);
+    let decision = decide::preview(
+        &rules,
+        &evaluation,
+        &history_path(options.state.path()),
+        formula.name(),
+        &options.cwd,
+    );
+    // A context file left out of a prompt matters only where a prompt goes
+    // out: `render` always shows prompts; a run whose gate stays closed
+    // sends none.
+    if placeholder_run || decision.gate.open {
+        warnings.extend(file_warnings);
+    }
+
+    let started_at = Utc::now();
+    let run_id = new_run_id(started_at);
+    let run_dir = RunDir::new(options.state.runs_dir().join(&run_id));
+    let phase_file = options
+        .phase_file
+        .clone()
+        .unwrap_or_else(|| options.state.phase_file(formula.name()));
+    let run_info = if placeholder_run {
+        RunInfo::placeholder()
+    } else {
+        RunInfo {
+            id: run_id.clone(),
+            dir: run_dir.path().display().to_string(),
+            phase_file: phase_file.display().to_string(),
+        }
+    };
+    let prompts = render_prompts(
+        formula,
+        &dag,
+        &snapshot,
+        &context_files,
+        &run_info,
+        &vars,
+        &decision,
+    )?;
+
+    let template = options
+        .agent
+        .clone()
+        .or_else(|| formula.agent.command.as_ref().map(|c| c.get_ref().clone()))
+        .unwrap_or_else(|| DEFAULT_AGENT_COMMAND.to_string());
+    let base_name = format!("retort-{}-{}", file_safe(formula.name()), run_id);
+    let mut sessions: Vec<SessionPlan> = Vec::new();
+    for position in 0..dag.order().len() {
+        if opens_session(formula, &dag, position) {
+            let step = &formula.steps[dag.order()[position]];
+            let model = formula.model_of(step).map(str::to_string);
+            let agent_command = render_agent_command(&template, formula, model.as_deref(), &vars)?;
+            let name = match sessions.len() {
+                0 => base_name.clone(),
+                n => format!("{base_name}-{}", n + 1),
+            };
+            sessions.push(SessionPlan {
+                name,
+                model,
+                agent_command,
+                steps: position..position + 1,
+            });
+        } else if let Some(last) = sessions.last_mut() {
+            last.steps.end = position + 1;
+        }
+    }
+
+    let agent = &formula.agent;
+    let ready_text = match &options.agent {
+        // The formula's ready text describes the formula's own agent.
+        Some(_) => options.ready.clone(),
+        None => agent.ready.as_ref().map(|text| text.get_ref().clone()),
+    };
+    let timeout = agent
+        .ready_timeout
+        .as_ref()
+        .map_or(DEFAULT_READY_TIMEOUT, |t| t.get_ref().0);
+    let readiness = match ready_text {
+        Some(text) => Readiness::Shows { text, timeout },
+        None => Readiness::Settled { timeout },
+    };
+    let submit_delay = agent
+        .submit_delay
+        .as_ref()
+        .map_or(DEFAULT_SUBMIT_DELAY, |d| d.get_ref().0);
+
+    Ok(Plan {
+        journal_dir: options.state.journal_dir(formula.name()),
+        backend: options.backend.unwrap_or(agent.backend),
+        readiness,
+        submit_delay,
+        loaded,
+        dag,
+        vars,
+        snapshot,
+        rules,
+        evaluation,
+        decision,
+        context_files,
+        run_info,
+        prompts,
+        sessions,
+        warnings,
+        run_id,
+        started_at,
+        run_dir,
+        phase_file,
+    })
+}
+
+/// Reads a saved `snapshot.json`.
+///
+/// # Errors
+/// [`RunError::Snapshot`] when it cannot be read or is not a snapshot.
+pub fn read_snapshot(path: &Path) -> Result<Snapshot, RunError> {
+    let fail = |reason: String| RunError::Snapshot {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        fail(format!(
+            "{e}; give a snapshot.json from a run directory, or `retort preflight --json` output"
+        ))
+    })
+}
+
+impl Plan {
+    /// The prompt of step `id`.
+    ///
+    /// # Errors
+    /// [`RunError::UnknownStep`] listing the steps there are.
+    pub fn prompt(&self, id: &str) -> Result<&Prompt, RunError> {
+        self.prompts
+            .iter()
+            .find(|p| p.step == id)
+            .ok_or_else(|| RunError::UnknownStep {
+                formula: self.loaded.formula.name().to_string(),
+                step: id.to_string(),
+                known: self
+                    .prompts
+                    .iter()
+                    .map(|p| p.step.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}

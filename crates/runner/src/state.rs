@@ -1,0 +1,126 @@
+//! Where retort keeps its state, and the layout of a run directory.
+//!
+//! ```text
+//! STATE/
+//!   FORMULA.phase                    PHASE:done | PHASE:failed | PHASE:escalate (+ Reason: line)
+//!   FORMULA.lock                     held (flock) by the formula's run in progress
+//!   history.sqlite                   the run history: findings across runs, actions, proposals
+//!   journal/FORMULA/YYYY-MM-DD.md    the markdown journal, one entry a run
+//!   runs/RUN_ID/                     removed once older than the formula's `[history] keep`
+//!     snapshot.json                  the preflight snapshot the prompts saw
+//!     decision.json                  the decide phase: findings, actions, the gate's decision
+//!     prompts/STEP.md                every prompt as sent (no prompts/ when the gate stayed closed)
+//!     current_step                   the id of the step the agent is on
+//!     agent.exit                     the agent's exit status, once it has exited
+//!     agent-pane.txt                 the agent pane's last lines, at the end
+//!     agent-2.exit, agent-pane-2.txt the same for a second session (a step changed model), …
+//!     steps/STEP.signal              the agent's signal for a step (JSON; no steps/ without an agent)
+//!     run.json                       the run's outcome, per step, and what retention removed
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use retort_os::paths::file_safe;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use thiserror::Error;
+
+pub use retort_agent::run_dir::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir};
+
+/// The environment variable naming the state directory.
+pub const STATE_DIR_ENV: &str = "RETORT_STATE_DIR";
+
+/// The state directory could not be determined.
+#[derive(Debug, Error)]
+#[error(
+    "no state directory: none of --state-dir, $RETORT_STATE_DIR, $XDG_STATE_HOME or $HOME is set"
+)]
+pub struct NoStateDir;
+
+/// The state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir(PathBuf);
+
+impl StateDir {
+    /// Resolves the state directory: `explicit` (from `--state-dir`), else
+    /// `$RETORT_STATE_DIR`, else `$XDG_STATE_HOME/retort`, else
+    /// `~/.local/state/retort` (the XDG Base Directory default). Empty
+    /// variables count as unset, as the XDG specification says.
+    ///
+    /// # Errors
+    /// [`NoStateDir`] when nothing gives a directory.
+    pub fn resolve(explicit: Option<&Path>) -> Result<StateDir, NoStateDir> {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        if let Some(dir) = explicit {
+            return Ok(StateDir(dir.to_path_buf()));
+        }
+        if let Some(dir) = var(STATE_DIR_ENV) {
+            return Ok(StateDir(PathBuf::from(dir)));
+        }
+        if let Some(dir) = var("XDG_STATE_HOME") {
+            return Ok(StateDir(PathBuf::from(dir).join("retort")));
+        }
+        std::env::home_dir()
+            .filter(|home| !home.as_os_str().is_empty())
+            .map(|home| StateDir(home.join(".local/state/retort")))
+            .ok_or(NoStateDir)
+    }
+
+    /// A state directory that is never written: `retort render` uses it so
+    /// that `{{ run.phase_file }}` renders as a readable placeholder.
+    pub fn placeholder() -> StateDir {
+        StateDir(PathBuf::from("$RETORT_STATE_DIR"))
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The default phase file of a formula: `STATE/FORMULA.phase`.
+    pub fn phase_file(&self, formula: &str) -> PathBuf {
+        self.0.join(format!("{}.phase", file_safe(formula)))
+    }
+
+    /// The run lock of a formula: `STATE/FORMULA.lock`.
+    pub fn lock_file(&self, formula: &str) -> PathBuf {
+        self.0.join(format!("{}.lock", file_safe(formula)))
+    }
+
+    /// The journal directory of a formula: `STATE/journal/FORMULA`.
+    pub fn journal_dir(&self, formula: &str) -> PathBuf {
+        self.0.join("journal").join(file_safe(formula))
+    }
+
+    /// Where runs are kept: `STATE/runs`.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.0.join("runs")
+    }
+}
+
+/// A run's identifier: its UTC start time and a short suffix, such as
+/// `20261121-112000-3fa9`. Sorts by start time; safe in file and tmux
+/// session names.
+pub fn new_run_id(started: DateTime<Utc>) -> String {
+    let nanos = started.timestamp_subsec_nanos();
+    let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{}-{salt:04x}", started.format("%Y%m%d-%H%M%S"))
+}
+
+/// The UTC start time a run id made by [`new_run_id`] records, to the
+/// second; `None` for any name that is not such a run id (exactly
+/// `YYYYMMDD-HHMMSS-xxxx`, `x` a lowercase hex digit, of a real date).
+pub fn run_id_started(run_id: &str) -> Option<DateTime<Utc>> {
+    let bytes = run_id.as_bytes();
+    let shaped = bytes.len() == 20
+        && bytes.iter().enumerate().all(|(i, &b)| match i {
+            8 | 15 => b == b'-',
+            16.. => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+            _ => b.is_ascii_digit(),
+        });
+    if !shaped {
+        return None;
+    }
+    let time = NaiveDateTime::parse_from_str(run_id.get(..15)?, "%Y%m%d-%H%M%S").ok()?;
+    Some(time.and_utc())
+}
