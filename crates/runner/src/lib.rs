@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+mod agent_phase;
 pub mod lock;
 pub mod phase;
 pub mod plan;

@@ -17,33 +17,27 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use notify::{RecursiveMode, Watcher};
 use serde::Serialize;
 use thiserror::Error;
-use tokio::sync::mpsc;
 
 use retort_journal::history::{History, HistoryError};
 
 use crate::lock::{LockError, RunLock};
 use crate::phase::{Phase, write_phase_file};
 use crate::retention::{self, Pruned, Retention};
-use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir, StateDir};
-use retort_agent::agent::Agent;
-use retort_agent::headless::HeadlessAgent;
-use retort_agent::ready::{Readiness, ReadyEnd, wait_until_ready};
-use retort_agent::session::{AgentSession, SessionError, SessionSpec};
+use crate::state::{RunDir, StateDir};
+use retort_agent::session::SessionError;
 use retort_decide::decide::{self, Decision, PlannedAction, history_path};
 use retort_decide::finding::Finding;
 use retort_decide::gate::GateDecision;
 use retort_formula::diagnostic::FormulaError;
 use retort_formula::formula::Backend;
 use retort_os::atomic::write_atomic;
-use retort_os::paths::file_safe;
-use retort_prompt::prompt::{PromptError, render_prompts};
+use retort_prompt::prompt::PromptError;
 
+use crate::agent_phase::{Agents, agent_phase, skipped};
 pub use crate::plan::{Plan, RunOptions, SessionPlan, prepare, read_snapshot};
 pub use retort_agent::wait::StepOutcome;
-use retort_agent::wait::{Interrupts, StepEnd, wait_for_step};
 
 /// Lines of the agent's pane kept in `agent-pane.txt` at the end of a run.
 pub const PANE_CAPTURE_LINES: u32 = 200;
@@ -284,220 +278,6 @@ pub async fn execute(
     ))
 }
 
-/// What the agent phase of a run did: the tmux sessions it used, each
-/// step's result (every step of the plan, the ones not reached skipped),
-/// and how it ended, when not with every step done.
-#[derive(Debug, Default)]
-struct Agents {
-    sessions: Vec<String>,
-    steps: Vec<StepResult>,
-    ending: Option<(Phase, String)>,
-}
-
-/// Every step from position `from` (in topological order) on, skipped.
-fn skipped(plan: &Plan, from: usize) -> Vec<StepResult> {
-    let formula = &plan.loaded.formula;
-    plan.dag.order()[from.min(plan.dag.order().len())..]
-        .iter()
-        .map(|&index| {
-            let step = &formula.steps[index];
-            StepResult {
-                id: step.id().to_string(),
-                title: step.title().to_string(),
-                outcome: StepOutcome::Skipped,
-                duration_ms: None,
-                reason: None,
-            }
-        })
-        .collect()
-}
-
-/// The agent phase of a run whose gate opened: the prompts rendered and
-/// saved, then each session's agent started and each step given to it and
-/// waited for.
-///
-/// # Errors
-/// [`RunError`] when it cannot start at all: a prompt does not render, the
-/// run directory cannot be written or watched, or the first tmux session
-/// cannot start. Nothing is left running then.
-async fn agent_phase(
-    plan: &Plan,
-    options: &RunOptions,
-    run: &RunDir,
-    decision: &Decision,
-    warnings: &mut Vec<String>,
-    progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<Agents, RunError> {
-    let formula = &plan.loaded.formula;
-    let prompts = render_prompts(
-        formula,
-        &plan.dag,
-        &plan.snapshot,
-        &plan.context_files,
-        &plan.run_info,
-        &plan.vars,
-        decision,
-    )?;
-    // An agent starts: now the run needs prompts/ and steps/.
-    run.create_agent_dirs().map_err(|source| RunError::Write {
-        path: run.steps_dir(),
-        source,
-    })?;
-    for prompt in &prompts {
-        write_file(&run.prompt_file(&prompt.step), prompt.text.as_bytes())?;
-    }
-
-    let (wake, mut wakes) = mpsc::unbounded_channel::<()>();
-    let mut watcher = notify::recommended_watcher(move |_event| {
-        let _ = wake.send(());
-    })
-    .map_err(|source| RunError::Watch {
-        path: run.steps_dir(),
-        source,
-    })?;
-    // Signals land in steps/, the agent's exit status in the run directory.
-    for dir in [run.steps_dir(), run.path().to_path_buf()] {
-        watcher
-            .watch(&dir, RecursiveMode::NonRecursive)
-            .map_err(|source| RunError::Watch { path: dir, source })?;
-    }
-    let mut interrupts = Interrupts::new();
-
-    let count = plan.dag.order().len();
-    let mut steps: Vec<StepResult> = Vec::with_capacity(count);
-    let mut ending: Option<(Phase, String)> = None;
-    let mut session_names = Vec::new();
-    // The agent of the session before, and whether its last step ended
-    // with the agent's signal (a headless agent then gets time to exit).
-    let mut previous: Option<(usize, Agent, bool)> = None;
-    for (number, planned) in plan.sessions.iter().enumerate() {
-        if ending.is_some() {
-            break;
-        }
-        let spec = session_spec(plan, planned, options, run, number);
-        // The next session starts before the last one is killed, so that the
-        // tmux server never runs out of sessions (and exits) mid-run.
-        let started = match plan.backend {
-            Backend::Tmux => AgentSession::start(&options.tmux, &spec)
-                .await
-                .map(Agent::Tmux),
-            Backend::Headless => Ok(Agent::Headless(HeadlessAgent::new(spec))),
-        };
-        if let Some((finished, agent, graceful)) = previous.take() {
-            retire(run, finished, agent, graceful, warnings).await;
-        }
-        let mut agent = match started {
-            Ok(agent) => agent,
-            Err(error) if number == 0 => return Err(RunError::Session(error)),
-            Err(error) => {
-                ending = Some((
-                    Phase::Failed,
-                    format!("cannot start tmux session {}: {error}", planned.name),
-                ));
-                break;
-            }
-        };
-        let first = formula.steps[plan.dag.order()[planned.steps.start]].id();
-        let mut not_ready = match &agent {
-            Agent::Tmux(session) => {
-                session_names.push(session.name().to_string());
-                progress(Progress::SessionStarted {
-                    session: session.name(),
-                    run_dir: run.path(),
-                });
-                // The session's first step cannot start until its agent is
-                // ready.
-                let ready = wait_until_ready(session, &plan.readiness, &mut interrupts).await;
-                let pane_file = run.pane_capture_file(number);
-                let waited = Waited {
-                    readiness: &plan.readiness,
-                    first,
-                    pane_file: &pane_file,
-                };
-                not_ready_end(ready, session, &waited, progress, warnings)
-            }
-            Agent::Headless(headless) => {
-                progress(Progress::HeadlessStarted {
-                    command: headless.command(),
-                    run_dir: run.path(),
-                    output_dir: &run.agent_output_dir(),
-                });
-                None
-            }
-        };
-        let mut graceful = false;
-        for position in planned.steps.clone() {
-            let step = &formula.steps[plan.dag.order()[position]];
-            let step_clock = Instant::now();
-            let deadline = tokio::time::Instant::now() + step.timeout();
-            progress(Progress::StepStarted {
-                number: position + 1,
-                count,
-                id: step.id(),
-                title: step.title(),
-            });
-            let started = match not_ready.take() {
-                Some(end) => Err(end),
-                None => match start_step(run, &mut agent, step.id(), plan).await {
-                    Ok(()) => Ok(()),
-                    // When the agent is gone, say how it ended rather than
-                    // that the paste failed.
-                    Err(reason) => Err(match agent.agent_exit() {
-                        Some(exit) => StepEnd::AgentEnded(exit),
-                        None => StepEnd::Broken(reason),
-                    }),
-                },
-            };
-            let end = match started {
-                Ok(()) => {
-                    wait_for_step(
-                        run,
-                        step.id(),
-                        &agent,
-                        &mut wakes,
-                        deadline,
-                        &mut interrupts,
-                    )
-                    .await
-                }
-                Err(end) => end,
-            };
-            graceful = matches!(end, StepEnd::Signalled(_));
-            let (outcome, reason) = end.describe(step.id(), step.timeout());
-            let result = StepResult {
-                id: step.id().to_string(),
-                title: step.title().to_string(),
-                outcome,
-                duration_ms: Some(millis(step_clock.elapsed())),
-                reason: reason.clone(),
-            };
-            progress(Progress::StepEnded(&result));
-            steps.push(result);
-            match outcome {
-                StepOutcome::Failed => ending = Some((Phase::Failed, reason.unwrap_or_default())),
-                StepOutcome::Escalated => {
-                    ending = Some((Phase::Escalate, reason.unwrap_or_default()));
-                }
-                StepOutcome::Done | StepOutcome::Skipped => {}
-            }
-            if ending.is_some() {
-                break;
-            }
-        }
-        previous = Some((number, agent, graceful));
-    }
-    if let Some((finished, agent, graceful)) = previous.take() {
-        retire(run, finished, agent, graceful, warnings).await;
-    }
-    drop(watcher);
-    steps.extend(skipped(plan, steps.len()));
-    Ok(Agents {
-        sessions: session_names,
-        steps,
-        ending,
-    })
-}
-
 /// Records the run in the history, decides, runs the auto actions.
 async fn decide_phase(
     plan: &Plan,
@@ -620,166 +400,6 @@ fn finish(
     report
 }
 
-/// The agent's session: the agent command in the working directory, with
-/// retort's own environment (so that what cron or the operator exported
-/// reaches the agent even when a tmux server with another environment is
-/// already running), plus `RETORT_RUN_DIR`, `PHASE_FILE`, `RETORT_FORMULA`,
-/// `RETORT_RUN_ID`, and `PATH` with retort's directory first.
-fn session_spec(
-    plan: &Plan,
-    planned: &SessionPlan,
-    options: &RunOptions,
-    run: &RunDir,
-    number: usize,
-) -> SessionSpec {
-    let mut path: Vec<String> = options
-        .bin_dir
-        .iter()
-        .map(|dir| dir.display().to_string())
-        .collect();
-    if let Ok(existing) = std::env::var("PATH") {
-        path.push(existing);
-    }
-    let ours = [
-        (RUN_DIR_ENV, run.path().display().to_string()),
-        (PHASE_FILE_ENV, plan.phase_file.display().to_string()),
-        ("PATH", path.join(":")),
-        ("RETORT_FORMULA", plan.loaded.formula.name().to_string()),
-        ("RETORT_RUN_ID", plan.run_id.clone()),
-    ];
-    let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(key, _)| !key.starts_with("TMUX") && !ours.iter().any(|(name, _)| name == key))
-        .collect();
-    env.extend(
-        ours.into_iter()
-            .map(|(key, value)| (key.to_string(), value)),
-    );
-    SessionSpec {
-        name: planned.name.clone(),
-        command: planned.agent_command.clone(),
-        exit_file: run.agent_exit_file(number),
-        cwd: options.cwd.clone(),
-        env,
-    }
-}
-
-/// Ends the agent of session `number`: a tmux session has its pane's last
-/// lines saved and is killed; a headless agent's process group is ended
-/// (`graceful`: its last step ended with its signal, so it has time to
-/// exit by itself first).
-async fn retire(
-    run: &RunDir,
-    number: usize,
-    agent: Agent,
-    graceful: bool,
-    warnings: &mut Vec<String>,
-) {
-    let session = match agent {
-        Agent::Tmux(session) => session,
-        Agent::Headless(mut headless) => {
-            headless.end(graceful).await;
-            return;
-        }
-    };
-    if let Some(pane) = session.capture(PANE_CAPTURE_LINES).await {
-        let _ = write_atomic(&run.pane_capture_file(number), pane.as_bytes());
-    }
-    if let Err(error) = session.kill().await {
-        warnings.push(format!(
-            "could not kill tmux session {}: {error}",
-            session.name()
-        ));
-    }
-}
-
-/// What a session's readiness wait was for: the rule, the session's first
-/// step, and where its pane's screen is saved.
-struct Waited<'a> {
-    readiness: &'a Readiness,
-    first: &'a str,
-    pane_file: &'a Path,
-}
-
-/// What waiting for the agent of a tmux session to be ready means for its
-/// first step: nothing (it is ready, or ready enough, which is a warning),
-/// or how the step ends before it starts.
-fn not_ready_end(
-    ready: ReadyEnd,
-    session: &AgentSession,
-    waited: &Waited<'_>,
-    progress: &mut dyn FnMut(Progress<'_>),
-    warnings: &mut Vec<String>,
-) -> Option<StepEnd> {
-    match ready {
-        ReadyEnd::Ready(after) => {
-            progress(Progress::AgentReady {
-                session: session.name(),
-                after,
-            });
-            None
-        }
-        ReadyEnd::Unsettled(after) => {
-            warnings.push(format!(
-                "the agent in tmux session {} was still changing its screen after {}; its first prompt was pasted anyway (set `[agent] ready` to the text it shows when it waits for input)",
-                session.name(),
-                humantime::format_duration(after)
-            ));
-            None
-        }
-        ReadyEnd::NotShown { after, screen } => {
-            Some(StepEnd::Broken(not_ready_reason(waited, after, &screen)))
-        }
-        ReadyEnd::AgentEnded(exit) => Some(StepEnd::AgentEnded(exit)),
-        ReadyEnd::Interrupted(name) => Some(StepEnd::Interrupted(name)),
-    }
-}
-
-/// Why the first step of a session failed when its agent never became
-/// ready: what it was waiting for, and the last line its screen showed.
-fn not_ready_reason(waited: &Waited<'_>, after: Duration, screen: &str) -> String {
-    let waited_for = match waited.readiness {
-        Readiness::Shows { text, .. } => format!("show `{text}` (its ready text)"),
-        Readiness::Settled { .. } => "settle".to_string(),
-    };
-    let last = screen
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .map_or_else(|| "a blank screen".to_string(), |line| format!("`{line}`"));
-    format!(
-        "step `{}`: the agent was not ready: its screen did not {waited_for} within {}; it last showed {last} (whole screen in {})",
-        waited.first,
-        humantime::format_duration(after),
-        waited.pane_file.display()
-    )
-}
-
-/// Marks `step` current and gives the agent its prompt: pasted into its
-/// tmux session, or on the standard input of a new headless process.
-async fn start_step(
-    run: &RunDir,
-    agent: &mut Agent,
-    step: &str,
-    plan: &Plan,
-) -> Result<(), String> {
-    write_atomic(&run.current_step_file(), format!("{step}\n").as_bytes())
-        .map_err(|e| format!("could not write {}: {e}", run.current_step_file().display()))?;
-    match agent {
-        Agent::Tmux(session) => {
-            let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));
-            session
-                .deliver(&run.prompt_file(step), &buffer, plan.submit_delay)
-                .await
-                .map_err(|e| format!("could not deliver the prompt of step `{step}`: {e}"))
-        }
-        Agent::Headless(headless) => headless
-            .deliver(step, &run.prompt_file(step), &run.agent_output_file(step))
-            .await
-            .map_err(|e| format!("could not start the agent on step `{step}`: {e}")),
-    }
-}
-
 fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
     retort_journal::Entry {
         formula: report.formula.clone(),
@@ -804,13 +424,13 @@ fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
     }
 }
 
-fn write_file(path: &Path, content: &[u8]) -> Result<(), RunError> {
+pub(crate) fn write_file(path: &Path, content: &[u8]) -> Result<(), RunError> {
     write_atomic(path, content).map_err(|source| RunError::Write {
         path: path.to_path_buf(),
         source,
     })
 }
 
-fn millis(duration: Duration) -> u64 {
+pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -1,0 +1,470 @@
+//! The agent phase of a run whose gate opened: prompts rendered and saved,
+//! each session's agent started (tmux, or headless), each step's prompt
+//! delivered and its signal waited for, and the agents ended.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use retort_agent::agent::Agent;
+use retort_agent::headless::HeadlessAgent;
+use retort_agent::ready::{Readiness, ReadyEnd, wait_until_ready};
+use retort_agent::session::{AgentSession, SessionSpec};
+use retort_agent::wait::{Interrupts, StepEnd, StepOutcome, wait_for_step};
+use retort_decide::decide::Decision;
+use retort_formula::formula::Backend;
+use retort_os::atomic::write_atomic;
+use retort_os::paths::file_safe;
+use retort_prompt::prompt::render_prompts;
+
+use crate::phase::Phase;
+use crate::plan::{Plan, RunOptions, SessionPlan};
+use crate::run::{PANE_CAPTURE_LINES, Progress, RunError, StepResult, millis, write_file};
+use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir};
+
+/// What the agent phase of a run did: the tmux sessions it used, each
+/// step's result (every step of the plan, the ones not reached skipped),
+/// and how it ended, when not with every step done.
+#[derive(Debug, Default)]
+pub(crate) struct Agents {
+    pub(crate) sessions: Vec<String>,
+    pub(crate) steps: Vec<StepResult>,
+    pub(crate) ending: Option<(Phase, String)>,
+}
+
+/// Every step from position `from` (in topological order) on, skipped.
+pub(crate) fn skipped(plan: &Plan, from: usize) -> Vec<StepResult> {
+    let formula = &plan.loaded.formula;
+    plan.dag.order()[from.min(plan.dag.order().len())..]
+        .iter()
+        .map(|&index| {
+            let step = &formula.steps[index];
+            StepResult {
+                id: step.id().to_string(),
+                title: step.title().to_string(),
+                outcome: StepOutcome::Skipped,
+                duration_ms: None,
+                reason: None,
+            }
+        })
+        .collect()
+}
+
+/// The agent phase of a run whose gate opened: the prompts rendered and
+/// saved, then each session's agent started and each step given to it and
+/// waited for.
+///
+/// # Errors
+/// [`RunError`] when it cannot start at all: a prompt does not render, the
+/// run directory cannot be written or watched, or the first tmux session
+/// cannot start. Nothing is left running then.
+pub(crate) async fn agent_phase(
+    plan: &Plan,
+    options: &RunOptions,
+    run: &RunDir,
+    decision: &Decision,
+    warnings: &mut Vec<String>,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Agents, RunError> {
+    write_prompts(plan, run, decision)?;
+    let (wake, wakes) = mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |_event| {
+        let _ = wake.send(());
+    })
+    .map_err(|source| RunError::Watch {
+        path: run.steps_dir(),
+        source,
+    })?;
+    // Signals land in steps/, the agent's exit status in the run directory.
+    for dir in [run.steps_dir(), run.path().to_path_buf()] {
+        watcher
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map_err(|source| RunError::Watch { path: dir, source })?;
+    }
+    let mut watch = Watch {
+        wakes,
+        interrupts: Interrupts::new(),
+    };
+
+    let mut agents = Agents {
+        steps: Vec::with_capacity(plan.dag.order().len()),
+        ..Agents::default()
+    };
+    // The agent of the session before, and whether its last step ended
+    // with the agent's signal (a headless agent then gets time to exit).
+    let mut previous: Option<(usize, Agent, bool)> = None;
+    for (number, planned) in plan.sessions.iter().enumerate() {
+        if agents.ending.is_some() {
+            break;
+        }
+        let spec = session_spec(plan, planned, options, run, number);
+        // The next session starts before the last one is killed, so that the
+        // tmux server never runs out of sessions (and exits) mid-run.
+        let started = match plan.backend {
+            Backend::Tmux => AgentSession::start(&options.tmux, &spec)
+                .await
+                .map(Agent::Tmux),
+            Backend::Headless => Ok(Agent::Headless(HeadlessAgent::new(spec))),
+        };
+        if let Some((finished, agent, graceful)) = previous.take() {
+            retire(run, finished, agent, graceful, warnings).await;
+        }
+        let mut agent = match started {
+            Ok(agent) => agent,
+            Err(error) if number == 0 => return Err(RunError::Session(error)),
+            Err(error) => {
+                agents.ending = Some((
+                    Phase::Failed,
+                    format!("cannot start tmux session {}: {error}", planned.name),
+                ));
+                break;
+            }
+        };
+        let not_ready = agent_started(
+            plan,
+            run,
+            planned,
+            number,
+            &agent,
+            &mut agents,
+            &mut watch,
+            progress,
+            warnings,
+        )
+        .await;
+        let graceful = run_session_steps(
+            plan,
+            run,
+            planned,
+            &mut agent,
+            not_ready,
+            &mut agents,
+            &mut watch,
+            progress,
+        )
+        .await;
+        previous = Some((number, agent, graceful));
+    }
+    if let Some((finished, agent, graceful)) = previous.take() {
+        retire(run, finished, agent, graceful, warnings).await;
+    }
+    drop(watcher);
+    agents.steps.extend(skipped(plan, agents.steps.len()));
+    Ok(agents)
+}
+
+/// Renders every prompt with the decision, and saves each in `prompts/`.
+fn write_prompts(plan: &Plan, run: &RunDir, decision: &Decision) -> Result<(), RunError> {
+    let prompts = render_prompts(
+        &plan.loaded.formula,
+        &plan.dag,
+        &plan.snapshot,
+        &plan.context_files,
+        &plan.run_info,
+        &plan.vars,
+        decision,
+    )?;
+    // An agent starts: now the run needs prompts/ and steps/.
+    run.create_agent_dirs().map_err(|source| RunError::Write {
+        path: run.steps_dir(),
+        source,
+    })?;
+    for prompt in &prompts {
+        write_file(&run.prompt_file(&prompt.step), prompt.text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// What a step's wait listens to: changes in the run directory, and
+/// retort's own SIGINT, SIGTERM and SIGHUP.
+struct Watch {
+    wakes: mpsc::UnboundedReceiver<()>,
+    interrupts: Interrupts,
+}
+
+/// Reports a started agent and, for a tmux session, waits until it is
+/// ready: `Some` end for the session's first step when it never became so.
+#[allow(clippy::too_many_arguments)]
+async fn agent_started(
+    plan: &Plan,
+    run: &RunDir,
+    planned: &SessionPlan,
+    number: usize,
+    agent: &Agent,
+    agents: &mut Agents,
+    watch: &mut Watch,
+    progress: &mut dyn FnMut(Progress<'_>),
+    warnings: &mut Vec<String>,
+) -> Option<StepEnd> {
+    let formula = &plan.loaded.formula;
+    let first = formula.steps[plan.dag.order()[planned.steps.start]].id();
+    match agent {
+        Agent::Tmux(session) => {
+            agents.sessions.push(session.name().to_string());
+            progress(Progress::SessionStarted {
+                session: session.name(),
+                run_dir: run.path(),
+            });
+            // The session's first step cannot start until its agent is
+            // ready.
+            let ready = wait_until_ready(session, &plan.readiness, &mut watch.interrupts).await;
+            let pane_file = run.pane_capture_file(number);
+            let waited = Waited {
+                readiness: &plan.readiness,
+                first,
+                pane_file: &pane_file,
+            };
+            not_ready_end(ready, session, &waited, progress, warnings)
+        }
+        Agent::Headless(headless) => {
+            progress(Progress::HeadlessStarted {
+                command: headless.command(),
+                run_dir: run.path(),
+                output_dir: &run.agent_output_dir(),
+            });
+            None
+        }
+    }
+}
+
+/// Gives each step of session `planned` to `agent` and waits for it, until
+/// one does not end `done`. Returns whether the last step ended with the
+/// agent's own signal.
+#[allow(clippy::too_many_arguments)]
+async fn run_session_steps(
+    plan: &Plan,
+    run: &RunDir,
+    planned: &SessionPlan,
+    agent: &mut Agent,
+    mut not_ready: Option<StepEnd>,
+    agents: &mut Agents,
+    watch: &mut Watch,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> bool {
+    let formula = &plan.loaded.formula;
+    let count = plan.dag.order().len();
+    let mut graceful = false;
+    for position in planned.steps.clone() {
+        let step = &formula.steps[plan.dag.order()[position]];
+        let step_clock = Instant::now();
+        let deadline = tokio::time::Instant::now() + step.timeout();
+        progress(Progress::StepStarted {
+            number: position + 1,
+            count,
+            id: step.id(),
+            title: step.title(),
+        });
+        let started = match not_ready.take() {
+            Some(end) => Err(end),
+            None => match start_step(run, agent, step.id(), plan).await {
+                Ok(()) => Ok(()),
+                // When the agent is gone, say how it ended rather than
+                // that the paste failed.
+                Err(reason) => Err(match agent.agent_exit() {
+                    Some(exit) => StepEnd::AgentEnded(exit),
+                    None => StepEnd::Broken(reason),
+                }),
+            },
+        };
+        let end = match started {
+            Ok(()) => {
+                wait_for_step(
+                    run,
+                    step.id(),
+                    agent,
+                    &mut watch.wakes,
+                    deadline,
+                    &mut watch.interrupts,
+                )
+                .await
+            }
+            Err(end) => end,
+        };
+        graceful = matches!(end, StepEnd::Signalled(_));
+        let (outcome, reason) = end.describe(step.id(), step.timeout());
+        let result = StepResult {
+            id: step.id().to_string(),
+            title: step.title().to_string(),
+            outcome,
+            duration_ms: Some(millis(step_clock.elapsed())),
+            reason: reason.clone(),
+        };
+        progress(Progress::StepEnded(&result));
+        agents.steps.push(result);
+        match outcome {
+            StepOutcome::Failed => {
+                agents.ending = Some((Phase::Failed, reason.unwrap_or_default()));
+            }
+            StepOutcome::Escalated => {
+                agents.ending = Some((Phase::Escalate, reason.unwrap_or_default()));
+            }
+            StepOutcome::Done | StepOutcome::Skipped => {}
+        }
+        if agents.ending.is_some() {
+            break;
+        }
+    }
+    graceful
+}
+
+/// The agent's session: the agent command in the working directory, with
+/// retort's own environment (so that what cron or the operator exported
+/// reaches the agent even when a tmux server with another environment is
+/// already running), plus `RETORT_RUN_DIR`, `PHASE_FILE`, `RETORT_FORMULA`,
+/// `RETORT_RUN_ID`, and `PATH` with retort's directory first.
+fn session_spec(
+    plan: &Plan,
+    planned: &SessionPlan,
+    options: &RunOptions,
+    run: &RunDir,
+    number: usize,
+) -> SessionSpec {
+    let mut path: Vec<String> = options
+        .bin_dir
+        .iter()
+        .map(|dir| dir.display().to_string())
+        .collect();
+    if let Ok(existing) = std::env::var("PATH") {
+        path.push(existing);
+    }
+    let ours = [
+        (RUN_DIR_ENV, run.path().display().to_string()),
+        (PHASE_FILE_ENV, plan.phase_file.display().to_string()),
+        ("PATH", path.join(":")),
+        ("RETORT_FORMULA", plan.loaded.formula.name().to_string()),
+        ("RETORT_RUN_ID", plan.run_id.clone()),
+    ];
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(key, _)| !key.starts_with("TMUX") && !ours.iter().any(|(name, _)| name == key))
+        .collect();
+    env.extend(
+        ours.into_iter()
+            .map(|(key, value)| (key.to_string(), value)),
+    );
+    SessionSpec {
+        name: planned.name.clone(),
+        command: planned.agent_command.clone(),
+        exit_file: run.agent_exit_file(number),
+        cwd: options.cwd.clone(),
+        env,
+    }
+}
+
+/// Ends the agent of session `number`: a tmux session has its pane's last
+/// lines saved and is killed; a headless agent's process group is ended
+/// (`graceful`: its last step ended with its signal, so it has time to
+/// exit by itself first).
+async fn retire(
+    run: &RunDir,
+    number: usize,
+    agent: Agent,
+    graceful: bool,
+    warnings: &mut Vec<String>,
+) {
+    let session = match agent {
+        Agent::Tmux(session) => session,
+        Agent::Headless(mut headless) => {
+            headless.end(graceful).await;
+            return;
+        }
+    };
+    if let Some(pane) = session.capture(PANE_CAPTURE_LINES).await {
+        let _ = write_atomic(&run.pane_capture_file(number), pane.as_bytes());
+    }
+    if let Err(error) = session.kill().await {
+        warnings.push(format!(
+            "could not kill tmux session {}: {error}",
+            session.name()
+        ));
+    }
+}
+
+/// What a session's readiness wait was for: the rule, the session's first
+/// step, and where its pane's screen is saved.
+struct Waited<'a> {
+    readiness: &'a Readiness,
+    first: &'a str,
+    pane_file: &'a Path,
+}
+
+/// What waiting for the agent of a tmux session to be ready means for its
+/// first step: nothing (it is ready, or ready enough, which is a warning),
+/// or how the step ends before it starts.
+fn not_ready_end(
+    ready: ReadyEnd,
+    session: &AgentSession,
+    waited: &Waited<'_>,
+    progress: &mut dyn FnMut(Progress<'_>),
+    warnings: &mut Vec<String>,
+) -> Option<StepEnd> {
+    match ready {
+        ReadyEnd::Ready(after) => {
+            progress(Progress::AgentReady {
+                session: session.name(),
+                after,
+            });
+            None
+        }
+        ReadyEnd::Unsettled(after) => {
+            warnings.push(format!(
+                "the agent in tmux session {} was still changing its screen after {}; its first prompt was pasted anyway (set `[agent] ready` to the text it shows when it waits for input)",
+                session.name(),
+                humantime::format_duration(after)
+            ));
+            None
+        }
+        ReadyEnd::NotShown { after, screen } => {
+            Some(StepEnd::Broken(not_ready_reason(waited, after, &screen)))
+        }
+        ReadyEnd::AgentEnded(exit) => Some(StepEnd::AgentEnded(exit)),
+        ReadyEnd::Interrupted(name) => Some(StepEnd::Interrupted(name)),
+    }
+}
+
+/// Why the first step of a session failed when its agent never became
+/// ready: what it was waiting for, and the last line its screen showed.
+fn not_ready_reason(waited: &Waited<'_>, after: Duration, screen: &str) -> String {
+    let waited_for = match waited.readiness {
+        Readiness::Shows { text, .. } => format!("show `{text}` (its ready text)"),
+        Readiness::Settled { .. } => "settle".to_string(),
+    };
+    let last = screen
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .map_or_else(|| "a blank screen".to_string(), |line| format!("`{line}`"));
+    format!(
+        "step `{}`: the agent was not ready: its screen did not {waited_for} within {}; it last showed {last} (whole screen in {})",
+        waited.first,
+        humantime::format_duration(after),
+        waited.pane_file.display()
+    )
+}
+
+/// Marks `step` current and gives the agent its prompt: pasted into its
+/// tmux session, or on the standard input of a new headless process.
+async fn start_step(
+    run: &RunDir,
+    agent: &mut Agent,
+    step: &str,
+    plan: &Plan,
+) -> Result<(), String> {
+    write_atomic(&run.current_step_file(), format!("{step}\n").as_bytes())
+        .map_err(|e| format!("could not write {}: {e}", run.current_step_file().display()))?;
+    match agent {
+        Agent::Tmux(session) => {
+            let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));
+            session
+                .deliver(&run.prompt_file(step), &buffer, plan.submit_delay)
+                .await
+                .map_err(|e| format!("could not deliver the prompt of step `{step}`: {e}"))
+        }
+        Agent::Headless(headless) => headless
+            .deliver(step, &run.prompt_file(step), &run.agent_output_file(step))
+            .await
+            .map_err(|e| format!("could not start the agent on step `{step}`: {e}")),
+    }
+}
