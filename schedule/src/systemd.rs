@@ -18,9 +18,22 @@ use crate::output::{GeneratedFile, MARKER};
 /// `retort-NAME.service` and `retort-NAME.timer` for each formula, in order.
 ///
 /// # Errors
-/// Any of [`ScheduledFormula::validate`]'s and [`RenderError::DuplicateName`].
+/// Any of [`ScheduledFormula::validate`]'s, [`RenderError::DuplicateName`],
+/// and [`RenderError::Path`] for a retort path holding `'`, `"` or `\\`.
 pub fn systemd(formulas: &[ScheduledFormula]) -> Result<Vec<GeneratedFile>, RenderError> {
     validate_all(formulas)?;
+    for f in formulas {
+        let retort = text(&f.retort_path);
+        if retort.contains(['\'', '"', '\\']) {
+            return Err(RenderError::Path {
+                what: "retort path",
+                path: retort,
+                problem: "holds a quote or backslash, which systemd refuses in an executable \
+                          name (\"Executable name contains special characters\"): install \
+                          retort at a plainer path, or link to it from one",
+            });
+        }
+    }
     let mut files = Vec::with_capacity(formulas.len() * 2);
     for f in formulas {
         files.push(GeneratedFile {
@@ -57,7 +70,7 @@ fn service(f: &ScheduledFormula) -> String {
          StandardOutput=journal\n\
          StandardError=journal\n\
          SyslogIdentifier=retort-{}\n",
-        exec_arg(&text(&f.retort_path)),
+        exec_path(&text(&f.retort_path)),
         exec_arg(&formula),
         exec_arg(&text(&f.state_dir)),
         f.name,
@@ -98,7 +111,18 @@ fn specifiers(s: &str) -> String {
     s.replace('%', "%%")
 }
 
-/// One `ExecStart=` word: double-quoted, `\` and `"` escaped, specifiers
+/// The `ExecStart=` executable: as [`exec_arg`] but `$` kept, since
+/// systemd expands variables in the arguments only (verified with
+/// `systemd-analyze verify` 252: `$$` there is taken literally).
+fn exec_path(s: &str) -> String {
+    let escaped = s
+        .replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('%', "%%");
+    format!("\"{escaped}\"")
+}
+
+/// One `ExecStart=` argument: double-quoted, `\` and `"` escaped, specifiers
 /// and `$` variable references doubled.
 fn exec_arg(s: &str) -> String {
     let escaped = s
@@ -118,5 +142,6 @@ mod tests {
         assert_eq!(exec_arg("/a b/c"), r#""/a b/c""#);
         assert_eq!(exec_arg(r#"/x"y\z"#), r#""/x\"y\\z""#);
         assert_eq!(exec_arg("/100%/$HOME"), r#""/100%%/$$HOME""#);
+        assert_eq!(exec_path("/100%/$HOME"), r#""/100%%/$HOME""#);
     }
 }
