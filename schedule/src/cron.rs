@@ -344,6 +344,15 @@ fn check_field(field: Field, text: &str, start: usize) -> Result<(), ScheduleErr
                 span,
             ));
         }
+        if item == "*" && text != "*" {
+            return Err(ScheduleError::new(
+                format!(
+                    "`*` inside a list in the {field} field: croner refuses it and Nomad \
+                     reads it differently; `*` already means every value: write `*` alone"
+                ),
+                span,
+            ));
+        }
         check_item(field, item, span)?;
     }
     Ok(())
@@ -388,6 +397,16 @@ fn check_item(field: Field, item: &str, span: Range<usize>) -> Result<(), Schedu
             Ok(0) => {
                 return Err(ScheduleError::new(
                     format!("a step of 0 in the {field} field never advances: use 1 or more"),
+                    step_span,
+                ));
+            }
+            Ok(step) if step > u32::from(step_max(field)) => {
+                return Err(ScheduleError::new(
+                    format!(
+                        "a step of {step} is larger than the {field} field (at most {}); Nomad \
+                         refuses it, and it selects only the first value: write that value",
+                        step_max(field)
+                    ),
                     step_span,
                 ));
             }
@@ -443,6 +462,15 @@ fn check_item(field: Field, item: &str, span: Range<usize>) -> Result<(), Schedu
     Ok(())
 }
 
+/// The largest step every implementation takes: the field's largest value
+/// (hashicorp/cronexpr, which Nomad uses, refuses more), 6 for weekdays.
+fn step_max(field: Field) -> u8 {
+    match field {
+        Field::DayOfWeek => 6,
+        other => other.bounds().1,
+    }
+}
+
 /// A number or name in `field`, checked against the field's range.
 fn value(field: Field, text: &str, at: usize) -> Result<u8, ScheduleError> {
     let span = at..at + text.len();
@@ -477,9 +505,9 @@ fn value(field: Field, text: &str, at: usize) -> Result<u8, ScheduleError> {
     }
 }
 
-/// Refuses a day field that starts with `*` but is not `*` while the other
-/// day field is restricted: Vixie cron and cronie then require both to
-/// match (their "starts with `*`" test), croner and cronexpr either.
+/// Refuses `*/N` in a day field while the other day field is restricted:
+/// Vixie cron and cronie then require both fields to match (they test
+/// whether the field starts with `*`), croner and cronexpr (Nomad) either.
 fn check_day_fields(words: &[(&str, usize)]) -> Result<(), ScheduleError> {
     let (dom, dom_at) = words[2];
     let (dow, dow_at) = words[4];
@@ -487,18 +515,25 @@ fn check_day_fields(words: &[(&str, usize)]) -> Result<(), ScheduleError> {
         ((dom, dom_at), dow, Field::DayOfMonth, "1-31"),
         ((dow, dow_at), dom, Field::DayOfWeek, "0-6"),
     ] {
-        if text != "*" && text.starts_with('*') && other != "*" {
-            let rest = &text[1..];
-            return Err(ScheduleError::new(
-                format!(
-                    "`{text}` in the {name} field while the other day field is restricted: \
-                     crontab (Vixie, cronie) then runs only when BOTH day fields match, croner \
-                     and Nomad when EITHER does. Write `{full}{rest}` for either-matches (cron's \
-                     usual rule)"
-                ),
-                at..at + text.len(),
-            ));
+        if text == "*" || other == "*" || !text.split(',').any(|i| i.starts_with('*')) {
+            continue;
         }
+        let fixed: Vec<String> = text
+            .split(',')
+            .map(|i| match i.strip_prefix('*') {
+                Some(rest) => format!("{full}{rest}"),
+                None => i.to_string(),
+            })
+            .collect();
+        return Err(ScheduleError::new(
+            format!(
+                "`{text}` in the {name} field while the other day field is restricted: crontab \
+                 (Vixie, cronie) then runs only when BOTH day fields match, croner and Nomad \
+                 when EITHER does. Write `{}` for either-matches (cron's usual rule)",
+                fixed.join(",")
+            ),
+            at..at + text.len(),
+        ));
     }
     Ok(())
 }
@@ -563,10 +598,12 @@ fn portable_field(field: Field, text: &str) -> String {
             Some((a, b)) if field == Field::DayOfWeek && number(b) == "7" => {
                 let lo: u8 = number(a).parse().unwrap_or(0);
                 let step: usize = step.and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
-                let list: Vec<String> = (lo..=7)
-                    .step_by(step)
-                    .map(|d| (d % 7).to_string())
-                    .collect();
+                let mut list: Vec<String> = Vec::new();
+                for d in (lo..=7).step_by(step).map(|d| (d % 7).to_string()) {
+                    if !list.contains(&d) {
+                        list.push(d);
+                    }
+                }
                 items.push(list.join(","));
                 continue;
             }

@@ -107,6 +107,15 @@ fn syntax_mistakes_point_at_the_item() {
     let (msg, span) = refused("0,,5 * * * *");
     assert_eq!(span, "");
     assert!(msg.contains("extra `,`"), "{msg}");
+    let (msg, span) = refused("0 0 * 5,* *");
+    assert_eq!(span, "*");
+    assert!(msg.contains("write `*` alone"), "{msg}");
+    let (msg, span) = refused("*/60 * * * *");
+    assert_eq!(span, "60");
+    assert!(msg.contains("at most 59"), "{msg}");
+    let (msg, span) = refused("0 0 * * 1-5/7");
+    assert_eq!(span, "7");
+    assert!(msg.contains("at most 6"), "{msg}");
     let (msg, _) = refused("@reboot");
     assert!(msg.contains("@reboot"), "{msg}");
 }
@@ -128,6 +137,8 @@ fn ambiguous_star_step_day_fields_are_refused() {
     let (msg, span) = refused("0 0 1 * */2");
     assert_eq!(span, "*/2");
     assert!(msg.contains("`0-6/2`"), "{msg}");
+    let (msg, _) = refused("0 0 1,*/7 * MON");
+    assert!(msg.contains("`1,1-31/7`"), "{msg}");
     // Alone, a starred step is plain.
     Schedule::parse("0 0 */2 * *").unwrap();
 }
@@ -151,6 +162,7 @@ fn portable_form_uses_numbers_and_sunday_0() {
     assert_eq!(p("0 9 * * 7"), "0 9 * * 0");
     assert_eq!(p("0 9 * * 5-7"), "0 9 * * 5,6,0");
     assert_eq!(p("0 9 * * 1-7/2"), "0 9 * * 1,3,5,0");
+    assert_eq!(p("0 9 * * 0-7"), "0 9 * * 0,1,2,3,4,5,6");
     assert_eq!(p("@weekly"), "0 0 * * 0");
     assert_eq!(p("*/20 * * * *"), "*/20 * * * *");
 }

@@ -44,6 +44,9 @@ pub fn systemd_elapses(
     base: DateTime<Utc>,
     n: usize,
 ) -> Vec<Vec<DateTime<Utc>>> {
+    if expressions.is_empty() {
+        return Vec::new();
+    }
     let out = Command::new(analyze)
         .env("TZ", "UTC")
         .arg("calendar")
