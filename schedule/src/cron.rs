@@ -291,7 +291,11 @@ impl Schedule {
     /// search gives up (it searches up to year 5000; validation refuses
     /// schedules that never run).
     pub fn next_runs<Tz: TimeZone>(&self, after: &DateTime<Tz>, n: usize) -> Vec<DateTime<Tz>> {
-        self.cron.clone().iter_after(after.clone()).take(n).collect()
+        self.cron
+            .clone()
+            .iter_after(after.clone())
+            .take(n)
+            .collect()
     }
 }
 
@@ -424,7 +428,10 @@ fn check_item(field: Field, item: &str, span: Range<usize>) -> Result<(), Schedu
                     "`{item}`: a step needs a range; crontab implementations disagree on \
                      `N/step`: write `*/{s}` or `{range_text}-{max}/{s}`",
                     s = step_text,
-                    max = field.bounds().1.min(if field == Field::DayOfWeek { 6 } else { 59 })
+                    max = field
+                        .bounds()
+                        .1
+                        .min(if field == Field::DayOfWeek { 6 } else { 59 })
                 ),
                 span,
             ));

@@ -78,7 +78,11 @@ fn job(f: &ScheduledFormula, kind: NomadKind) -> String {
         "--state-dir".to_string(),
         text(&f.state_dir),
     ]);
-    let args = args.iter().map(|a| string(a)).collect::<Vec<_>>().join(", ");
+    let args = args
+        .iter()
+        .map(|a| string(a))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "# {MARKER} --format nomad: regenerate rather than edit.\n\
          # Formula: {formula}\n\

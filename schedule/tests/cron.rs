@@ -78,7 +78,10 @@ fn values_out_of_range_name_the_field_and_the_range() {
     assert!(msg.contains("0–23"), "{msg}");
     let (msg, span) = refused("0 0 0 * *");
     assert_eq!(span, "0");
-    assert!(msg.contains("day-of-month") && msg.contains("1–31"), "{msg}");
+    assert!(
+        msg.contains("day-of-month") && msg.contains("1–31"),
+        "{msg}"
+    );
     let (msg, span) = refused("0 0 * 1-13 *");
     assert_eq!(span, "13");
     assert!(msg.contains("month"), "{msg}");

@@ -68,14 +68,18 @@ fn parse(python: &Path, hcl: &str) -> Value {
 
 /// The one labelled block `kind "label" {…}` under `v`.
 fn block<'a>(v: &'a Value, kind: &str, label: &str) -> &'a Value {
-    let blocks = v[kind].as_array().unwrap_or_else(|| panic!("no {kind} in {v}"));
+    let blocks = v[kind]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {kind} in {v}"));
     assert_eq!(blocks.len(), 1, "{kind}: {v}");
     &blocks[0][label]
 }
 
 /// The one unlabelled block `kind {…}` under `v`.
 fn inner<'a>(v: &'a Value, kind: &str) -> &'a Value {
-    let blocks = v[kind].as_array().unwrap_or_else(|| panic!("no {kind} in {v}"));
+    let blocks = v[kind]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {kind} in {v}"));
     assert_eq!(blocks.len(), 1, "{kind}: {v}");
     &blocks[0]
 }

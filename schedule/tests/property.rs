@@ -125,7 +125,11 @@ fn the_generator_yields_both_outcomes() {
             Ok(_) => ok += 1,
             Err(e) => {
                 refused += 1;
-                assert!(!e.message.starts_with("croner refused"), "{expr}: {}", e.message);
+                assert!(
+                    !e.message.starts_with("croner refused"),
+                    "{expr}: {}",
+                    e.message
+                );
                 if refused < 6 {
                     eprintln!("{expr}: {}", e.message);
                 }
@@ -133,5 +137,8 @@ fn the_generator_yields_both_outcomes() {
         }
     }
     eprintln!("accepted {ok}, refused {refused} of 300");
-    assert!(ok >= 60 && refused >= 60, "accepted {ok}, refused {refused}");
+    assert!(
+        ok >= 60 && refused >= 60,
+        "accepted {ok}, refused {refused}"
+    );
 }
