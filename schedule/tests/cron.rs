@@ -194,7 +194,7 @@ fn next_runs_follow_the_expression() {
     let days: Vec<u32> = either
         .next_runs(&after, 3)
         .iter()
-        .map(|t| chrono::Datelike::day(t))
+        .map(chrono::Datelike::day)
         .collect();
     assert_eq!(days, [5, 12, 19]);
 }

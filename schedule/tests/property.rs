@@ -16,13 +16,13 @@ const MONTHS: [&str; 12] = [
 ];
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
-/// A value of a field with bounds `min..=max` as a number, or now and
-/// then as a name: months (`names` = `Some(1)`) and weekdays (`Some(0)`).
-fn value(min: u8, max: u8, names: Option<u8>) -> BoxedStrategy<u8> {
-    let _ = names;
+/// A value of a field with bounds `min..=max`.
+fn value(min: u8, max: u8) -> BoxedStrategy<u8> {
     (min..=max).boxed()
 }
 
+/// `v` as a number, or as a name when `as_name` and the field has names:
+/// months (`names` = `Some(1)`) and weekdays (`Some(0)`).
 fn show(v: u8, names: Option<u8>, as_name: bool) -> String {
     match (names, as_name) {
         (Some(1), true) => MONTHS[usize::from(v.clamp(1, 12) - 1)].to_string(),
@@ -34,7 +34,7 @@ fn show(v: u8, names: Option<u8>, as_name: bool) -> String {
 /// One valid list item: `V`, `A-B`, `A-B/S` (A ≤ B, S no more than the
 /// field's largest value, 6 for weekdays).
 fn item(min: u8, max: u8, names: Option<u8>) -> BoxedStrategy<String> {
-    let v = value(min, max, names);
+    let v = value(min, max);
     let pair = (v.clone(), v.clone()).prop_map(|(a, b)| (a.min(b), a.max(b)));
     let step_max = if max == 7 { 6 } else { max };
     prop_oneof![
