@@ -21,6 +21,7 @@ mod calendar;
 mod cron;
 mod crontab;
 mod formula;
+mod grammar;
 mod nomad;
 mod output;
 mod systemd;
