@@ -183,51 +183,35 @@ impl NotifyConfig {
     pub fn check(&self) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         let kind = *self.kind.get_ref();
-        let (needed, foreign): (&[(&str, bool)], &[(&str, Option<Range<usize>>)]) = match kind {
-            TargetKind::Matrix => (
-                &[
-                    ("homeserver", self.homeserver.is_some()),
-                    ("room", self.room.is_some()),
-                    ("token_env", self.token_env.is_some()),
-                ],
-                &[
-                    ("url", span(&self.url)),
-                    ("body", span(&self.body)),
-                    ("headers_env", span(&self.headers_env)),
-                ],
-            ),
-            TargetKind::Webhook => (
-                &[("url", self.url.is_some())],
-                &[
-                    ("homeserver", span(&self.homeserver)),
-                    ("room", span(&self.room)),
-                    ("token_env", span(&self.token_env)),
-                ],
-            ),
-        };
-        let keys = match kind {
+        let keys = [
+            ("homeserver", span(&self.homeserver), TargetKind::Matrix),
+            ("room", span(&self.room), TargetKind::Matrix),
+            ("token_env", span(&self.token_env), TargetKind::Matrix),
+            ("url", span(&self.url), TargetKind::Webhook),
+            ("body", span(&self.body), TargetKind::Webhook),
+            ("headers_env", span(&self.headers_env), TargetKind::Webhook),
+        ];
+        let required = ["homeserver", "room", "token_env", "url"];
+        let takes = match kind {
             TargetKind::Matrix => "`homeserver`, `room` and `token_env`",
             TargetKind::Webhook => "`url`, and optionally `body` and `headers_env`",
         };
-        for (key, present) in needed {
-            if !present {
-                problems.push(ConfigProblem {
-                    message: format!("a {} target needs `{key}`", kind.as_str()),
-                    help: format!("a {} target takes {keys}", kind.as_str()),
-                    span: Some(self.kind.span()),
-                });
-            }
-        }
-        for (key, at) in foreign {
-            if let Some(at) = at {
-                problems.push(ConfigProblem {
-                    message: format!("`{key}` is not a key of a {} target", kind.as_str()),
-                    help: format!(
-                        "a {} target takes {keys}; remove `{key}` or change `kind`",
-                        kind.as_str()
-                    ),
-                    span: Some(at.clone()),
-                });
+        let name = kind.as_str();
+        for (key, at, owner) in keys.iter().cloned() {
+            match at {
+                None if owner == kind && required.contains(&key) => {
+                    problems.push(ConfigProblem {
+                        message: format!("a {name} target needs `{key}`"),
+                        help: format!("a {name} target takes {takes}"),
+                        span: Some(self.kind.span()),
+                    });
+                }
+                Some(at) if owner != kind => problems.push(ConfigProblem {
+                    message: format!("`{key}` is not a key of a {name} target"),
+                    help: format!("a {name} target takes {takes}; remove `{key}` or change `kind`"),
+                    span: Some(at),
+                }),
+                _ => {}
             }
         }
         if kind == TargetKind::Matrix {

@@ -104,8 +104,8 @@ fn missing_and_foreign_keys_are_reported_together() {
     assert_eq!(
         messages(&webhook),
         [
+            "`token_env` is not a key of a webhook target",
             "a webhook target needs `url`",
-            "`token_env` is not a key of a webhook target"
         ]
     );
 }
