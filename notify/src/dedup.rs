@@ -190,7 +190,8 @@ pub struct Suppressed {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Messages to attempt now, in order: retries of pending messages first
-    /// (oldest first), then new ones in the order of the events and targets.
+    /// (oldest first; of one time, in the order of `targets`), then new ones
+    /// in the order of the events and targets.
     pub send: Vec<DeliveryRecord>,
     /// Pending records closed unsent, with their new status
     /// ([`Status::Superseded`] or [`Status::Expired`]): save them.
@@ -220,7 +221,11 @@ pub fn plan(
         .filter(|r| ids.iter().any(|(id, _)| *id == r.target))
         .cloned()
         .collect();
-    known.sort_by_key(|r| r.planned_at);
+    // Oldest first; of one time, in the order of the targets.
+    known.sort_by_key(|r| {
+        let place = ids.iter().position(|(id, _)| *id == r.target);
+        (r.planned_at, place)
+    });
 
     for record in known.iter_mut().filter(|r| r.status == Status::Pending) {
         let age = (now - record.planned_at).to_std().unwrap_or_default();

@@ -106,8 +106,8 @@ impl Http {
 fn transport(what: &str, origin: &str, budget: Duration, err: ureq::Error) -> Outcome {
     let timed_out = || Outcome::Retry {
         reason: format!(
-            "{what} {origin}: no answer within {}",
-            humantime::format_duration(Duration::from_millis(budget.as_millis() as u64))
+            "{what} {origin}: no answer within {:.1} s",
+            budget.as_secs_f64()
         ),
     };
     match err {
