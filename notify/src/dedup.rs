@@ -10,7 +10,8 @@
 //!   delivered (or failed for good) less than `repeat` ago is suppressed; so
 //!   is one whose key has a message still pending (that message is retried).
 //! - **A new firing is news.** A finding whose last notice was followed by a
-//!   delivered resolved notice is sent again at once, `repeat` or not.
+//!   resolved notice (delivered or pending) is sent again at once, `repeat`
+//!   or not.
 //! - **A resolved notice once, and only after a notice.** A `resolved`
 //!   event is sent when the fingerprint's last `finding` message to that
 //!   target was delivered and no resolved notice followed it. When that

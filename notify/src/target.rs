@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, EventKind, Priority};
-use crate::secret::{Secret, url_origin};
+use crate::secret::{Secret, redact_url, url_origin};
 
 /// How long a target stays quiet about the same news when no `repeat` is
 /// given: 4 hours (Alertmanager's default `repeat_interval`).
@@ -52,8 +52,9 @@ pub enum Destination {
 }
 
 /// A Matrix room on a homeserver, and the access token of the user that
-/// posts to it (who must have joined the room).
-#[derive(Debug, Clone)]
+/// posts to it (who must have joined the room). Its `Debug` shows the
+/// homeserver with any user information redacted, and no token.
+#[derive(Clone)]
 pub struct MatrixRoom {
     /// The homeserver's client-server API base URL: `https://matrix.example.org`
     /// (trailing `/` ignored).
@@ -63,6 +64,16 @@ pub struct MatrixRoom {
     pub room: String,
     /// The posting user's access token, sent as `Authorization: Bearer …`.
     pub token: Secret,
+}
+
+impl fmt::Debug for MatrixRoom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MatrixRoom")
+            .field("homeserver", &redact_url(&self.homeserver))
+            .field("room", &self.room)
+            .field("token", &self.token)
+            .finish()
+    }
 }
 
 /// A webhook: an HTTP(S) URL that receives a POST per message.
@@ -221,6 +232,20 @@ mod tests {
             "{debug}"
         );
         assert!(debug.contains("https://hooks.example.org/…"), "{debug}");
+    }
+
+    #[test]
+    fn matrix_debug_output_redacts_the_token_and_user_information() {
+        let room = MatrixRoom {
+            homeserver: "https://bot:pw@matrix.example.org".into(),
+            room: "#ops:example.org".into(),
+            token: Secret::new("syt_s3cr3t"),
+        };
+        assert_eq!(
+            format!("{room:?}"),
+            "MatrixRoom { homeserver: \"https://[redacted]@matrix.example.org\", \
+             room: \"#ops:example.org\", token: [redacted] }"
+        );
     }
 
     #[test]

@@ -187,6 +187,18 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_priority_renders_as_nothing_and_as_json_null() {
+        let mut escalation = event();
+        escalation.priority = None;
+        let body = render_body(
+            "[{{ event.priority }}] {{ event.priority | json }}",
+            &escalation,
+        )
+        .unwrap();
+        assert_eq!(body, "[] null");
+    }
+
+    #[test]
     fn an_unknown_variable_is_an_error_that_names_it() {
         let err = render_body("{{ event.titel }}", &event()).unwrap_err();
         assert!(err.contains("titel"), "{err}");
