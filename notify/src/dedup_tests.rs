@@ -352,3 +352,19 @@ fn message_ids_name_the_message() {
     assert_ne!(base, id(&event(EventKind::Failed, "report"), "a", t0()));
     assert_ne!(base, id(&event(EventKind::Escalate, "other"), "a", t0()));
 }
+
+#[test]
+fn records_survive_a_json_round_trip() {
+    let mut history = History::default();
+    history.run(
+        t0(),
+        &[event(EventKind::Finding, "disk[/data]")],
+        &one(),
+        retry(),
+    );
+    let record = history.records[0].clone();
+    let text = serde_json::to_string(&record).unwrap();
+    assert!(text.contains("\"status\":\"pending\""), "{text}");
+    let back: DeliveryRecord = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, record);
+}
