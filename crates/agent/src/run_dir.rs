@@ -105,6 +105,16 @@ impl RunDir {
         })
     }
 
+    /// `agent.env` (`agent-2.env`, …): the session's environment, from
+    /// when tmux starts the session until its wrapper has read it (then
+    /// removed). `session` counts from 0.
+    pub fn agent_env_file(&self, session: usize) -> PathBuf {
+        self.0.join(match session {
+            0 => "agent.env".to_string(),
+            n => format!("agent-{}.env", n + 1),
+        })
+    }
+
     /// `agent-output/`: with the headless backend, each step's agent
     /// output.
     pub fn agent_output_dir(&self) -> PathBuf {

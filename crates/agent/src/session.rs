@@ -24,10 +24,16 @@ use tmux_interface::{
 };
 use tokio::sync::watch;
 
-/// The pane's program: runs the agent command (`$1`) with `/bin/sh -c`,
-/// writes its exit status to the exit file (`$2`) through a rename, says
-/// so in the pane, and then idles until the session is killed.
+/// The pane's program: reads the session's environment from the file `$3`
+/// and removes it, runs the agent command (`$1`) with `/bin/sh -c`, writes
+/// its exit status to the exit file (`$2`) through a rename, says so in the
+/// pane, and then idles until the session is killed.
+///
+/// The environment travels in a file (mode 0600, see [`write_env_file`])
+/// rather than as `new-session -e NAME=VALUE` arguments, which any user
+/// can read in `ps` for as long as the tmux server lives.
 pub const WRAPPER: &str = concat!(
+    ". \"$3\"; rm -f \"$3\"; ",
     "/bin/sh -c \"$1\"; status=$?; ",
     "printf '%s\\n' \"$status\" > \"$2.tmp\" && mv -f \"$2.tmp\" \"$2\"; ",
     "printf '\\n[retort] the agent exited with status %s\\n' \"$status\"; ",
@@ -49,6 +55,14 @@ pub enum SessionError {
     /// tmux could not be started.
     #[error("cannot run tmux: {0}; install tmux (3.2 or newer), e.g. `apt-get install tmux`")]
     Spawn(std::io::Error),
+    /// The session's environment file could not be written.
+    #[error("cannot write the agent's environment to {}: {source}", path.display())]
+    EnvFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// tmux ran and failed.
     #[error("`tmux {command}` failed: {stderr}")]
     Tmux {
@@ -114,8 +128,11 @@ pub struct SessionSpec {
     pub exit_file: PathBuf,
     /// The agent's working directory.
     pub cwd: PathBuf,
-    /// Variables set in the session's environment (`new-session -e`).
+    /// Variables set in the session's environment, through `env_file`.
     pub env: Vec<(String, String)>,
+    /// Where the environment is written for the wrapper to read (and
+    /// remove) as it starts: a file only the user can read.
+    pub env_file: PathBuf,
 }
 
 /// How the agent's process ended.
@@ -155,7 +172,7 @@ impl AgentSession {
     /// [`SessionError`] when tmux cannot be run or refuses (a session of
     /// that name exists, tmux is older than 3.2, …).
     pub async fn start(server: &TmuxServer, spec: &SessionSpec) -> Result<Self, SessionError> {
-        let mut new_session = NewSession::new()
+        let new_session = NewSession::new()
             .detached()
             .print()
             .format("#{pane_pid}")
@@ -163,9 +180,10 @@ impl AgentSession {
             .start_directory(spec.cwd.to_string_lossy().into_owned())
             .width(PANE_SIZE.0)
             .height(PANE_SIZE.1);
-        for (key, value) in &spec.env {
-            new_session = new_session.environment(key.as_str(), value.as_str());
-        }
+        write_env_file(&spec.env_file, &spec.env).map_err(|source| SessionError::EnvFile {
+            path: spec.env_file.clone(),
+            source,
+        })?;
         // Several words after the options: tmux runs them as an argument
         // vector, without a shell (tmux ≥ 3.0).
         let mut new_session = new_session.shell_command("/bin/sh").build();
@@ -175,6 +193,7 @@ impl AgentSession {
             "retort-agent".to_string(),
             spec.command.clone(),
             spec.exit_file.to_string_lossy().into_owned(),
+            spec.env_file.to_string_lossy().into_owned(),
         ] {
             new_session.push_param(word);
         }
@@ -203,7 +222,12 @@ impl AgentSession {
                 {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                result => break result?,
+                result => {
+                    if result.is_err() {
+                        let _ = std::fs::remove_file(&spec.env_file);
+                    }
+                    break result?;
+                }
             }
         };
         let pane_pid = stdout.trim().parse::<i32>().unwrap_or(0);
@@ -377,6 +401,39 @@ impl AgentSession {
             Err(error) => Err(error),
         }
     }
+}
+
+/// Writes `env` to `path` as `/bin/sh` reads it (`export NAME='VALUE'`, a
+/// quote in a value written `'\''`), creating the file with mode 0600 so
+/// that only the user can read the secrets it may hold. Names a shell
+/// cannot export (not `[A-Za-z_][A-Za-z0-9_]*`) are left out.
+///
+/// # Errors
+/// The I/O error; an existing file at `path` is replaced.
+pub fn write_env_file(path: &Path, env: &[(String, String)]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut text = String::new();
+    for (key, value) in env {
+        let name_ok = key
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+            && !key.is_empty();
+        if name_ok {
+            text.push_str(&format!(
+                "export {key}='{}'\n",
+                value.replace('\'', "'\\''")
+            ));
+        }
+    }
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
 }
 
 /// The exact-match target of a session's current window: `=NAME:`.

@@ -29,6 +29,7 @@ impl Server {
             name: name.into(),
             command: command.into(),
             exit_file: self.path("agent.exit"),
+            env_file: self.path("agent.env"),
             cwd: self.dir.path().to_path_buf(),
             env: vec![
                 ("GREETING".into(), "hello from retort".into()),
@@ -89,6 +90,67 @@ async fn a_prompt_file_is_pasted_into_the_pane_and_submitted() {
     assert_eq!(wait_for_file(&server.path("agent.exit")).await, "0\n");
     assert_eq!(session.agent_exit(), Some(AgentExit::Exited(0)));
     session.kill().await.unwrap();
+}
+
+/// Every process's command line, NUL-separated words joined by spaces.
+fn command_lines() -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
+        .collect()
+}
+
+#[tokio::test]
+async fn secrets_in_the_environment_are_on_no_command_line() {
+    let server = Server::new();
+    let out = server.path("token.txt");
+    let secret = "tok-9f3b'quoted' \"and\" $NOT_EXPANDED";
+    let mut spec = server.spec(
+        "secret",
+        &format!("printf '%s' \"$FORGE_TOKEN\" > {}; sleep 30", out.display()),
+    );
+    spec.env.push(("FORGE_TOKEN".into(), secret.into()));
+    let session = AgentSession::start(&server.server, &spec).await.unwrap();
+
+    assert_eq!(
+        wait_for_file(&out).await,
+        secret,
+        "the value arrives exactly"
+    );
+    let leaks: Vec<String> = command_lines()
+        .into_iter()
+        .filter(|line| line.contains("tok-9f3b"))
+        .collect();
+    assert!(leaks.is_empty(), "on a command line: {leaks:?}");
+    assert!(
+        !server.path("agent.env").exists(),
+        "the environment file is removed once read"
+    );
+    session.kill().await.unwrap();
+}
+
+#[test]
+fn the_environment_file_is_the_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.env");
+    retort_agent::session::write_env_file(
+        &path,
+        &[
+            ("A_B".into(), "it's".into()),
+            ("1BAD".into(), "x".into()),
+            ("BAD-NAME".into(), "y".into()),
+        ],
+    )
+    .unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "export A_B='it'\\''s'\n",
+        "names a shell cannot export are left out"
+    );
 }
 
 #[tokio::test]

@@ -347,6 +347,7 @@ fn session_spec(
         name: planned.name.clone(),
         command: planned.agent_command.clone(),
         exit_file: run.agent_exit_file(number),
+        env_file: run.agent_env_file(number),
         cwd: options.cwd.clone(),
         env,
     }
