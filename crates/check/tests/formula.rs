@@ -180,6 +180,8 @@ fn the_reference_documents_every_key_of_the_schema() {
         "Action",
         "GateSection",
         "HistorySection",
+        "ScreenSection",
+        "BudgetSection",
     ] {
         tables.push((name, &schema["$defs"][name]["properties"]));
     }

@@ -86,6 +86,9 @@ pub struct Formula {
     /// How to start the agent.
     #[serde(default)]
     pub agent: AgentSection,
+    /// How much the formula's agents may spend.
+    #[serde(default)]
+    pub budget: BudgetSection,
     /// The steps, in the order they are written.
     #[serde(default)]
     pub steps: Vec<Step>,
@@ -156,6 +159,136 @@ pub struct AgentSection {
     /// `retort_agent::headless`). `retort run --backend` overrides it.
     #[serde(default)]
     pub backend: Backend,
+    /// Which agent CLI the command starts, so that retort knows its command
+    /// lines, screen and structured channels: `"claude-code"` (the default
+    /// when the command starts with `claude`) or `"generic"` (any other
+    /// CLI; see `screen`).
+    #[serde(default)]
+    pub kind: Option<AgentKind>,
+    /// Tools the agent may use without asking, in the agent's own rule
+    /// syntax (Claude Code: `"Bash(git status)"`, `"Read"`). retort always
+    /// grants `retort signal` and the seed formula's `$PHASE_FILE` echo;
+    /// nothing more unless listed here.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub allowed_tools: Vec<Spanned<String>>,
+    /// Tools the agent must never use, in the same syntax.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub disallowed_tools: Vec<Spanned<String>>,
+    /// The agent's permission mode, passed through (Claude Code's
+    /// `--permission-mode`: `default`, `acceptEdits`, `plan`, …). Default:
+    /// the agent's own default.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub permission_mode: Option<Spanned<String>>,
+    /// Lets the agent run every tool without asking (Claude Code's
+    /// `--dangerously-skip-permissions`). Never set by retort on its own.
+    /// Default: false.
+    #[serde(default)]
+    pub skip_permissions: bool,
+    /// How long the agent may sit idle, its turn ended without signalling
+    /// the step, before the step fails ("the agent stopped without
+    /// signalling"); retort reminds it once, with the signal command,
+    /// first. Default: 90 seconds.
+    #[serde(default)]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub idle_timeout: Option<Spanned<HumanDuration>>,
+    /// What a permission request ends the step with: `"fail"` (default) or
+    /// `"escalate"`. retort never answers it.
+    #[serde(default)]
+    pub on_permission: OnPermission,
+    /// What the screen of a `generic` agent shows: its input prompt, that
+    /// it is busy, its dialogs and errors (substrings of the screen).
+    #[serde(default)]
+    pub screen: ScreenSection,
+}
+
+/// Which agent CLI an `[agent] command` starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentKind {
+    /// Anthropic's Claude Code CLI (`claude`): retort generates its
+    /// settings (hooks, permissions), reads its screen and, headless, its
+    /// stream-json.
+    ClaudeCode,
+    /// Any other CLI: prompts are pasted (tmux) or piped (headless), and
+    /// the screen is read with the patterns of `[agent.screen]`.
+    Generic,
+}
+
+impl AgentKind {
+    /// `claude-code` or `generic`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentKind::ClaudeCode => "claude-code",
+            AgentKind::Generic => "generic",
+        }
+    }
+
+    /// The kind an agent command line starts when the formula does not
+    /// say: `claude-code` when its first word is `claude` (or a path ending
+    /// in `/claude`), else `generic`.
+    pub fn of_command(command: &str) -> AgentKind {
+        let first = command.split_whitespace().next().unwrap_or_default();
+        match first.rsplit('/').next() {
+            Some("claude") => AgentKind::ClaudeCode,
+            _ => AgentKind::Generic,
+        }
+    }
+}
+
+/// What a permission request ends a step with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnPermission {
+    /// The step fails, naming the tool and command.
+    #[default]
+    Fail,
+    /// The step escalates, naming the tool and command.
+    Escalate,
+}
+
+/// `[agent.screen]`: substrings of a generic agent's screen.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenSection {
+    /// Shown while the agent works on a prompt (Claude Code: `esc to
+    /// interrupt`). With `idle`, tells a turn that has ended.
+    #[serde(default)]
+    pub busy: Vec<String>,
+    /// Shown when the agent waits for input after a turn.
+    #[serde(default)]
+    pub idle: Vec<String>,
+    /// Shown when the agent asks for a permission; the step then ends as
+    /// `on_permission` says.
+    #[serde(default)]
+    pub permission: Vec<String>,
+    /// Shown when the agent asks anything else (a dialog retort never
+    /// answers): the step fails.
+    #[serde(default)]
+    pub dialog: Vec<String>,
+    /// Shown when the agent is rate-limited: the step ends rate-limited.
+    #[serde(default)]
+    pub rate_limit: Vec<String>,
+    /// Shown when the agent's model API fails: the step fails.
+    #[serde(default)]
+    pub error: Vec<String>,
+}
+
+/// The `[budget]` table: how much a formula's agents may spend, in US
+/// dollars as the agent reports its cost (Claude Code's `total_cost_usd`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSection {
+    /// The most one run may spend (USD). A run that reaches it stops its
+    /// agent with the reason.
+    #[serde(default)]
+    pub run_usd: Option<f64>,
+    /// The most the formula's runs may spend in one UTC day (USD). Once
+    /// reached, the gate stays closed until the day ends.
+    #[serde(default)]
+    pub day_usd: Option<f64>,
 }
 
 /// What runs the agent.
@@ -186,6 +319,10 @@ impl fmt::Display for Backend {
 /// How long a new agent may take to become ready when `[agent]
 /// ready_timeout` does not say: 60 seconds.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long an agent may sit idle without signalling when `[agent]
+/// idle_timeout` does not say: 90 seconds.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The agent command used when neither `--agent` nor `[agent] command` is given.
 pub const DEFAULT_AGENT_COMMAND: &str = "claude{% if model %} --model {{ model }}{% endif %}";
@@ -223,6 +360,16 @@ pub struct Step {
     /// rendered as a Tera template. Default: the formula's `raw`.
     #[serde(default)]
     pub raw: Option<bool>,
+    /// Tools this step's agent may use besides `[agent] allowed_tools`. A
+    /// step whose tools differ from the step before starts a new session.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub allowed_tools: Vec<Spanned<String>>,
+    /// Tools this step's agent must not use besides `[agent]
+    /// disallowed_tools`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub disallowed_tools: Vec<Spanned<String>>,
 }
 
 /// A `[vars]` entry: `NAME = "default"`, or a table with a description, a
