@@ -172,7 +172,9 @@ impl Machine {
     /// # Errors
     /// I/O errors creating the folders or writing the file.
     pub fn new(setup: Setup) -> io::Result<Machine> {
-        let dir = tempfile::Builder::new().prefix("retort-claude-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("retort-claude-")
+            .tempdir()?;
         let root = dir.path().canonicalize()?;
         let (home, work, bin) = (root.join("home"), root.join("work"), root.join("bin"));
         for path in [&home, &work, &bin] {
@@ -186,7 +188,10 @@ impl Machine {
         };
         if setup.file {
             let json = machine.claude_json_for(setup);
-            fs::write(machine.claude_json_path(), serde_json::to_vec_pretty(&json)?)?;
+            fs::write(
+                machine.claude_json_path(),
+                serde_json::to_vec_pretty(&json)?,
+            )?;
         }
         Ok(machine)
     }

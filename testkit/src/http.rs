@@ -179,6 +179,9 @@ mod tests {
     fn a_bad_content_length_is_an_error_naming_it() {
         let raw = b"POST / HTTP/1.1\r\nContent-Length: lots\r\n\r\n";
         let error = read_request(&mut &raw[..]).unwrap_err();
-        assert!(error.to_string().contains("bad content-length \"lots\""), "{error}");
+        assert!(
+            error.to_string().contains("bad content-length \"lots\""),
+            "{error}"
+        );
     }
 }

@@ -40,6 +40,6 @@ pub mod wire;
 
 pub use claude_code::{ClaudeCode, FAKE_API_KEY, FindError, Machine, Setup};
 pub use model_server::ModelServer;
-pub use request::{Answer, MessagesRequest, RecordedRequest};
+pub use request::{Answer, MessagesRequest, QUEUED_PROMPT_PREFIX, RecordedRequest};
 pub use scenario::{Reply, Rule, Scenario, Usage, When};
 pub use tmux::TmuxSession;

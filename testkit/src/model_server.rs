@@ -122,7 +122,9 @@ impl Drop for ModelServer {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
@@ -142,7 +144,9 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
 /// the server stops (checked at least every 200 ms while idle).
 fn serve(stream: TcpStream, shared: &Shared) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let Ok(mut writer) = stream.try_clone() else { return };
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(stream);
     loop {
         if shared.stopping.load(Ordering::SeqCst) {
@@ -152,8 +156,10 @@ fn serve(stream: TcpStream, shared: &Shared) {
             Ok(Some(request)) => request,
             Ok(None) => break,
             Err(error)
-                if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
-                    && reader.buffer().is_empty() =>
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) && reader.buffer().is_empty() =>
             {
                 continue;
             }
@@ -214,13 +220,20 @@ fn answer(shared: &Shared, raw: &RawRequest) -> Response {
             if body.is_object() {
                 messages(shared, &body)
             } else {
-                let response = wire::error(400, "invalid_request_error", "the body is not a JSON object");
+                let response = wire::error(
+                    400,
+                    "invalid_request_error",
+                    "the body is not a JSON object",
+                );
                 (response, Answer::Invalid(400))
             }
         }
         ("POST", "/v1/messages/count_tokens") => {
             let tokens = raw.body.len() / 4;
-            (Response::json(200, &json!({"input_tokens": tokens})), Answer::Endpoint(200))
+            (
+                Response::json(200, &json!({"input_tokens": tokens})),
+                Answer::Endpoint(200),
+            )
         }
         ("HEAD" | "GET", "/") => {
             let mut response = Response::json(200, &Value::Null);
@@ -229,7 +242,10 @@ fn answer(shared: &Shared, raw: &RawRequest) -> Response {
         }
         _ => {
             let message = format!("scripted-model has no {} {}", raw.method, route);
-            (wire::error(404, "not_found_error", &message), Answer::Endpoint(404))
+            (
+                wire::error(404, "not_found_error", &message),
+                Answer::Endpoint(404),
+            )
         }
     };
     record(shared, Some((raw, body)), answer);
@@ -242,9 +258,14 @@ fn messages(shared: &Shared, body: &Value) -> (Response, Answer) {
     let request = MessagesRequest::new(body);
     let chosen = {
         let mut used = lock(&shared.used);
-        let index = shared.scenario.rules.iter().enumerate().position(|(index, rule)| {
-            rule.times.is_none_or(|times| used[index] < times) && rule.when.matches(&request)
-        });
+        let index = shared
+            .scenario
+            .rules
+            .iter()
+            .enumerate()
+            .position(|(index, rule)| {
+                rule.times.is_none_or(|times| used[index] < times) && rule.when.matches(&request)
+            });
         if let Some(index) = index {
             used[index] += 1;
         }
@@ -260,12 +281,23 @@ fn messages(shared: &Shared, body: &Value) -> (Response, Answer) {
                 thread::sleep(Duration::from_millis(rule.delay_ms));
             }
             let usage = rule.usage.unwrap_or(scenario.usage);
-            let response = wire::render(&rule.reply, request.model(), request.stream(), usage, &ids);
+            let response =
+                wire::render(&rule.reply, request.model(), request.stream(), usage, &ids);
             (response, Answer::Rule(index))
         }
         None => {
-            let text = if request.is_side() { SIDE_FALLBACK_TEXT } else { FALLBACK_TEXT };
-            let response = wire::render(&Reply::text(text), request.model(), request.stream(), scenario.usage, &ids);
+            let text = if request.is_side() {
+                SIDE_FALLBACK_TEXT
+            } else {
+                FALLBACK_TEXT
+            };
+            let response = wire::render(
+                &Reply::text(text),
+                request.model(),
+                request.stream(),
+                scenario.usage,
+                &ids,
+            );
             (response, Answer::Fallback)
         }
     }

@@ -3,6 +3,11 @@
 
 use serde_json::Value;
 
+/// How Claude Code 2.1.197 opens the `system` entry that carries a prompt
+/// typed while a turn was running (the prompt follows, then a paragraph
+/// telling the model to address it after its current task).
+pub const QUEUED_PROMPT_PREFIX: &str = "The user sent a new message while you were working:\n";
+
 /// A read-only view of a `POST /v1/messages` body, for matching rules and
 /// for assertions.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +28,10 @@ impl<'a> MessagesRequest<'a> {
 
     /// Whether the client asked for a streamed (SSE) reply (`stream: true`).
     pub fn stream(&self) -> bool {
-        self.body.get("stream").and_then(Value::as_bool).unwrap_or(false)
+        self.body
+            .get("stream")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 
     /// The names of the tools offered, in order.
@@ -95,6 +103,26 @@ impl<'a> MessagesRequest<'a> {
             .any(|block| block.get("type").and_then(Value::as_str) == Some("tool_result"))
     }
 
+    /// Prompts typed while a turn was running and handed to the model in the
+    /// same turn: the text after [`QUEUED_PROMPT_PREFIX`] of each `system`
+    /// entry after the last `user` entry, joined with newlines (`""` when
+    /// none). Claude Code 2.1.197 sends a prompt pasted while a tool runs this
+    /// way, right after the tool's result.
+    pub fn queued_text(&self) -> String {
+        let messages = self.messages();
+        let last_user = messages
+            .iter()
+            .rposition(|message| message.get("role").and_then(Value::as_str) == Some("user"));
+        let after = last_user.map_or(messages, |index| &messages[index + 1..]);
+        after
+            .iter()
+            .filter(|message| message.get("role").and_then(Value::as_str) == Some("system"))
+            .filter_map(|message| message.get("content").and_then(Value::as_str))
+            .filter_map(|content| content.strip_prefix(QUEUED_PROMPT_PREFIX))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     fn messages(&self) -> &'a [Value] {
         self.body
             .get("messages")
@@ -136,7 +164,8 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// Whether this is a `POST /v1/messages` (with or without a query).
     pub fn is_messages(&self) -> bool {
-        self.method == "POST" && (self.path == "/v1/messages" || self.path.starts_with("/v1/messages?"))
+        self.method == "POST"
+            && (self.path == "/v1/messages" || self.path.starts_with("/v1/messages?"))
     }
 
     /// The body as a Messages request.

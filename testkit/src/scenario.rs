@@ -115,6 +115,10 @@ pub enum When {
     PromptContains(String),
     /// A main request whose last `user` entry carries a `tool_result` block.
     AfterToolResult,
+    /// A main request carrying, after its last `user` entry, a prompt typed
+    /// while the turn ran that contains this text
+    /// ([`MessagesRequest::queued_text`]).
+    QueuedPromptContains(String),
     /// A side request (no tools).
     SideRequest,
     /// Any request.
@@ -134,6 +138,9 @@ impl When {
                 !request.is_side() && request.last_user_text().contains(text.as_str())
             }
             When::AfterToolResult => !request.is_side() && request.last_user_has_tool_result(),
+            When::QueuedPromptContains(text) => {
+                !request.is_side() && request.queued_text().contains(text.as_str())
+            }
             When::SideRequest => request.is_side(),
             When::Any => true,
         }

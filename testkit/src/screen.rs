@@ -9,12 +9,16 @@ pub const INPUT_PROMPT: &str = "\n❯\u{a0}";
 /// The footer under the input box when nothing is typed and no turn runs.
 pub const SHORTCUTS_FOOTER: &str = "? for shortcuts";
 
-/// The footer while a turn runs (with the spinner line `✻ <Verb>…` above the
-/// input box).
+/// The footer while a turn runs: `  esc to interrupt · ← for agents`. The
+/// most reliable busy marker. Above the input box a spinner line shows
+/// `<glyph> <Verb>…` (e.g. `✻ Mulling… (0s · ↓ 16 tokens)`); its glyph cycles
+/// (`✻`, `✽`, `✶`, …) and its verb is random, so do not match on either.
 pub const BUSY_FOOTER: &str = "esc to interrupt";
 
-/// The line that ends a turn: `✻ <Verb> for <N>s` (verb varies: `Crunched`,
-/// `Sautéed`, `Churned`, …); match on `" for "` after `✻` with a trailing `s`.
+/// The first character of the line that ends a turn, `✻ <Verb> for <N>s`
+/// (e.g. `✻ Cogitated for 3s`; the verb is random). The busy spinner can
+/// show the same glyph, so a turn is over when a line starts with it, holds
+/// `" for "`, ends with `s` and has no `…`, and the busy footer is gone.
 pub const TURN_DONE_MARK: char = '✻';
 
 /// The folder-trust dialog's question.

@@ -59,7 +59,14 @@ impl TmuxSession {
         let (width, height) = (WIDTH.to_string(), HEIGHT.to_string());
         let mut command = Command::new("tmux");
         command
-            .args(["-L", &session.socket, "-f", "/dev/null", "new-session", "-d"])
+            .args([
+                "-L",
+                &session.socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+            ])
             .args(["-s", "main", "-x", &width, "-y", &height])
             .arg("-c")
             .arg(cwd)
@@ -75,7 +82,12 @@ impl TmuxSession {
     }
 
     fn tmux(&self, args: &[&str]) -> io::Result<Output> {
-        check(Command::new("tmux").args(["-L", &self.socket]).args(args).output()?)
+        check(
+            Command::new("tmux")
+                .args(["-L", &self.socket])
+                .args(args)
+                .output()?,
+        )
     }
 
     /// The visible screen, `tmux capture-pane -p` (no colours; the input
@@ -154,7 +166,9 @@ impl TmuxSession {
     /// # Errors
     /// [`Timeout`].
     pub fn wait_for_text(&self, text: &str, timeout: Duration) -> Result<String, Timeout> {
-        self.wait_until(&format!("{text:?}"), timeout, |screen| screen.contains(text))
+        self.wait_until(&format!("{text:?}"), timeout, |screen| {
+            screen.contains(text)
+        })
     }
 }
 

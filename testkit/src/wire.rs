@@ -59,7 +59,11 @@ impl ReplyIds {
 /// A content block of a reply, with its text or JSON input.
 enum Block {
     Text(String),
-    ToolUse { id: String, name: String, input: Value },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
 }
 
 /// The response for `reply` to a request for `model`, streamed (SSE) or not.
@@ -83,7 +87,11 @@ pub fn render(reply: &Reply, model: &str, stream: bool, usage: Usage, ids: &Repl
             "tool_use",
         ),
         Reply::RateLimited { retry_after_s } => {
-            let mut response = error(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit");
+            let mut response = error(
+                429,
+                "rate_limit_error",
+                "Number of request tokens has exceeded your per-minute rate limit",
+            );
             response
                 .headers
                 .push(("retry-after".to_owned(), retry_after_s.to_string()));
@@ -150,7 +158,10 @@ fn sse(block: &Block, stop_reason: &str, model: &str, usage: Usage, message_id: 
                        "content_block": {"type": "text", "text": ""}}),
             );
             // Two deltas, as a real stream splits text.
-            let middle = text.char_indices().nth(text.chars().count() / 2).map_or(0, |(i, _)| i);
+            let middle = text
+                .char_indices()
+                .nth(text.chars().count() / 2)
+                .map_or(0, |(i, _)| i);
             for part in [&text[..middle], &text[middle..]] {
                 event(
                     "content_block_delta",
@@ -166,7 +177,10 @@ fn sse(block: &Block, stop_reason: &str, model: &str, usage: Usage, message_id: 
                        "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
             );
             let partial = input.to_string();
-            let middle = partial.char_indices().nth(partial.chars().count() / 2).map_or(0, |(i, _)| i);
+            let middle = partial
+                .char_indices()
+                .nth(partial.chars().count() / 2)
+                .map_or(0, |(i, _)| i);
             for part in [&partial[..middle], &partial[middle..]] {
                 event(
                     "content_block_delta",
@@ -176,7 +190,10 @@ fn sse(block: &Block, stop_reason: &str, model: &str, usage: Usage, message_id: 
             }
         }
     }
-    event("content_block_stop", json!({"type": "content_block_stop", "index": 0}));
+    event(
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    );
     event(
         "message_delta",
         json!({"type": "message_delta",
@@ -207,13 +224,26 @@ mod tests {
 
     #[test]
     fn a_streamed_tool_call_reassembles_into_its_input() {
-        let response = render(&Reply::bash("retort signal done"), "m", true, Usage::new(7, 9), &ReplyIds::numbered(3));
+        let response = render(
+            &Reply::bash("retort signal done"),
+            "m",
+            true,
+            Usage::new(7, 9),
+            &ReplyIds::numbered(3),
+        );
         let events = events(&response);
         let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
-            ["message_start", "content_block_start", "content_block_delta", "content_block_delta",
-             "content_block_stop", "message_delta", "message_stop"]
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
         );
         let json: String = events
             .iter()
@@ -229,16 +259,31 @@ mod tests {
 
     #[test]
     fn a_rate_limit_carries_retry_after_and_the_error_type() {
-        let response = render(&Reply::rate_limited(30), "m", true, Usage::default(), &ReplyIds::numbered(1));
+        let response = render(
+            &Reply::rate_limited(30),
+            "m",
+            true,
+            Usage::default(),
+            &ReplyIds::numbered(1),
+        );
         assert_eq!(response.status, 429);
-        assert_eq!(response.headers, [("retry-after".to_owned(), "30".to_owned())]);
+        assert_eq!(
+            response.headers,
+            [("retry-after".to_owned(), "30".to_owned())]
+        );
         let body: Value = serde_json::from_slice(&response.body).unwrap();
         assert_eq!(body["error"]["type"], "rate_limit_error");
     }
 
     #[test]
     fn a_text_reply_without_stream_is_one_json_message() {
-        let response = render(&Reply::text("héllo"), "m", false, Usage::new(1, 2), &ReplyIds::numbered(1));
+        let response = render(
+            &Reply::text("héllo"),
+            "m",
+            false,
+            Usage::new(1, 2),
+            &ReplyIds::numbered(1),
+        );
         let body: Value = serde_json::from_slice(&response.body).unwrap();
         assert_eq!(body["content"][0]["text"], "héllo");
         assert_eq!(body["stop_reason"], "end_turn");

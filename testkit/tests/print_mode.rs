@@ -9,13 +9,32 @@ use support::{Conversation, claude, of_type, print_mode};
 fn a_denied_bash_call_is_reported_with_usage_cost_and_turns() {
     let server = ModelServer::start(
         Scenario::new()
-            .rule(Rule::new(When::prompt_contains("Step 1"), Reply::bash("retort signal done")).usage(Usage::new(1000, 50).with_cache(2000, 10000)))
-            .rule(Rule::new(When::AfterToolResult, Reply::text("Step 1 could not signal.")).usage(Usage::new(3000, 100)))
+            .rule(
+                Rule::new(
+                    When::prompt_contains("Step 1"),
+                    Reply::bash("retort signal done"),
+                )
+                .usage(Usage::new(1000, 50).with_cache(2000, 10000)),
+            )
+            .rule(
+                Rule::new(
+                    When::AfterToolResult,
+                    Reply::text("Step 1 could not signal."),
+                )
+                .usage(Usage::new(3000, 100)),
+            )
             .when(When::SideRequest, Reply::text("Title")),
     )
     .unwrap();
     let machine = Machine::new(Setup::used_before()).unwrap();
-    let (output, frames) = print_mode(&claude(), &machine, &server, "Step 1: check the disks", &[], &[]);
+    let (output, frames) = print_mode(
+        &claude(),
+        &machine,
+        &server,
+        "Step 1: check the disks",
+        &[],
+        &[],
+    );
     assert!(output.status.success(), "{output:?}");
 
     let init = of_type(&frames, "system", Some("init"))[0];
@@ -23,7 +42,14 @@ fn a_denied_bash_call_is_reported_with_usage_cost_and_turns() {
     assert_eq!(init["apiKeySource"], "ANTHROPIC_API_KEY");
     assert_eq!(init["claude_code_version"], "2.1.197");
     assert_eq!(init["cwd"], machine.work_dir().to_str().unwrap());
-    assert!(init["tools"].as_array().unwrap().iter().any(|t| t == "Bash"), "{init}");
+    assert!(
+        init["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "Bash"),
+        "{init}"
+    );
 
     let assistant = of_type(&frames, "assistant", None);
     assert_eq!(assistant.len(), 2, "{frames:#?}");
@@ -56,9 +82,15 @@ fn a_denied_bash_call_is_reported_with_usage_cost_and_turns() {
     // $5 input, $25 output, $6.25 cache write, $0.50 cache read.
     let expected = 4000.0 * 5e-6 + 150.0 * 25e-6 + 2000.0 * 6.25e-6 + 10000.0 * 0.5e-6;
     let cost = result["total_cost_usd"].as_f64().unwrap();
-    assert!((cost - expected).abs() < 1e-9, "total_cost_usd {cost}, expected {expected}");
+    assert!(
+        (cost - expected).abs() < 1e-9,
+        "total_cost_usd {cost}, expected {expected}"
+    );
     let model_usage = result["modelUsage"].as_object().unwrap();
-    assert_eq!(model_usage.keys().collect::<Vec<_>>(), ["claude-opus-4-8[1m]"]);
+    assert_eq!(
+        model_usage.keys().collect::<Vec<_>>(),
+        ["claude-opus-4-8[1m]"]
+    );
     let denials = result["permission_denials"].as_array().unwrap();
     assert_eq!(denials.len(), 1);
     assert_eq!(denials[0]["tool_name"], "Bash");
@@ -66,7 +98,10 @@ fn a_denied_bash_call_is_reported_with_usage_cost_and_turns() {
 
     // What the server saw: the start-up probe, then two main requests.
     let requests = server.requests();
-    assert_eq!((requests[0].method.as_str(), requests[0].path.as_str()), ("HEAD", "/"));
+    assert_eq!(
+        (requests[0].method.as_str(), requests[0].path.as_str()),
+        ("HEAD", "/")
+    );
     let messages = server.message_requests();
     assert_eq!(messages.len(), 2, "{requests:#?}");
     for request in &messages {
@@ -76,7 +111,12 @@ fn a_denied_bash_call_is_reported_with_usage_cost_and_turns() {
         assert!(request.messages().stream());
         assert_eq!(request.messages().model(), "claude-opus-4-8");
     }
-    assert!(messages[0].messages().last_user_text().contains("Step 1: check the disks"));
+    assert!(
+        messages[0]
+            .messages()
+            .last_user_text()
+            .contains("Step 1: check the disks")
+    );
     assert!(messages[1].messages().last_user_has_tool_result());
 }
 
@@ -86,7 +126,10 @@ fn a_rate_limit_ends_the_run_at_once_or_is_retried_after_a_short_retry_after() {
     let machine = Machine::new(Setup::used_before()).unwrap();
 
     // retry-after: 3600 → no retry, an error result, exit status 1.
-    let server = ModelServer::start(Scenario::new().when(When::prompt_contains("Step"), Reply::rate_limited(3600))).unwrap();
+    let server = ModelServer::start(
+        Scenario::new().when(When::prompt_contains("Step"), Reply::rate_limited(3600)),
+    )
+    .unwrap();
     let (output, frames) = print_mode(&claude, &machine, &server, "Step 1", &[], &[]);
     assert_eq!(output.status.code(), Some(1), "{frames:#?}");
     let result = frames.last().unwrap();
@@ -156,9 +199,18 @@ fn with_no_retries_401_and_529_end_the_run_with_their_status() {
 fn stream_json_input_runs_several_turns_in_one_process_with_allowed_tools() {
     let server = ModelServer::start(
         Scenario::new()
-            .when(When::prompt_contains("Step 1"), Reply::bash("retort signal done --reason 'disks fine'"))
-            .when(When::prompt_contains("Step 2"), Reply::bash(r#"echo 'PHASE:done' > "$PHASE_FILE""#))
-            .when(When::prompt_contains("Step 3"), Reply::bash(r#"echo 'PHASE:failed' > "$PHASE_FILE""#))
+            .when(
+                When::prompt_contains("Step 1"),
+                Reply::bash("retort signal done --reason 'disks fine'"),
+            )
+            .when(
+                When::prompt_contains("Step 2"),
+                Reply::bash(r#"echo 'PHASE:done' > "$PHASE_FILE""#),
+            )
+            .when(
+                When::prompt_contains("Step 3"),
+                Reply::bash(r#"echo 'PHASE:failed' > "$PHASE_FILE""#),
+            )
             .when(When::AfterToolResult, Reply::text("Turn over.")),
     )
     .unwrap();
@@ -166,7 +218,10 @@ fn stream_json_input_runs_several_turns_in_one_process_with_allowed_tools() {
     let calls = machine.root().join("retort-calls.txt");
     let phase = machine.root().join("phase");
     machine
-        .add_command("retort", &format!("#!/bin/sh\necho \"$*\" >> '{}'\n", calls.display()))
+        .add_command(
+            "retort",
+            &format!("#!/bin/sh\necho \"$*\" >> '{}'\n", calls.display()),
+        )
         .unwrap();
     let allowed = [
         "--allowedTools",
@@ -181,7 +236,10 @@ fn stream_json_input_runs_several_turns_in_one_process_with_allowed_tools() {
     let result = first.last().unwrap();
     assert_eq!(result["num_turns"], 2);
     assert_eq!(result["permission_denials"], serde_json::json!([]));
-    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "signal done --reason disks fine\n");
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap(),
+        "signal done --reason disks fine\n"
+    );
     let session = result["session_id"].clone();
 
     let second = conversation.turn("Step 2: phase file");
@@ -191,14 +249,20 @@ fn stream_json_input_runs_several_turns_in_one_process_with_allowed_tools() {
     assert_eq!(std::fs::read_to_string(&phase).unwrap(), "PHASE:done\n");
     // Each turn opens with its own init frame; cost is cumulative.
     assert_eq!(of_type(&second, "system", Some("init")).len(), 1);
-    assert!(second.last().unwrap()["total_cost_usd"].as_f64() > first.last().unwrap()["total_cost_usd"].as_f64());
+    assert!(
+        second.last().unwrap()["total_cost_usd"].as_f64()
+            > first.last().unwrap()["total_cost_usd"].as_f64()
+    );
 
     // A prefix rule does not cover a redirect: denied.
     let third = conversation.turn("Step 3: another phase");
     let result = third.last().unwrap();
     let denials = result["permission_denials"].as_array().unwrap();
     assert_eq!(denials.len(), 1, "{result}");
-    assert_eq!(denials[0]["tool_input"]["command"], r#"echo 'PHASE:failed' > "$PHASE_FILE""#);
+    assert_eq!(
+        denials[0]["tool_input"]["command"],
+        r#"echo 'PHASE:failed' > "$PHASE_FILE""#
+    );
     assert_eq!(std::fs::read_to_string(&phase).unwrap(), "PHASE:done\n");
 
     assert!(conversation.finish().success());

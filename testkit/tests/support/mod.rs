@@ -106,7 +106,10 @@ impl Conversation {
         let mut frames = Vec::new();
         loop {
             let mut line = String::new();
-            assert!(self.stdout.read_line(&mut line).unwrap() > 0, "stdout closed before a result; frames: {frames:#?}");
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "stdout closed before a result; frames: {frames:#?}"
+            );
             let frame: Value = serde_json::from_str(&line).unwrap();
             let done = frame["type"] == "result";
             frames.push(frame);
