@@ -13,6 +13,21 @@ use serde_json::{Value, json};
 
 use crate::model_server::ModelServer;
 
+impl Drop for Machine {
+    /// Removes the folder, retrying for up to 1 s: a CLI that is still
+    /// exiting may write its transcript while the folder is being removed.
+    fn drop(&mut self) {
+        for _ in 0..10 {
+            match fs::remove_dir_all(self.dir.path()) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
 /// The environment variable that names the CLI to drive, overriding the
 /// install script's path.
 pub const BIN_ENV: &str = "RETORT_CLAUDE_BIN";

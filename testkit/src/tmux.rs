@@ -23,6 +23,8 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 #[derive(Debug)]
 pub struct TmuxSession {
     socket: String,
+    /// The program's process id, to wait for its exit when dropped.
+    pid: Option<u32>,
 }
 
 /// A wait that ran out of time, with the last screen seen.
@@ -55,7 +57,7 @@ impl TmuxSession {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
-        let session = TmuxSession { socket };
+        let mut session = TmuxSession { socket, pid: None };
         let (width, height) = (WIDTH.to_string(), HEIGHT.to_string());
         let mut command = Command::new("tmux");
         command
@@ -78,6 +80,10 @@ impl TmuxSession {
         check(command.output()?)?;
         // Keep the pane after the program exits, so its last screen can be read.
         let _ = session.tmux(&["set-option", "-t", "main", "remain-on-exit", "on"]);
+        session.pid = session
+            .tmux(&["display-message", "-p", "-t", "main", "#{pane_pid}"])
+            .ok()
+            .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok());
         Ok(session)
     }
 
@@ -179,6 +185,15 @@ impl Drop for TmuxSession {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // The program gets SIGHUP; wait (up to 3 s) until it has exited, so
+        // it writes nothing into a folder being removed after this.
+        if let Some(pid) = self.pid {
+            let proc = format!("/proc/{pid}");
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Path::new(&proc).exists() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 }
 
