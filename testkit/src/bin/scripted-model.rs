@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use retort_testkit::{ModelServer, Scenario};
+use retort_testkit::{Answer, ModelServer, Scenario};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,24 +38,29 @@ fn main() -> ExitCode {
         }
     };
     println!("{}", server.url());
-    println!(
-        "try: HOME=$(mktemp -d) ANTHROPIC_BASE_URL={} ANTHROPIC_API_KEY=<any> CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 claude",
-        server.url()
-    );
+    println!("scripted-model: serving {path}; testkit/README.md says how to run claude against it");
     let mut seen = 0;
     loop {
         std::thread::sleep(Duration::from_millis(200));
         let requests = server.requests();
         for request in &requests[seen..] {
-            let request_view = request.messages();
-            println!(
-                "{} {} model={} tools={} -> {:?}",
-                request.method,
-                request.path,
-                request_view.model(),
-                request_view.tool_names().len(),
-                request.answer
-            );
+            let answer = match request.answer {
+                Answer::Rule(index) => format!("rule {}", index + 1),
+                Answer::Fallback => "no rule matched: fallback text".to_owned(),
+                Answer::Endpoint(status) | Answer::Invalid(status) => status.to_string(),
+            };
+            if request.is_messages() {
+                let view = request.messages();
+                println!(
+                    "{} {} model={} tools={} -> {answer}",
+                    request.method,
+                    request.path,
+                    view.model(),
+                    view.tool_names().len()
+                );
+            } else {
+                println!("{} {} -> {answer}", request.method, request.path);
+            }
         }
         seen = requests.len();
     }
