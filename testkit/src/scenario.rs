@@ -312,13 +312,21 @@ mod tests {
         assert_eq!(scenario.rules[0].times, Some(1));
         assert_eq!(scenario.rules[1].when, When::prompt_contains("Step"));
         assert_eq!(scenario.rules[2].when, When::AfterToolResult);
-        assert_eq!(scenario.rules[2].usage, Some(Usage::new(1200, 20).with_cache(0, 800)));
+        assert_eq!(
+            scenario.rules[2].usage,
+            Some(Usage::new(1200, 20).with_cache(0, 800))
+        );
         assert_eq!(scenario.rules[3].when, When::SideRequest);
     }
 
     #[test]
     fn an_unknown_key_is_an_error_naming_it() {
-        let error = Scenario::from_toml("[[rules]]\nwhen = \"any\"\nreply = { text = \"x\" }\ndelay = 3\n").unwrap_err();
-        assert!(error.to_string().contains("unknown field `delay`"), "{error}");
+        let error =
+            Scenario::from_toml("[[rules]]\nwhen = \"any\"\nreply = { text = \"x\" }\ndelay = 3\n")
+                .unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `delay`"),
+            "{error}"
+        );
     }
 }
