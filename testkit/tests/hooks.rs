@@ -113,10 +113,20 @@ fn stop_and_notification_hooks_get_their_payloads_and_the_transcript_has_usage()
     );
 
     // The transcript: one line per message; each assistant line has usage.
-    let assistant: Vec<Value> = lines_of(&transcript)
-        .into_iter()
-        .filter(|line| line["type"] == "assistant")
-        .collect();
+    // The Stop hook can run before the last assistant line is written.
+    let assistant_lines = || -> Vec<Value> {
+        lines_of(&transcript)
+            .into_iter()
+            .filter(|line| line["type"] == "assistant")
+            .collect()
+    };
+    let at_stop = assistant_lines().len();
+    let deadline = std::time::Instant::now() + WAIT;
+    while assistant_lines().len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("assistant lines when Stop ran: {at_stop}");
+    let assistant = assistant_lines();
     let usage: Vec<(u64, u64)> = assistant
         .iter()
         .map(|line| {
