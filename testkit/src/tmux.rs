@@ -41,8 +41,8 @@ pub struct Timeout {
 
 impl TmuxSession {
     /// Starts `program args…` in `cwd` with exactly `env` (nothing else of
-    /// this process's environment, except what tmux adds: `TMUX`,
-    /// `TMUX_PANE`), in a detached 200×50 session named `main`.
+    /// this process's environment but `TMUX_TMPDIR` when set, plus what tmux
+    /// adds: `TMUX`, `TMUX_PANE`), in a detached 200×50 session named `main`.
     ///
     /// # Errors
     /// I/O errors running tmux, or `Other` with tmux's stderr when it fails.
@@ -77,6 +77,11 @@ impl TmuxSession {
             .args(args)
             .env_clear()
             .envs(env.iter().map(|(name, value)| (name, value)));
+        // Later tmux calls inherit this process's environment; the server must
+        // be where they look for it.
+        if let Some(dir) = std::env::var_os("TMUX_TMPDIR") {
+            command.env("TMUX_TMPDIR", dir);
+        }
         check(command.output()?)?;
         // Keep the pane after the program exits, so its last screen can be read.
         let _ = session.tmux(&["set-option", "-t", "main", "remain-on-exit", "on"]);
