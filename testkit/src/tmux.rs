@@ -25,6 +25,8 @@ pub struct TmuxSession {
     socket: String,
     /// The program's process id, to wait for its exit when dropped.
     pid: Option<u32>,
+    /// The server's socket file, removed when dropped (tmux 3.x can leave it).
+    socket_path: Option<std::path::PathBuf>,
 }
 
 /// A wait that ran out of time, with the last screen seen.
@@ -57,7 +59,11 @@ impl TmuxSession {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
-        let mut session = TmuxSession { socket, pid: None };
+        let mut session = TmuxSession {
+            socket,
+            pid: None,
+            socket_path: None,
+        };
         let (width, height) = (WIDTH.to_string(), HEIGHT.to_string());
         let mut command = Command::new("tmux");
         command
@@ -89,6 +95,11 @@ impl TmuxSession {
             .tmux(&["display-message", "-p", "-t", "main", "#{pane_pid}"])
             .ok()
             .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok());
+        session.socket_path = session
+            .tmux(&["display-message", "-p", "#{socket_path}"])
+            .ok()
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().into())
+            .filter(|path: &std::path::PathBuf| !path.as_os_str().is_empty());
         Ok(session)
     }
 
@@ -198,6 +209,9 @@ impl Drop for TmuxSession {
             while Path::new(&proc).exists() && Instant::now() < deadline {
                 thread::sleep(Duration::from_millis(50));
             }
+        }
+        if let Some(path) = &self.socket_path {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
