@@ -7,15 +7,20 @@
 //! [`wait`] for a step to end; and the [`run_dir`] layout that the run,
 //! its agent and `retort signal` share.
 //!
-//! In: a session spec (command, working directory, environment), prompt
-//! files, a step timeout. Out: how each step ended
-//! ([`wait::StepEnd`], [`wait::StepOutcome`]) and how the agent exited.
-//! It knows nothing of formulas: the runner decides what to send.
+//! It also owns what retort knows of each agent CLI ([`profile`]: Claude
+//! Code's permissions, settings and command lines, or a generic CLI's).
+//!
+//! In: the formula's `[agent]` table (for the profile), a session spec
+//! (command, working directory, environment), prompt files, a step
+//! timeout. Out: how each step ended ([`wait::StepEnd`],
+//! [`wait::StepOutcome`]) and how the agent exited. The runner decides what
+//! to send.
 
 #![warn(missing_docs)]
 
 pub mod agent;
 pub mod headless;
+pub mod profile;
 pub mod ready;
 pub mod run_dir;
 pub mod session;

@@ -38,7 +38,9 @@ fn main() -> ExitCode {
         }
     };
     println!("{}", server.url());
-    println!("scripted-model: serving {path}; crates/testkit/README.md says how to run claude against it");
+    println!(
+        "scripted-model: serving {path}; crates/testkit/README.md says how to run claude against it"
+    );
     let mut seen = 0;
     loop {
         std::thread::sleep(Duration::from_millis(200));
