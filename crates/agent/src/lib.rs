@@ -25,4 +25,5 @@ pub mod ready;
 pub mod run_dir;
 pub mod session;
 pub mod signal;
+pub mod usage;
 pub mod wait;

@@ -25,6 +25,10 @@ pub enum StepOutcome {
     Failed,
     /// The agent signalled `escalate`.
     Escalated,
+    /// The agent's model API refused it for its rate or usage limit; the
+    /// reason says until when, where the agent showed it.
+    #[serde(rename = "rate-limited")]
+    RateLimited,
     /// Not run, because an earlier step did not finish.
     Skipped,
 }
@@ -36,6 +40,7 @@ impl StepOutcome {
             StepOutcome::Done => "done",
             StepOutcome::Failed => "failed",
             StepOutcome::Escalated => "escalated",
+            StepOutcome::RateLimited => "rate-limited",
             StepOutcome::Skipped => "skipped",
         }
     }

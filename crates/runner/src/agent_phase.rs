@@ -294,7 +294,7 @@ async fn run_session_steps(
         progress(Progress::StepEnded(&result));
         agents.steps.push(result);
         match outcome {
-            StepOutcome::Failed => {
+            StepOutcome::Failed | StepOutcome::RateLimited => {
                 agents.ending = Some((Phase::Failed, reason.unwrap_or_default()));
             }
             StepOutcome::Escalated => {
