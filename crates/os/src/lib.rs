@@ -2,7 +2,9 @@
 //!
 //! Owns: replacing a file atomically ([`atomic`]), ending a process group
 //! with SIGTERM then SIGKILL ([`process`]), and file-safe names and `~`
-//! expansion ([`paths`]).
+//! expansion ([`paths`]), secrets replaced in everything retort writes or
+//! sends ([`redact`]), and agent text made one clean, bounded line
+//! ([`clean`]).
 //!
 //! In: paths, bytes, process-group ids. Out: `std::io::Result`s. It knows
 //! nothing of formulas or runs; every other retort crate may use it.
@@ -10,5 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod clean;
 pub mod paths;
 pub mod process;
+pub mod redact;
