@@ -2,7 +2,12 @@
 //! whether the agent starts at all.
 //!
 //! Owns: CEL [`expression`]s typed against the snapshot's shape
-//! ([`cel_value`]), the compiled [`ruleset`] and its evaluation,
+//! ([`cel_value`]; the type check and the locating of names in an
+//! expression's text are modules of their own under `expression/`), the
+//! compiled [`ruleset`] (under `ruleset/`: compiling and checking the rules
+//! and actions, locating their problems in the formula file, checking the
+//! variable paths of messages and `run` templates, and evaluating the rules
+//! against a snapshot),
 //! [`finding`]s and their fingerprints tracked across runs, [`action`]s run
 //! (`auto`) or stored as [`proposal`]s, the [`gate`]'s decision, and the
 //! whole phase in [`decide`].

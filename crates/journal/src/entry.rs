@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use retort_os::duration::compact;
 use thiserror::Error;
 
 /// What a journal entry records of one run.
@@ -111,7 +112,7 @@ impl Entry {
     /// ```text
     /// ## run-supervisor run — 11:20 UTC
     ///
-    /// - Run: 20261121-112000-3fa9, PHASE:done in 3m 12s
+    /// - Run: 20261121-112000-3fa9, PHASE:done in 3m
     ///
     /// ### Health status
     /// - RAM: 23823 MB available of 24105 MB
@@ -138,7 +139,7 @@ impl Entry {
             "- Run: {}, PHASE:{} in {}",
             self.run_id,
             self.phase,
-            human(self.duration)
+            compact(self.duration)
         );
         if let Some(reason) = &self.reason {
             let _ = writeln!(text, "- Reason: {}", one_line(reason));
@@ -187,7 +188,7 @@ impl Entry {
                 step.outcome
             );
             if let Some(duration) = step.duration {
-                let _ = write!(text, " ({})", human(duration));
+                let _ = write!(text, " ({})", compact(duration));
             }
             if let Some(reason) = &step.reason {
                 let _ = write!(text, ": {}", one_line(reason));
@@ -195,16 +196,6 @@ impl Entry {
             text.push('\n');
         }
         text
-    }
-}
-
-/// A duration to whole seconds, as `humantime` writes it (`3m 12s`);
-/// under a second as milliseconds.
-fn human(duration: Duration) -> String {
-    if duration < Duration::from_secs(1) {
-        format!("{}ms", duration.as_millis())
-    } else {
-        humantime::format_duration(Duration::from_secs(duration.as_secs())).to_string()
     }
 }
 
@@ -258,7 +249,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("- Run: 20261121-112000-3fa9, PHASE:failed in 3m 12s\n"),
+            text.contains("- Run: 20261121-112000-3fa9, PHASE:failed in 3m\n"),
             "{text}"
         );
         assert!(
@@ -291,7 +282,7 @@ mod tests {
         });
         let text = entry.to_markdown();
         assert!(
-            text.contains("in 3m 12s\n- Gate: closed (on-findings): healthy — no agent started\n"),
+            text.contains("in 3m\n- Gate: closed (on-findings): healthy — no agent started\n"),
             "{text}"
         );
         assert!(text.contains("### Findings\n- None: healthy\n"), "{text}");

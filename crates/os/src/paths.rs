@@ -1,4 +1,4 @@
-//! Names and paths: file-safe names, `~` expansion.
+//! Names: file-safe names for files and tmux sessions.
 
 /// `name` with every character outside `[A-Za-z0-9_-]` replaced by `_`,
 /// for file and tmux session names (tmux forbids `.` and `:` in them).

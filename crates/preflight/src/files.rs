@@ -34,20 +34,29 @@ pub(crate) struct Matches {
     pub problems: Vec<String>,
 }
 
-/// `path` with a leading `~/` (or a lone `~`) replaced by `$HOME`, and made
-/// absolute against `cwd` when relative.
+/// `path` with a leading `~/` (or a lone `~`) replaced by the home
+/// directory ([`home`]), and made absolute against `cwd` when relative.
 pub(crate) fn resolve(path: &str, cwd: &Path) -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let expanded = match (path.strip_prefix("~/"), path == "~", home) {
-        (Some(rest), _, Some(home)) => home.join(rest),
-        (_, true, Some(home)) => home,
-        _ => PathBuf::from(path),
-    };
+    resolve_with(path, cwd, home)
+}
+
+/// [`resolve`], with the home directory from `home`.
+fn resolve_with(path: &str, cwd: &Path, home: impl FnOnce() -> Option<String>) -> PathBuf {
+    let expanded = PathBuf::from(shellexpand::tilde_with_context(path, home).as_ref());
     if expanded.is_absolute() {
         expanded
     } else {
         cwd.join(expanded)
     }
+}
+
+/// The home directory `~` stands for: `$HOME`, else the user's entry in
+/// the password database ([`std::env::home_dir`]); `None` when neither
+/// gives one, or it is not UTF-8 (then `~` is left as written).
+fn home() -> Option<String> {
+    std::env::home_dir()
+        .and_then(|home| home.into_os_string().into_string().ok())
+        .filter(|home| !home.is_empty())
 }
 
 /// Expands shell-style `globs` (see [`resolve`] for `~/` and relative globs;
@@ -100,17 +109,22 @@ pub(crate) fn expand(globs: &[String], cwd: &Path, kind: Kind) -> Matches {
     }
 }
 
-/// The glob as an absolute pattern: `~/` expanded, a relative one joined to
-/// `cwd` (whose own glob characters are escaped).
+/// The glob as an absolute pattern: `~/` (or a lone `~`) expanded to the
+/// home directory ([`home`], its glob characters escaped), a relative one
+/// joined to `cwd` (whose own glob characters are escaped).
 fn absolute_pattern(raw: &str, cwd: &Path) -> String {
-    let home = std::env::var("HOME").ok();
-    match (raw.strip_prefix("~/"), home) {
-        (Some(rest), Some(home)) => format!("{}/{rest}", glob::Pattern::escape(&home)),
-        _ if raw.starts_with('/') => raw.to_owned(),
-        _ => {
-            let base = glob::Pattern::escape(&cwd.to_string_lossy());
-            format!("{}/{raw}", base.trim_end_matches('/'))
-        }
+    absolute_pattern_with(raw, cwd, home)
+}
+
+/// [`absolute_pattern`], with the home directory from `home`.
+fn absolute_pattern_with(raw: &str, cwd: &Path, home: impl FnOnce() -> Option<String>) -> String {
+    let expanded =
+        shellexpand::tilde_with_context(raw, || home().map(|home| glob::Pattern::escape(&home)));
+    if expanded.starts_with('/') {
+        expanded.into_owned()
+    } else {
+        let base = glob::Pattern::escape(&cwd.to_string_lossy());
+        format!("{}/{expanded}", base.trim_end_matches('/'))
     }
 }
 
@@ -183,6 +197,32 @@ mod tests {
         assert_eq!(
             absolute_pattern("/tmp/*.lock", Path::new("/w")),
             "/tmp/*.lock"
+        );
+    }
+
+    #[test]
+    fn a_leading_tilde_is_the_home_directory() {
+        let home = || Some("/home/op [1]".to_owned());
+        let cwd = Path::new("/w");
+        assert_eq!(
+            resolve_with("~/run/x.phase", cwd, home),
+            Path::new("/home/op [1]/run/x.phase")
+        );
+        assert_eq!(resolve_with("~", cwd, home), Path::new("/home/op [1]"));
+        // Only `~` alone or before a slash: `~user` and a `~` later on are
+        // names like any other, relative to the working directory.
+        assert_eq!(resolve_with("~op/x", cwd, home), Path::new("/w/~op/x"));
+        assert_eq!(resolve_with("a/~/x", cwd, home), Path::new("/w/a/~/x"));
+        assert_eq!(resolve_with("~/x", cwd, || None), Path::new("/w/~/x"));
+
+        assert_eq!(
+            absolute_pattern_with("~/run/*.phase", cwd, home),
+            "/home/op [[]1[]]/run/*.phase",
+            "the home directory's glob characters are escaped"
+        );
+        assert_eq!(
+            absolute_pattern_with("~/*.lock", cwd, || None),
+            "/w/~/*.lock"
         );
     }
 

@@ -807,18 +807,10 @@ fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// Compact duration: `45s`, `12m`, `3h 05m`, `2d 4h`.
+/// An age or a wait of `secs` seconds in retort's one duration style
+/// ([`retort_os::duration::compact`]): `45s`, `12m`, `3h 05m`, `2d 4h`.
 pub(crate) fn duration(secs: u64) -> String {
-    let (days, hours, mins) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60);
-    if days > 0 {
-        format!("{days}d {hours}h")
-    } else if hours > 0 {
-        format!("{hours}h {mins:02}m")
-    } else if mins > 0 {
-        format!("{mins}m")
-    } else {
-        format!("{secs}s")
-    }
+    retort_os::duration::compact(std::time::Duration::from_secs(secs))
 }
 
 /// A configured span in its simplest unit: `24h`, `20m`, `90s`.

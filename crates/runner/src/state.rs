@@ -21,6 +21,7 @@
 use std::path::{Path, PathBuf};
 
 use retort_os::paths::file_safe;
+use retort_os::random::random_u32;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use thiserror::Error;
@@ -98,21 +99,23 @@ impl StateDir {
     }
 }
 
-/// A run's identifier: its UTC start time and a short suffix, such as
-/// `20261121-112000-3fa9`. Sorts by start time; safe in file and tmux
-/// session names.
+/// A run's identifier: its UTC start time to the second and 32 random bits
+/// as 8 lowercase hex digits ([`retort_os::random::random_u32`]), such as
+/// `20261121-112000-3fa9c1e0`. Sorts by start time; safe in file and tmux
+/// session names; two runs started in the same second collide once in
+/// 2^32.
 pub fn new_run_id(started: DateTime<Utc>) -> String {
-    let nanos = started.timestamp_subsec_nanos();
-    let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
-    format!("{}-{salt:04x}", started.format("%Y%m%d-%H%M%S"))
+    format!("{}-{:08x}", started.format("%Y%m%d-%H%M%S"), random_u32())
 }
 
 /// The UTC start time a run id made by [`new_run_id`] records, to the
-/// second; `None` for any name that is not such a run id (exactly
-/// `YYYYMMDD-HHMMSS-xxxx`, `x` a lowercase hex digit, of a real date).
+/// second; `None` for any name that is not such a run id: exactly
+/// `YYYYMMDD-HHMMSS-` of a real date and time, then 8 lowercase hex digits
+/// (or 4, the suffix of run ids before 8 were used, which state
+/// directories still hold).
 pub fn run_id_started(run_id: &str) -> Option<DateTime<Utc>> {
     let bytes = run_id.as_bytes();
-    let shaped = bytes.len() == 20
+    let shaped = matches!(bytes.len(), 20 | 24)
         && bytes.iter().enumerate().all(|(i, &b)| match i {
             8 | 15 => b == b'-',
             16.. => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),

@@ -72,7 +72,7 @@ fn signals_round_trip_through_the_run_directory() {
 #[test]
 fn run_ids_and_names_are_safe_for_files_and_tmux() {
     let id = new_run_id(chrono::Utc::now());
-    assert_eq!(id.len(), "20261121-112000-3fa9".len(), "{id}");
+    assert_eq!(id.len(), "20261121-112000-3fa9c1e0".len(), "{id}");
     assert!(
         id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
         "{id}"
@@ -91,10 +91,32 @@ fn run_ids_and_names_are_safe_for_files_and_tmux() {
         "20261121_112000-3fa9",
         ".20261121-112000-3f",
         "2026112é-112000-3fa",
+        "20261121-112000-3fa9c1",
+        "20261121-112000-3fa9c1e0f",
+        "20261121-112000-3fa9C1E0",
+        "20261121-256000-3fa9c1e0",
         "",
     ] {
         assert_eq!(run_id_started(not_a_run_id), None, "{not_a_run_id:?}");
     }
     assert_eq!(file_safe("run.supervisor:v2/x"), "run_supervisor_v2_x");
     assert_eq!(file_safe(""), "_");
+}
+
+#[test]
+fn run_ids_of_both_lengths_give_their_start() {
+    // State directories written before run ids had 8 hex digits hold
+    // run directories named with 4: retention must still read their age.
+    let started = chrono::DateTime::parse_from_rfc3339("2026-11-21T11:20:00Z")
+        .unwrap()
+        .to_utc();
+    assert_eq!(run_id_started("20261121-112000-3fa9"), Some(started));
+    assert_eq!(run_id_started("20261121-112000-3fa9c1e0"), Some(started));
+}
+
+#[test]
+fn run_ids_started_in_one_second_differ() {
+    let started = chrono::Utc::now();
+    let ids: std::collections::BTreeSet<String> = (0..64).map(|_| new_run_id(started)).collect();
+    assert_eq!(ids.len(), 64, "{ids:?}");
 }
