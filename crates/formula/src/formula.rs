@@ -103,6 +103,12 @@ pub struct Formula {
     /// `retort_runner::retention`).
     #[serde(default)]
     pub history: HistorySection,
+    /// The formula's own data (`[meta]`: owner, links, anything its
+    /// readers or other tools want), which retort does not read but passes
+    /// to templates as `meta` (`{{ meta.owner }}`). Any TOML values.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub meta: BTreeMap<String, toml::Value>,
     /// What preflight collects, and how (`[preflight]`); see
     /// [`retort_preflight::Settings`]. Default: every local collector with
     /// its defaults.
@@ -156,6 +162,16 @@ pub struct AgentSection {
     /// `retort_agent::headless`). `retort run --backend` overrides it.
     #[serde(default)]
     pub backend: Backend,
+    /// The tools the agent may use without asking, as the agent names
+    /// them (Claude Code: `"Read"`, `"Bash(git status:*)"`), for every
+    /// step; a step's own list replaces it. None: the agent's own settings.
+    #[serde(default)]
+    pub allowed_tools: Option<Vec<String>>,
+    /// The tools the agent must not use, as the agent names them, for
+    /// every step; a step's own list replaces it. None: the agent's own
+    /// settings.
+    #[serde(default)]
+    pub disallowed_tools: Option<Vec<String>>,
 }
 
 /// What runs the agent.
@@ -223,6 +239,14 @@ pub struct Step {
     /// rendered as a Tera template. Default: the formula's `raw`.
     #[serde(default)]
     pub raw: Option<bool>,
+    /// The tools the agent may use without asking in this step, replacing
+    /// `[agent] allowed_tools`.
+    #[serde(default)]
+    pub allowed_tools: Option<Vec<String>>,
+    /// The tools the agent must not use in this step, replacing `[agent]
+    /// disallowed_tools`.
+    #[serde(default)]
+    pub disallowed_tools: Option<Vec<String>>,
 }
 
 /// A `[vars]` entry: `NAME = "default"`, or a table with a description, a
@@ -409,6 +433,24 @@ impl Formula {
     /// The step with this id, if there is one.
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id() == id)
+    }
+
+    /// The tools the agent may use without asking in `step`: its own
+    /// `allowed_tools`, else `[agent] allowed_tools`; `None` when neither
+    /// says (the agent's own settings apply).
+    pub fn allowed_tools_of<'a>(&'a self, step: &'a Step) -> Option<&'a [String]> {
+        step.allowed_tools
+            .as_deref()
+            .or(self.agent.allowed_tools.as_deref())
+    }
+
+    /// The tools the agent must not use in `step`: its own
+    /// `disallowed_tools`, else `[agent] disallowed_tools`; `None` when
+    /// neither says.
+    pub fn disallowed_tools_of<'a>(&'a self, step: &'a Step) -> Option<&'a [String]> {
+        step.disallowed_tools
+            .as_deref()
+            .or(self.agent.disallowed_tools.as_deref())
     }
 
     /// The model `step` runs on: its own, else the formula's.
