@@ -199,7 +199,7 @@ impl<'s> Walker<'s> {
             let is_table = matches!(value.get_ref(), DeValue::Table(_) | DeValue::Array(_))
                 && self.repairs.last().is_some_and(|r| match r {
                     Repair::Remove(path) | Repair::Replace(path, _) => {
-                        path.len() > child_trail.len()
+                        path.len() > child_trail.len() && path.starts_with(&child_trail)
                     }
                 });
             let patched = std::mem::take(&mut self.patched);
