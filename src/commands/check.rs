@@ -92,7 +92,7 @@ pub fn check(
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let skipped = match found.skipped {
         0 => String::new(),
-        n => format!(", skipped {} (not formulas)", plural(n, "other TOML file")),
+        n => format!(", skipped {}", plural(n, "other TOML file")),
     };
     let denied = if deny_warnings && warnings > 0 {
         " (denied)"
