@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use toml::de::DeTable;
 
@@ -174,7 +175,7 @@ struct TemplateSite<'a> {
     place: &'a str,
     value: &'a str,
     span: Range<usize>,
-    shape: &'a Shape,
+    shape: &'static Shape,
     syntax_help: &'a str,
     /// The step whose description it is, which `raw = true` could apply to.
     step: Option<&'a str>,
@@ -224,8 +225,24 @@ fn check_template(
 }
 
 /// Whether `name` is a top-level name of the context `shape`.
-fn in_context(shape: &Shape, name: &str) -> bool {
-    shape.keys(shape.root()).contains(&name)
+fn in_context(shape: &'static Shape, name: &str) -> bool {
+    root_names(shape).contains(&name)
+}
+
+/// The top-level names of `shape` (one of the two template contexts),
+/// listed once.
+fn root_names(shape: &'static Shape) -> &'static [&'static str] {
+    static DESCRIPTION: LazyLock<Vec<&'static str>> =
+        LazyLock::new(|| description_shape().keys(description_shape().root()));
+    static AGENT: LazyLock<Vec<&'static str>> =
+        LazyLock::new(|| agent_command_shape().keys(agent_command_shape().root()));
+    if std::ptr::eq(shape, description_shape()) {
+        &DESCRIPTION
+    } else if std::ptr::eq(shape, agent_command_shape()) {
+        &AGENT
+    } else {
+        &[]
+    }
 }
 
 /// Checks `path` against the site's context, the declared vars (which
@@ -246,7 +263,7 @@ fn resolve_in(
     let mut error = template::resolve(path, site.shape, &names.vars, template)?;
     if error.range == path.prefix(1) {
         // An unknown name at the top: a misspelt var, or an undeclared one.
-        let context = site.shape.keys(site.shape.root());
+        let context = root_names(site.shape);
         let known = context.iter().chain(names.vars.iter()).copied();
         error.help = match closest(root, known) {
             Some(guess) => format!("did you mean `{guess}`?"),
