@@ -41,12 +41,16 @@ pub enum Command {
     /// every problem: errors and warnings, each with its line, column,
     /// excerpt and a fix. Exit status 1 when any error, else 0.
     Check {
-        /// Formula files, or directories searched for `*.toml`.
+        /// Formula files, or directories searched for formulas (`*.toml`
+        /// files with `[[steps]]` or `[[rules]]`; other TOML is skipped).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// How to print the diagnostics.
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
+        /// Fail (exit status 1) on these too: `warnings`, for CI.
+        #[arg(long, value_enum, value_name = "LINTS")]
+        deny: Vec<Deny>,
         /// Set a formula variable (repeatable).
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
@@ -183,8 +187,16 @@ pub enum SignalArg {
 pub enum CheckFormat {
     /// Compiler-style reports with source excerpts.
     Text,
-    /// A JSON array of `{file, line, column, severity, code, message, help}`.
+    /// A JSON array of `{file, line, column, end_line, end_column, severity,
+    /// code, message, help, labels}`.
     Json,
+}
+
+/// What `retort check --deny` makes fail the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Deny {
+    /// Every warning (an ignored key, an unused var, …).
+    Warnings,
 }
 
 /// What runs the agent (`--backend`).

@@ -57,8 +57,14 @@ async fn dispatch(command: Command) -> u8 {
         Command::Check {
             paths,
             format,
+            deny,
             vars,
-        } => commands::check::check(&paths, format, vars.into_iter().collect()),
+        } => commands::check::check(
+            &paths,
+            format,
+            deny.contains(&cli::Deny::Warnings),
+            vars.into_iter().collect(),
+        ),
         Command::Graph { formula, format } => commands::graph::graph(&formula, format),
         Command::Run {
             formula,

@@ -143,10 +143,13 @@ Disk {{ item.mout }} at {{ item.used_percent }}%"""
             "file": "disks.toml",
             "line": 13,
             "column": 9,
+            "end_line": 13,
+            "end_column": 18,
             "severity": "error",
             "code": "retort::unknown_variable",
             "message": "the message of rule `disk-pressure` uses `item.mout`, which is not in its template context",
             "help": "did you mean `mount`?",
+            "labels": [{"line": 13, "column": 9, "end_line": 13, "end_column": 18, "message": "unknown"}],
         }])
     );
 }
@@ -188,10 +191,13 @@ mode = "auto"
             "file": "panes.toml",
             "line": 19,
             "column": 14,
+            "end_line": 19,
+            "end_column": 23,
             "severity": "error",
             "code": "retort::unknown_variable",
             "message": "the `run` of action `kill-session` uses `item.nmae`, which the items of rule `dead-pane` (`tmux.sessions.filter(s, s.panes.exists(p, p.dead))`) do not have",
             "help": "did you mean `name`?",
+            "labels": [{"line": 19, "column": 14, "end_line": 19, "end_column": 23, "message": "unknown"}],
         }])
     );
 }

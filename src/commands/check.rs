@@ -7,6 +7,7 @@ use miette::Diagnostic;
 use serde::Serialize;
 
 use retort_check::check::{CheckOptions, Checked, Purpose, check_file};
+use retort_check::files::formula_files;
 use retort_formula::diagnostic::{FormulaError, Problem};
 
 use crate::cli::CheckFormat;
@@ -19,21 +20,44 @@ struct JsonDiagnostic {
     line: usize,
     /// 1-based, in characters.
     column: usize,
+    /// 1-based: the line of the position just after the primary place.
+    end_line: usize,
+    /// 1-based, in characters: the position just after the primary place.
+    end_column: usize,
     severity: &'static str,
     code: String,
     message: String,
     help: Option<String>,
+    /// Every labelled place, the primary one first.
+    labels: Vec<JsonLabel>,
+}
+
+/// One labelled place of a diagnostic.
+#[derive(Debug, Serialize)]
+struct JsonLabel {
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    message: String,
 }
 
 /// Checks every formula under `paths` and prints every diagnostic. Returns
-/// the exit status: 1 when any error, else 0 (2 when a path does not exist).
-pub fn check(paths: &[PathBuf], format: CheckFormat, vars: BTreeMap<String, String>) -> u8 {
-    let mut files = Vec::new();
-    for path in paths {
-        if let Err(error) = collect(path, &mut files) {
+/// the exit status: 1 when any error (or, with `deny_warnings`, any
+/// warning), else 0 (2 when a path does not exist).
+pub fn check(
+    paths: &[PathBuf],
+    format: CheckFormat,
+    deny_warnings: bool,
+    vars: BTreeMap<String, String>,
+) -> u8 {
+    let found = match formula_files(paths) {
+        Ok(found) => found,
+        Err((path, error)) => {
             return crate::invalid(&format!("cannot read {}: {error}", path.display()));
         }
-    }
+    };
+    let files = found.formulas;
     let options = CheckOptions {
         vars,
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
@@ -65,41 +89,37 @@ pub fn check(paths: &[PathBuf], format: CheckFormat, vars: BTreeMap<String, Stri
             }
         }
     }
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let skipped = match found.skipped {
+        0 => String::new(),
+        n => format!(", skipped {}", plural(n, "other TOML file")),
+    };
+    let denied = if deny_warnings && warnings > 0 {
+        " (denied)"
+    } else {
+        ""
+    };
     match format {
-        CheckFormat::Json => match serde_json::to_string_pretty(&json) {
-            Ok(text) => crate::out(&format!("{text}\n")),
-            Err(error) => eprintln!("error: {error}"),
-        },
+        CheckFormat::Json => {
+            match serde_json::to_string_pretty(&json) {
+                Ok(text) => crate::out(&format!("{text}\n")),
+                Err(error) => eprintln!("error: {error}"),
+            }
+            if found.skipped > 0 {
+                eprintln!(
+                    "skipped {} (not formulas)",
+                    plural(found.skipped, "TOML file")
+                );
+            }
+        }
         CheckFormat::Text => eprintln!(
-            "checked {} formula{}: {errors} error{}, {warnings} warning{}",
-            files.len(),
-            if files.len() == 1 { "" } else { "s" },
-            if errors == 1 { "" } else { "s" },
-            if warnings == 1 { "" } else { "s" },
+            "checked {}{skipped}: {}, {}{denied}",
+            plural(files.len(), "formula"),
+            plural(errors, "error"),
+            plural(warnings, "warning"),
         ),
     }
-    u8::from(errors > 0)
-}
-
-/// `path` itself if a file, else every `*.toml` below it, sorted.
-fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if !path.is_dir() {
-        std::fs::metadata(path)?;
-        files.push(path.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            collect(&entry, files)?;
-        } else if entry.extension().is_some_and(|e| e == "toml") {
-            files.push(entry);
-        }
-    }
-    Ok(())
+    u8::from(errors > 0 || (deny_warnings && warnings > 0))
 }
 
 fn print_text(checked: Checked) {
@@ -111,21 +131,40 @@ fn print_text(checked: Checked) {
 }
 
 fn to_json(checked: &Checked) -> Vec<JsonDiagnostic> {
-    let text = checked.source.text();
+    let source = &checked.source;
+    let place = |offset: usize, length: usize| {
+        let (line, column) = source.position(offset);
+        let (end_line, end_column) = source.position(offset + length);
+        (line, column, end_line, end_column)
+    };
     checked
         .problems
         .iter()
         .map(|problem: &Problem| {
-            let offset = problem
-                .primary_span()
-                .map_or(0, |s| s.offset())
-                .min(text.len());
-            let before = text.get(..offset).unwrap_or("");
-            let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+            let labels: Vec<JsonLabel> = problem
+                .labels()
+                .into_iter()
+                .flatten()
+                .map(|label| {
+                    let (line, column, end_line, end_column) = place(label.offset(), label.len());
+                    JsonLabel {
+                        line,
+                        column,
+                        end_line,
+                        end_column,
+                        message: label.label().unwrap_or_default().to_string(),
+                    }
+                })
+                .collect();
+            let (line, column, end_line, end_column) = labels.first().map_or((1, 1, 1, 1), |l| {
+                (l.line, l.column, l.end_line, l.end_column)
+            });
             JsonDiagnostic {
                 file: checked.path.display().to_string(),
-                line: before.matches('\n').count() + 1,
-                column: before[line_start..].chars().count() + 1,
+                line,
+                column,
+                end_line,
+                end_column,
                 severity: if problem.is_error() {
                     "error"
                 } else {
@@ -134,6 +173,7 @@ fn to_json(checked: &Checked) -> Vec<JsonDiagnostic> {
                 code: problem.code().map(|c| c.to_string()).unwrap_or_default(),
                 message: problem.to_string(),
                 help: problem.help().map(|h| h.to_string()),
+                labels,
             }
         })
         .collect()
@@ -148,5 +188,8 @@ fn read_error(file: &Path, error: &FormulaError) -> JsonDiagnostic {
         code: error.code().map(|c| c.to_string()).unwrap_or_default(),
         message: error.to_string(),
         help: error.help().map(|h| h.to_string()),
+        end_line: 0,
+        end_column: 0,
+        labels: Vec::new(),
     }
 }

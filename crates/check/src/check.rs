@@ -2,17 +2,23 @@
 //! located in the file. `retort check` prints them all; `run` and `render`
 //! refuse a formula with errors and print its warnings.
 //!
-//! The stages, each on what the one before produced:
+//! The stages, each on what the one before produced, all in one pass:
 //! 1. TOML, parsed with error recovery ([`retort_formula::document`]): every syntax
-//!    error.
+//!    error. A syntax error inside a value does not stop the check (the
+//!    later stages' problems inside that value are left out); one between
+//!    values, which may have lost any part of the document, does.
 //! 2. Structure, against the formula's JSON Schema ([`retort_formula::structure`]):
-//!    every unknown key (with the likely intended one), wrong type and
-//!    missing key.
+//!    every unknown key (a likely typo is an error with the intended key,
+//!    any other a warning that it is ignored), wrong type and missing key.
+//!    Missing required keys get stand-ins ([`retort_formula::stand_in`]),
+//!    so that the later stages still run.
 //! 3. Values, through serde into the typed [`Formula`]: durations and the
 //!    like.
 //! 4. The step DAG ([`StepDag`]): ids, `needs`, every cycle.
-//! 5. Templates ([`retort_formula::template`]): Tera syntax and variable paths of
-//!    every description and of the agent command.
+//! 5. Templates ([`retort_formula::template`], `templates`): Tera syntax
+//!    and variable paths of every description and of the agent command
+//!    (declared vars at the top level too, `meta`), and titles or the
+//!    formula's description with template syntax.
 //! 6. Rules and actions ([`RuleSet`]): CEL syntax, names the snapshot (or
 //!    `[vars]`) does not have, unknown actions, message and command
 //!    template syntax, and the variable paths of messages and of each
@@ -21,24 +27,25 @@
 //!    (a var a rule, its message or an action's `run` reads is used),
 //!    missing context files.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use toml::de::DeTable;
+use toml::de::{DeTable, DeValue};
 
 use retort_decide::ruleset::RuleSet;
 use retort_formula::dag::StepDag;
-use retort_formula::diagnostic::{
-    FormulaError, InvalidFormula, NOT_IN_CONTEXT, Problem, SourceFile, span,
-};
+use retort_formula::diagnostic::{FormulaError, InvalidFormula, Problem, SourceFile, span};
 use retort_formula::document;
-use retort_formula::formula::{Backend, Formula, LoadedFormula, PARALLEL_STEPS, formula_shape};
-use retort_formula::shape::{Shape, closest};
+use retort_formula::formula::{Backend, Formula, LoadedFormula, formula_shape};
+use retort_formula::shape::closest;
+use retort_formula::stand_in;
 use retort_formula::structure;
-use retort_formula::template::{self, StringSource};
-use retort_prompt::prompt::{agent_command_shape, description_shape};
+
+use crate::templates::{
+    Names, dag_and_templates, plain_text_problems, plain_text_spans, var_name_problems,
+};
 
 /// What the check is for: authoring (`retort check`) or a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,18 +173,40 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
     let text = source.text();
 
     let (mut document, syntax_errors) = document::parse(text);
+    checked.problems = syntax_errors.iter().map(toml_problem).collect();
+    // A syntax error inside a value leaves the rest of the document as
+    // the file says it, so the later stages still run; only their problems
+    // inside such a value are left out. A syntax error between values (a
+    // header or a key the parser could not read) may have lost any part of
+    // the document, so the check stops there.
+    let mut unreliable = Vec::new();
     if !syntax_errors.is_empty() {
-        checked.problems = syntax_errors.iter().map(toml_problem).collect();
-        return sorted(checked);
+        let values = leaf_spans(&document);
+        for error in &syntax_errors {
+            let at = error.span().map_or(0, |s| s.start);
+            match values
+                .iter()
+                .find(|v| v.start <= at && at < v.end.max(v.start + 1))
+            {
+                Some(value) => unreliable.push(value.clone()),
+                None => return sorted(checked),
+            }
+        }
     }
+    let found_by_parser = checked.problems.len();
     let structure = structure::check(&document, formula_shape());
-    checked.problems = structure.problems;
-    if !structure.complete {
-        return sorted(checked);
-    }
-    // Later stages see the document without the keys reported above.
+    checked.problems.extend(structure.problems);
+    // Later stages see the document without the keys reported above, and
+    // with a stand-in for each required key that is missing (their own
+    // problems at a stand-in are left out: the missing key is reported).
     structure::repair(&mut document, &structure.repairs);
-    let var_spans = var_spans(&document);
+    let found_by_structure = checked.problems.len();
+    let stand_ins = match structure.complete {
+        true => Vec::new(),
+        false => stand_in::fill(&mut document, formula_shape()),
+    };
+    let var_spans = key_spans(&document, "vars");
+    let plain = plain_text_spans(&document);
     let formula = match Formula::from_document(document) {
         Ok(formula) => formula,
         Err(error) => {
@@ -185,8 +214,13 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
             return sorted(checked);
         }
     };
+    checked
+        .problems
+        .extend(plain_text_problems(&formula, &plain, text));
+    checked.problems.extend(var_name_problems(&var_spans));
 
-    let (dag, (template_problems, mut used)) = dag_and_templates(&formula, text);
+    let names = Names::of(&formula);
+    let (dag, (template_problems, mut used)) = dag_and_templates(&formula, text, &names);
     match dag {
         Ok(dag) => checked.dag = Some(dag),
         Err(problems) => checked.problems.extend(problems),
@@ -251,8 +285,45 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
             }
         }
     }
+    // What the parser could not read, and the stand-ins, would only give
+    // false problems of their own.
+    let mut index = 0;
+    checked.problems.retain(|problem| {
+        index += 1;
+        let Some(at) = problem.primary_span().map(|s| s.offset()) else {
+            return true;
+        };
+        let parsed = index <= found_by_parser;
+        let in_unreliable = unreliable.iter().any(|v| v.contains(&at));
+        let at_stand_in = index > found_by_structure && stand_ins.contains(&at);
+        parsed || !(in_unreliable || at_stand_in)
+    });
     checked.formula = Some(formula);
     sorted(checked)
+}
+
+/// The byte spans of every value in `document` that is not a table (an
+/// array of tables is looked into, other arrays are one value).
+fn leaf_spans(document: &toml::Spanned<DeTable<'_>>) -> Vec<Range<usize>> {
+    fn walk(value: &toml::Spanned<DeValue<'_>>, out: &mut Vec<Range<usize>>) {
+        match value.get_ref() {
+            DeValue::Table(table) => table.values().for_each(|v| walk(v, out)),
+            DeValue::Array(items)
+                if !items.is_empty()
+                    && items
+                        .iter()
+                        .all(|i| matches!(i.get_ref(), DeValue::Table(_))) =>
+            {
+                items.iter().for_each(|v| walk(v, out));
+            }
+            _ => out.push(value.span()),
+        }
+    }
+    let mut out = Vec::new();
+    for value in document.get_ref().values() {
+        walk(value, &mut out);
+    }
+    out
 }
 
 fn sorted(mut checked: Checked) -> Checked {
@@ -287,11 +358,12 @@ fn value_problem(error: &toml::de::Error) -> Problem {
     }
 }
 
-/// The span of each `[vars]` key, which the typed model does not keep.
-fn var_spans(document: &toml::Spanned<DeTable<'_>>) -> BTreeMap<String, Range<usize>> {
+/// The span of each key of the top-level table `table` (`[vars]`,
+/// `[meta]`), which the typed model does not keep.
+fn key_spans(document: &toml::Spanned<DeTable<'_>>, table: &str) -> BTreeMap<String, Range<usize>> {
     document
         .get_ref()
-        .get("vars")
+        .get(table)
         .and_then(|vars| vars.get_ref().as_table())
         .map(|table| {
             table
@@ -357,181 +429,6 @@ fn resolve_vars(
     (values, problems)
 }
 
-/// Checks the descriptions of `formula.steps[steps]`; returns their
-/// problems and the var names they use.
-fn check_descriptions(formula: &Formula, text: &str, steps: Range<usize>) -> Templates {
-    let declared: Vec<&str> = formula.vars.keys().map(String::as_str).collect();
-    let mut problems = Vec::new();
-    let mut used = BTreeSet::new();
-    for step in formula.steps.get(steps).unwrap_or(&[]) {
-        if !step.is_template(formula.raw) || !template::has_syntax(step.description.get_ref()) {
-            continue;
-        }
-        let place = format!("the description of step `{}`", step.id());
-        let raw_help = format!(
-            "if these braces are meant literally (Go templates such as {{{{.Names}}}}, other template languages), set `raw = true` in step `{}`, or at the top of the formula for every step",
-            step.id()
-        );
-        check_template(
-            &TemplateSite {
-                place: &place,
-                value: step.description.get_ref(),
-                span: step.description.span(),
-                shape: description_shape(),
-                syntax_help: &raw_help,
-            },
-            text,
-            &declared,
-            &mut problems,
-            &mut used,
-        );
-    }
-    (problems, used)
-}
-
-/// Checks the `[agent] command` template, if the formula has one; returns
-/// its problems and the var names it uses.
-fn check_agent_command(formula: &Formula, text: &str) -> Templates {
-    let declared: Vec<&str> = formula.vars.keys().map(String::as_str).collect();
-    let mut problems = Vec::new();
-    let mut used = BTreeSet::new();
-    if let Some(command) = &formula.agent.command {
-        check_template(
-            &TemplateSite {
-                place: "`[agent] command`",
-                value: command.get_ref(),
-                span: command.span(),
-                shape: agent_command_shape(),
-                syntax_help: "the agent command is a Tera template over `model`, `formula` and `vars`",
-            },
-            text,
-            &declared,
-            &mut problems,
-            &mut used,
-        );
-    }
-    (problems, used)
-}
-
-/// Template problems, and the var names the templates use.
-type Templates = (Vec<Problem>, BTreeSet<String>);
-
-/// How many steps' templates a thread takes at a time.
-const TEMPLATE_BATCH: usize = 64;
-
-/// The DAG check and the template checks, which are independent. For
-/// formulas of [`PARALLEL_STEPS`] steps or more, on every core: one thread
-/// checks the DAG first, and all take batches of steps' descriptions from a
-/// shared counter until none are left, so that the work evens out whatever
-/// the share of templates.
-fn dag_and_templates(formula: &Formula, text: &str) -> (Result<StepDag, Vec<Problem>>, Templates) {
-    let threads = match formula.steps.len() >= PARALLEL_STEPS {
-        true => retort_formula::cores::count(),
-        false => 1,
-    };
-    dag_and_templates_on(formula, text, threads)
-}
-
-/// [`dag_and_templates`] on `threads` threads.
-fn dag_and_templates_on(
-    formula: &Formula,
-    text: &str,
-    threads: usize,
-) -> (Result<StepDag, Vec<Problem>>, Templates) {
-    let count = formula.steps.len();
-    // The agent command's problems come after the descriptions', however
-    // many threads checked those.
-    let command = check_agent_command(formula, text);
-    if threads < 2 {
-        let (mut problems, mut used) = check_descriptions(formula, text, 0..count);
-        problems.extend(command.0);
-        used.extend(command.1);
-        return (StepDag::check(formula), (problems, used));
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let batches = || {
-        let mut done = Vec::new();
-        loop {
-            let batch = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let start = batch * TEMPLATE_BATCH;
-            if start >= count {
-                return done;
-            }
-            let steps = start..(start + TEMPLATE_BATCH).min(count);
-            done.push((batch, check_descriptions(formula, text, steps)));
-        }
-    };
-    let (dag, mut done) = std::thread::scope(|scope| {
-        let others: Vec<_> = (1..threads).map(|_| scope.spawn(batches)).collect();
-        let dag = StepDag::check(formula);
-        let mut done = batches();
-        for other in others {
-            done.extend(retort_formula::cores::join(other));
-        }
-        (dag, done)
-    });
-    // In step order, whichever thread checked them.
-    done.sort_unstable_by_key(|(batch, _)| *batch);
-    let (mut problems, mut used) = (Vec::new(), BTreeSet::new());
-    for (_, (batch_problems, batch_used)) in done {
-        problems.extend(batch_problems);
-        used.extend(batch_used);
-    }
-    problems.extend(command.0);
-    used.extend(command.1);
-    (dag, (problems, used))
-}
-
-struct TemplateSite<'a> {
-    place: &'a str,
-    value: &'a str,
-    span: Range<usize>,
-    shape: &'a Shape,
-    syntax_help: &'a str,
-}
-
-fn check_template(
-    site: &TemplateSite<'_>,
-    text: &str,
-    declared: &[&str],
-    problems: &mut Vec<Problem>,
-    used: &mut BTreeSet<String>,
-) {
-    let map = StringSource::new(text, site.span.clone(), site.value);
-    let checked = template::check_paths(site.value, |path| {
-        template::resolve(path, site.shape, declared, site.value)
-    });
-    let checked = match checked {
-        Ok(checked) => checked,
-        Err(error) => {
-            let at = map.offset(error.offset);
-            problems.push(Problem::TemplateSyntax {
-                place: site.place.to_string(),
-                message: error.message,
-                span: span(at..at),
-                help: site.syntax_help.to_string(),
-            });
-            return;
-        }
-    };
-    for path in &checked.paths {
-        if path.root() == "vars"
-            && let Some(template::Segment::Field(name)) = path.segments.get(1)
-        {
-            used.insert(name.clone());
-        }
-    }
-    for error in checked.errors {
-        problems.push(Problem::UnknownVariable {
-            place: site.place.to_string(),
-            path: error.text,
-            reason: NOT_IN_CONTEXT.to_string(),
-            span: span(map.range(error.range)),
-            help: error.help,
-        });
-    }
-}
-
 /// Reads and checks the formula at `path` (as `retort check` does, with no
 /// `--var`s), returning it when it has no errors.
 ///
@@ -559,37 +456,4 @@ pub fn parse_source(path: &Path, text: String) -> Result<LoadedFormula, FormulaE
     check_source(path, text, &options)
         .into_ready()
         .map(|(ready, _warnings)| ready.loaded)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn templates_checked_on_several_threads_are_checked_as_on_one() {
-        let mut text = String::from(
-            "name = \"n\"\n[vars]\nA = \"1\"\n[agent]\ncommand = \"agent {{ modle }}\"\n",
-        );
-        for i in 0..300 {
-            let description = match i % 4 {
-                0 => "{{ vars.A }}",
-                1 => "{{ preflight.system.memroy }}",
-                2 => "{{ vars.B }} {% if %}",
-                _ => "plain",
-            };
-            text.push_str(&format!(
-                "[[steps]]\nid = \"s{i}\"\ndescription = \"{description}\"\nneeds = [\"s{}\"]\n",
-                i / 2
-            ));
-        }
-        let (document, _) = DeTable::parse_recoverable(&text);
-        let formula = Formula::from_document(document).expect("a formula");
-        let one = format!("{:?}", dag_and_templates_on(&formula, &text, 1));
-        assert!(one.contains("memroy") && one.contains("SelfNeed"), "{one}");
-        assert!(one.contains("modle"), "{one}");
-        for threads in [2, 3, 5] {
-            let several = format!("{:?}", dag_and_templates_on(&formula, &text, threads));
-            assert_eq!(several, one, "{threads} threads");
-        }
-    }
 }

@@ -3,7 +3,8 @@
 //! Owns: [`check::check_source`], which reads the TOML document, checks its
 //! structure, vars, templates (against the prompt context's shape), the
 //! step DAG and the rules and actions, on every core for large formulas;
-//! and [`check::load`], the one way a formula is read for a run.
+//! [`check::load`], the one way a formula is read for a run; and
+//! [`files`], which files of a directory are formulas.
 //!
 //! It sits above the stages it checks: the language (`retort-formula`),
 //! the decide stage (`retort-decide`, whose rule set it compiles) and the
@@ -14,5 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod files;
+mod templates;
 
 pub use check::{load, parse_source};

@@ -190,7 +190,7 @@ fn vars_in_run_elements_are_checked_and_count_as_used() {
         check(&rules),
         [
             // `container`, read only by the `run`, is used; `spare` is not.
-            "7:1: var `spare` is declared but never used [spare] (use it as {{ vars.spare }} in a description, the agent command, a rule message or an action command, or as vars.spare in a rule condition, or remove it)",
+            "7:1: var `spare` is declared but never used [spare] (use it as {{ spare }} or {{ vars.spare }} in a step's description or the agent command, as {{ vars.spare }} in a rule message or an action command, or as vars.spare in a rule condition; or remove it)",
             "18:57: the `run` of action `restart` uses `vars.contianer`, which is not in its template context [vars.contianer] (did you mean `vars.container`?)",
             "18:81: the `run` of action `restart` uses `vars.room`, which is not in its template context [vars.room] (declare it in [vars]: room = \"default value\")",
         ]

@@ -131,6 +131,8 @@ fn wrong_types_missing_keys_and_empty_ids_are_located() {
                 "retort::wrong_type",
                 "`name` in the top level must be a string, not an integer"
             ),
+            // Found in the same pass, though `name` has the wrong type.
+            (3, "retort::formula::empty_id", "step id is empty"),
             (
                 5,
                 "retort::wrong_type",
@@ -299,7 +301,7 @@ fn vars_are_checked_declared_required_and_used() {
             ),
             (
                 "var `SPARE` is declared but never used",
-                "use it as {{ vars.SPARE }} in a description, the agent command, a rule message or an action command, or as vars.SPARE in a rule condition, or remove it"
+                "use it as {{ SPARE }} or {{ vars.SPARE }} in a step's description or the agent command, as {{ vars.SPARE }} in a rule message or an action command, or as vars.SPARE in a rule condition; or remove it"
             ),
         ]
     );

@@ -298,7 +298,7 @@ fn vars_in_messages_are_checked_against_the_declared_ones_and_count_as_used() {
         found,
         [
             // `floor`, read only by the message, is used; `spare` is not.
-            "4:1: var `spare` is declared but never used [spare] (use it as {{ vars.spare }} in a description, the agent command, a rule message or an action command, or as vars.spare in a rule condition, or remove it)",
+            "4:1: var `spare` is declared but never used [spare] (use it as {{ spare }} or {{ vars.spare }} in a step's description or the agent command, as {{ vars.spare }} in a rule message or an action command, or as vars.spare in a rule condition; or remove it)",
             "11:42: the message of rule `r` uses `vars.flor`, which is not in its template context [vars.flor] (did you mean `vars.floor`?)",
         ]
     );

@@ -6,7 +6,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
+use miette::{
+    Diagnostic, LabeledSpan, MietteError, MietteSpanContents, NamedSource, SourceCode, SourceSpan,
+    SpanContents,
+};
 use thiserror::Error;
 
 /// A formula's source text with the name diagnostics show for it. Cheap to clone.
@@ -30,9 +33,67 @@ impl SourceFile {
         &self.text
     }
 
-    /// The source as miette wants it for excerpts.
-    pub fn named(&self) -> NamedSource<Arc<String>> {
-        NamedSource::new(self.name.clone(), Arc::clone(&self.text)).with_language("toml")
+    /// The source as miette wants it for excerpts, with columns counted
+    /// in characters (see [`FormulaText`]).
+    pub fn named(&self) -> NamedSource<FormulaText> {
+        NamedSource::new(self.name.clone(), FormulaText(Arc::clone(&self.text)))
+            .with_language("toml")
+    }
+
+    /// The line and column (both from 1; the column in characters, as
+    /// editors and `retort check --format json` count it) of byte `offset`,
+    /// clamped to the text. An offset inside a multi-byte character counts
+    /// as that character.
+    pub fn position(&self, offset: usize) -> (usize, usize) {
+        position(&self.text, offset)
+    }
+}
+
+/// The line and column (both from 1; the column in characters) of byte
+/// `offset` of `text`, clamped to the text.
+pub fn position(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
+/// A formula's text as a miette [`SourceCode`]: miette's own `str` source
+/// counts the column of a report's `[file:line:column]` header in bytes
+/// (miette 7.6, `source_impls.rs`), so a line with `—` or `→` before the
+/// place showed a later column than an editor (and the JSON output) does.
+/// This one counts characters; excerpts are miette's.
+#[derive(Debug, Clone)]
+pub struct FormulaText(Arc<String>);
+
+impl SourceCode for FormulaText {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let text = self.0.as_str();
+        let contents = text.read_span(span, context_lines_before, context_lines_after)?;
+        // With context lines, miette starts at a line's start (column 0);
+        // without, at the span, with its byte column.
+        if context_lines_before > 0 {
+            return Ok(contents);
+        }
+        let (_, column) = position(text, span.offset());
+        Ok(Box::new(MietteSpanContents::new(
+            contents.data(),
+            *contents.span(),
+            contents.line(),
+            column - 1,
+            contents.line_count(),
+        )))
     }
 }
 
@@ -67,7 +128,7 @@ pub struct InvalidFormula {
     pub name: String,
     /// The formula source.
     #[source_code]
-    pub src: NamedSource<Arc<String>>,
+    pub src: NamedSource<FormulaText>,
     /// Every problem found, each with its own location.
     #[related]
     pub problems: Vec<Problem>,
@@ -122,6 +183,56 @@ pub enum Problem {
         #[label("unknown key")]
         span: SourceSpan,
         /// The likely intended key, or the keys there are.
+        #[help]
+        help: String,
+    },
+
+    /// Warning: a key the table does not have, and not a likely typo of
+    /// one it has (a key meant for another tool, or for the formula's
+    /// readers): it is ignored, as cargo ignores unused manifest keys.
+    /// `retort check --deny warnings` refuses it.
+    #[error("unknown key `{key}` in {table} is ignored")]
+    #[diagnostic(code(retort::ignored_key), severity(Warning))]
+    IgnoredKey {
+        /// The key.
+        key: String,
+        /// The table, as a reader would name it: `[[steps]] "report"`.
+        table: String,
+        /// The key's place.
+        #[label("ignored")]
+        span: SourceSpan,
+        /// What to do instead.
+        #[help]
+        help: String,
+    },
+
+    /// A declared var whose name is also a name of the template context
+    /// (`step`, `preflight`, …): templates see vars at the top level too,
+    /// so `{{ NAME }}` could not mean both.
+    #[error("var `{name}` has the name of the template context's `{name}`")]
+    #[diagnostic(code(retort::var_name_taken))]
+    VarNameTaken {
+        /// The var.
+        name: String,
+        /// Its declaration.
+        #[label("declared here")]
+        span: SourceSpan,
+        /// What the context's name holds, and what to do.
+        #[help]
+        help: String,
+    },
+
+    /// Warning: a step title or the formula's description with template
+    /// syntax: neither is a template, so the braces are shown verbatim.
+    #[error("{place} holds template syntax, but is shown verbatim")]
+    #[diagnostic(code(retort::not_a_template), severity(Warning))]
+    NotATemplate {
+        /// "the title of step `report`", "the formula's description".
+        place: String,
+        /// The first tag.
+        #[label("not rendered")]
+        span: SourceSpan,
+        /// Why, and what to do.
         #[help]
         help: String,
     },
@@ -245,7 +356,7 @@ pub enum Problem {
         code(retort::unused_var),
         severity(Warning),
         help(
-            "use it as {{{{ vars.{name} }}}} in a description, the agent command, a rule message or an action command, or as vars.{name} in a rule condition, or remove it"
+            "use it as {{{{ {name} }}}} or {{{{ vars.{name} }}}} in a step's description or the agent command, as {{{{ vars.{name} }}}} in a rule message or an action command, or as vars.{name} in a rule condition; or remove it"
         )
     )]
     UnusedVar {

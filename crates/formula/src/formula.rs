@@ -106,6 +106,12 @@ pub struct Formula {
     /// `retort_runner::retention`).
     #[serde(default)]
     pub history: HistorySection,
+    /// The formula's own data (`[meta]`: owner, links, anything its
+    /// readers or other tools want), which retort does not read but passes
+    /// to templates as `meta` (`{{ meta.owner }}`). Any TOML values.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub meta: BTreeMap<String, toml::Value>,
     /// What preflight collects, and how (`[preflight]`); see
     /// [`retort_preflight::Settings`]. Default: every local collector with
     /// its defaults.

@@ -7,7 +7,8 @@
 //! model ([`formula`]: steps, vars, `[agent]`, `[context]`, and the TOML
 //! shape of every section: [`rule`], [`action`], [`gate`], [`history`]),
 //! [`duration`]s as people write them, [`diagnostic`]s rendered like a
-//! compiler's, the step [`dag`] (topological order, cycles) and its
+//! compiler's, [`unknown_key`]s judged as cargo judges unused manifest
+//! keys, the step [`dag`] (topological order, cycles) and its
 //! drawings ([`graph`]). [`cores`] shares large checks among threads.
 //!
 //! In: formula text. Out: [`formula::Formula`] and
@@ -31,5 +32,7 @@ pub mod graph;
 pub mod history;
 pub mod rule;
 pub mod shape;
+pub mod stand_in;
 pub mod structure;
 pub mod template;
+pub mod unknown_key;

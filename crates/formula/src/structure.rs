@@ -18,6 +18,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::diagnostic::{Problem, span};
 use crate::shape::{Kind, NodeId, Shape, closest};
+use crate::unknown_key;
 
 /// One repair of the document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +72,7 @@ fn check_with(document: &Spanned<DeTable<'_>>, shape: &Shape, parallel_from: usi
         whole.start..whole.start,
         shape.root(),
         &[],
-        "the top level",
+        unknown_key::TOP_LEVEL,
     );
     Structure {
         problems: walker.problems,
@@ -189,17 +190,8 @@ impl<'s> Walker<'s> {
                 Some(child) => self.value(value, child, name, &child_trail, label),
                 None => {
                     let keys: Vec<&str> = properties.keys().map(String::as_str).collect();
-                    let help = match closest(name, keys.iter().copied()) {
-                        Some(guess) => format!("did you mean `{guess}`?"),
-                        None if keys.is_empty() => "this table takes no keys".to_string(),
-                        None => format!("the keys {label} takes are: {}", keys.join(", ")),
-                    };
-                    self.problems.push(Problem::UnknownKey {
-                        key: name.to_string(),
-                        table: label.to_string(),
-                        span: span(key.span()),
-                        help,
-                    });
+                    self.problems
+                        .push(unknown_key::problem(name, &keys, label, key.span()));
                 }
             }
             // A problem in a value that is not a table of its own is
@@ -207,7 +199,7 @@ impl<'s> Walker<'s> {
             let is_table = matches!(value.get_ref(), DeValue::Table(_) | DeValue::Array(_))
                 && self.repairs.last().is_some_and(|r| match r {
                     Repair::Remove(path) | Repair::Replace(path, _) => {
-                        path.len() > child_trail.len()
+                        path.len() > child_trail.len() && path.starts_with(&child_trail)
                     }
                 });
             let patched = std::mem::take(&mut self.patched);
@@ -228,6 +220,12 @@ impl<'s> Walker<'s> {
                         |d| format!("`{key}`: {}", one_line(&d)),
                     );
                 self.complete = false;
+                // Removing a key that is not there changes nothing, but
+                // marks the problem as repaired inside this table, so that
+                // the table is kept (`crate::stand_in` fills the key).
+                let mut missing = trail.to_vec();
+                missing.push(PathStep::Key(key.clone()));
+                self.repairs.push(Repair::Remove(missing));
                 self.problems.push(Problem::MissingKey {
                     key: key.clone(),
                     table: label.to_string(),

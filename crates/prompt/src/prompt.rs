@@ -9,7 +9,9 @@
 //!
 //! A description is a Tera 2 template over a [`TemplateContext`]; its JSON
 //! Schema is what `retort check` checks variable paths against, so the two
-//! cannot disagree. A step (or formula) with `raw = true` is sent verbatim.
+//! cannot disagree. Declared vars are at the context's top level too
+//! (`{{ NAME }}` as well as `{{ vars.NAME }}`), and the formula's `[meta]`
+//! is `meta`. A step (or formula) with `raw = true` is sent verbatim.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -47,7 +49,12 @@ pub struct TemplateContext {
     /// The run.
     pub run: RunInfo,
     /// The formula's variables: `--var` values, else their defaults.
+    /// Each is also at the top level of the context (`{{ NAME }}`), unless
+    /// its name is one of [`context_names`] (which `retort check` refuses).
     pub vars: BTreeMap<String, String>,
+    /// The formula's `[meta]` table, as JSON values (TOML datetimes as
+    /// their RFC 3339 text).
+    pub meta: BTreeMap<String, serde_json::Value>,
     /// This run's findings, from the formula's rules: `firing`, `new`,
     /// `pending`, `resolved`, `all`.
     pub findings: FindingsContext,
@@ -69,8 +76,78 @@ pub struct AgentContext {
     pub model: String,
     /// The formula.
     pub formula: FormulaInfo,
-    /// The formula's variables.
+    /// The formula's variables; each is also at the top level, as in
+    /// [`TemplateContext`].
     pub vars: BTreeMap<String, String>,
+    /// The formula's `[meta]` table.
+    pub meta: BTreeMap<String, serde_json::Value>,
+}
+
+/// The names a declared var may not take, because templates see vars at
+/// the top level of their context too and these names are already there:
+/// the top-level names of [`TemplateContext`] and [`AgentContext`], those
+/// the built-in prompt template adds (`first`, `step_ids`,
+/// `context_files`, `preflight_markdown`, `findings_markdown`) and Tera's
+/// `loop`. Sorted.
+pub fn context_names() -> &'static [String] {
+    static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
+        let mut names: Vec<String> = [description_shape(), agent_command_shape()]
+            .iter()
+            .flat_map(|shape| shape.keys(shape.root()))
+            .chain(PROMPT_NAMES.iter().copied())
+            .chain(["loop"])
+            .map(str::to_string)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    });
+    &NAMES
+}
+
+/// The names the built-in prompt template adds to a step's context.
+const PROMPT_NAMES: &[&str] = &[
+    "first",
+    "step_ids",
+    "context_files",
+    "preflight_markdown",
+    "findings_markdown",
+];
+
+/// Puts each of `vars` at the top level of `context`, except those whose
+/// name the context already has ([`context_names`]).
+fn insert_vars(context: &mut Context, vars: &BTreeMap<String, String>) {
+    let taken = context_names();
+    for (name, value) in vars {
+        if taken.binary_search(name).is_err() {
+            context.insert(name.clone(), value);
+        }
+    }
+}
+
+/// The formula's `[meta]` table as JSON values: TOML datetimes become
+/// their RFC 3339 text (serde would make them a private one-key table).
+pub fn meta_values(formula: &Formula) -> BTreeMap<String, serde_json::Value> {
+    fn json(value: &toml::Value) -> serde_json::Value {
+        match value {
+            toml::Value::String(text) => text.clone().into(),
+            toml::Value::Integer(n) => (*n).into(),
+            toml::Value::Float(x) => (*x).into(),
+            toml::Value::Boolean(b) => (*b).into(),
+            toml::Value::Datetime(at) => at.to_string().into(),
+            toml::Value::Array(items) => items.iter().map(json).collect(),
+            toml::Value::Table(table) => table
+                .iter()
+                .map(|(key, value)| (key.clone(), json(value)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        }
+    }
+    formula
+        .meta
+        .iter()
+        .map(|(key, value)| (key.clone(), json(value)))
+        .collect()
 }
 
 /// The formula, as templates see it.
@@ -233,6 +310,7 @@ pub fn render_prompts(
     let findings_markdown = decision.to_markdown();
     let step_ids: Vec<&str> = dag.order().iter().map(|&i| formula.steps[i].id()).collect();
     let count = dag.order().len();
+    let meta = meta_values(formula);
     let mut prompts = Vec::with_capacity(count);
     for (position, &index) in dag.order().iter().enumerate() {
         let step = &formula.steps[index];
@@ -248,6 +326,7 @@ pub fn render_prompts(
             },
             run: run.clone(),
             vars: vars.clone(),
+            meta: meta.clone(),
             findings: decided.findings.clone(),
             actions: decided.actions.clone(),
             previous: decided.previous.clone(),
@@ -257,6 +336,7 @@ pub fn render_prompts(
             step: step.id().to_string(),
             report: e.to_string(),
         })?;
+        insert_vars(&mut context, vars);
 
         let description = if step.is_template(formula.raw) {
             tera.render_str(step.description.get_ref(), &context, false)
@@ -307,10 +387,12 @@ pub fn render_agent_command(
         model: model.unwrap_or_default().to_string(),
         formula: FormulaInfo::of(formula),
         vars: vars.clone(),
+        meta: meta_values(formula),
     };
-    let context = Context::from_serialize(&values).map_err(|e| PromptError::AgentCommand {
+    let mut context = Context::from_serialize(&values).map_err(|e| PromptError::AgentCommand {
         report: e.to_string(),
     })?;
+    insert_vars(&mut context, vars);
     Tera::new()
         .render_str(template, &context, false)
         .map(|command| command.trim().to_string())

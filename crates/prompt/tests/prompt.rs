@@ -181,3 +181,81 @@ fn the_agent_command_is_a_template_over_the_model() {
         "my-agent --name check"
     );
 }
+
+#[test]
+fn vars_are_at_the_top_level_and_meta_is_meta() {
+    let text = r#"
+name = "endpoint"
+[vars.method_name]
+default = "get_status"
+[vars.route]
+default = "/status"
+[meta]
+owner = "ops"
+since = 2026-11-21T11:20:00Z
+links = { runbook = "docs/runbook.md" }
+[agent]
+command = "agent --for {{ method_name }} --owner {{ meta.owner }}"
+[[steps]]
+id = "write"
+description = "Write `{{method_name}}` for {{ vars.route }} ({{ route }}); ask {{ meta.owner }} since {{ meta.since }}, see {{ meta.links.runbook }}."
+"#;
+    let loaded = parse_source(Path::new("endpoint.toml"), text.into()).unwrap();
+    let dag = StepDag::check(&loaded.formula).unwrap();
+    let vars: BTreeMap<String, String> = [
+        ("method_name".to_string(), "get_health".to_string()),
+        ("route".to_string(), "/health".to_string()),
+    ]
+    .into();
+    let prompts = render_prompts(
+        &loaded.formula,
+        &dag,
+        &snapshot(),
+        &[],
+        &RunInfo::placeholder(),
+        &vars,
+        &decide::fresh(&loaded.formula, &snapshot()).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        prompts[0].text.contains(
+            "Write `get_health` for /health (/health); ask ops since 2026-11-21T11:20:00Z, see docs/runbook.md."
+        ),
+        "{}",
+        prompts[0].text
+    );
+    let command = loaded.formula.agent.command.as_ref().unwrap().get_ref();
+    assert_eq!(
+        render_agent_command(command, &loaded.formula, None, &vars).unwrap(),
+        "agent --for get_health --owner ops"
+    );
+}
+
+#[test]
+fn a_var_with_a_context_name_never_hides_the_context() {
+    // `retort check` refuses such a var; rendering it anyway keeps retort's `step`.
+    let text = "name = \"n\"\n[vars]\nstep = \"mine\"\nfirst = \"mine\"\n[[steps]]\nid = \"a\"\ndescription = \"{{ step.id }} {{ vars.step }}\"\n";
+    let formula = retort_formula::formula::Formula::parse(text).unwrap();
+    let dag = StepDag::check(&formula).unwrap();
+    let vars: BTreeMap<String, String> = [
+        ("step".to_string(), "mine".to_string()),
+        ("first".to_string(), "mine".to_string()),
+    ]
+    .into();
+    let prompts = render_prompts(
+        &formula,
+        &dag,
+        &snapshot(),
+        &[],
+        &RunInfo::placeholder(),
+        &vars,
+        &decide::fresh(&formula, &snapshot()).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        prompts[0].text.contains("\n\na mine\n"),
+        "{}",
+        prompts[0].text
+    );
+    assert!(prompts[0].text.starts_with("# n"), "`first` stays retort's");
+}
