@@ -30,7 +30,7 @@ struct JsonDiagnostic {
 pub fn check(paths: &[PathBuf], format: CheckFormat, vars: BTreeMap<String, String>) -> u8 {
     let mut files = Vec::new();
     for path in paths {
-        if let Err(error) = collect(path, &mut files) {
+        if let Err(error) = super::formula_files(path, &mut files) {
             return crate::invalid(&format!("cannot read {}: {error}", path.display()));
         }
     }
@@ -79,27 +79,6 @@ pub fn check(paths: &[PathBuf], format: CheckFormat, vars: BTreeMap<String, Stri
         ),
     }
     u8::from(errors > 0)
-}
-
-/// `path` itself if a file, else every `*.toml` below it, sorted.
-fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if !path.is_dir() {
-        std::fs::metadata(path)?;
-        files.push(path.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            collect(&entry, files)?;
-        } else if entry.extension().is_some_and(|e| e == "toml") {
-            files.push(entry);
-        }
-    }
-    Ok(())
 }
 
 fn print_text(checked: Checked) {

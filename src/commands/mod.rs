@@ -2,17 +2,20 @@
 
 pub mod approve;
 pub mod check;
+pub mod completions;
 pub mod graph;
+pub mod man;
 pub mod preflight;
 pub mod proposals;
 pub mod reject;
 pub mod render;
 pub mod run;
+pub mod schedule;
 pub mod schema;
 pub mod signal;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use retort_agent::session::TmuxServer;
 use retort_runner::run::{self as engine_run, Plan, RunError, RunOptions};
@@ -55,12 +58,15 @@ pub fn state_dir(explicit: Option<&std::path::Path>) -> Result<StateDir, u8> {
     StateDir::resolve(explicit).map_err(|error| invalid(&error.to_string()))
 }
 
-/// Runs `run::prepare`, printing warnings, and turns errors into exit statuses.
-pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, u8> {
+/// Runs `run::prepare`, printing warnings (unless `quiet`), and turns
+/// errors into exit statuses.
+pub async fn prepare(options: &RunOptions, placeholder_run: bool, quiet: bool) -> Result<Plan, u8> {
     match engine_run::prepare(options, placeholder_run).await {
         Ok(plan) => {
-            for warning in &plan.warnings {
-                eprintln!("warning: {warning}");
+            if !quiet {
+                for warning in &plan.warnings {
+                    eprintln!("warning: {warning}");
+                }
             }
             Ok(plan)
         }
@@ -70,4 +76,31 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         }
         Err(error) => Err(invalid(&error.to_string())),
     }
+}
+
+/// `path` itself if it is not a directory (and exists), else every
+/// `*.toml` file below it, recursively, sorted: how `check` and `schedule`
+/// find formulas.
+///
+/// # Errors
+/// The I/O error of a path that does not exist or a directory that cannot
+/// be read.
+pub fn formula_files(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if !path.is_dir() {
+        std::fs::metadata(path)?;
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            formula_files(&entry, files)?;
+        } else if entry.extension().is_some_and(|e| e == "toml") {
+            files.push(entry);
+        }
+    }
+    Ok(())
 }
