@@ -159,5 +159,6 @@ fn man_output_writes_a_page_per_subcommand() {
     assert!(!names.contains(&"retort-help.1".to_string()), "{names:?}");
     assert_eq!(listed.lines().count(), names.len(), "{listed}");
     let run_page = std::fs::read_to_string(out.join("retort-run.1")).unwrap();
+    assert!(run_page.contains("\n.TH RETORT-RUN 1 "), "{run_page}");
     assert!(run_page.contains("quiet"), "{run_page}");
 }

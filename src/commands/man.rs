@@ -16,7 +16,7 @@ pub fn man(output: Option<&Path>) -> u8 {
     let command = Cli::command();
     let Some(dir) = output else {
         let mut page = Vec::new();
-        if let Err(error) = clap_mangen::Man::new(command).render(&mut page) {
+        if let Err(error) = titled(command).render(&mut page) {
             eprintln!("error: cannot render the man page: {error}");
             return EXIT_FAILED;
         }
@@ -58,11 +58,25 @@ fn write_page(
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
         write_page(sub.clone(), dir, paths)?;
     }
-    let man = clap_mangen::Man::new(command);
+    let man = titled(command);
     let path = dir.join(man.get_filename());
     let mut page = Vec::new();
     man.render(&mut page)?;
     std::fs::write(&path, &page)?;
     paths.push(path);
     Ok(())
+}
+
+/// The page of `command`, titled in capitals as man-pages(7) has it
+/// (`.TH RETORT 1`, `.TH RETORT-RUN 1`), its source `retort VERSION`
+/// (clap_mangen would name a subcommand's page's source after the
+/// subcommand alone).
+fn titled(command: clap::Command) -> clap_mangen::Man {
+    let title = command
+        .get_display_name()
+        .unwrap_or(command.get_name())
+        .to_uppercase();
+    clap_mangen::Man::new(command)
+        .title(title)
+        .source(format!("retort {}", env!("CARGO_PKG_VERSION")))
 }
