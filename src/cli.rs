@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Runs declarative agent formulas: TOML step DAGs, rendered into prompts
 /// for an LLM agent in tmux, ending in a phase signal and a journal entry.
@@ -67,7 +67,8 @@ pub enum Command {
 
     /// Run a formula: preflight, then one agent session in tmux receiving
     /// each step's prompt in turn. Exit status: 0 done, 1 failed,
-    /// 2 invalid invocation or formula, 3 escalated.
+    /// 2 invalid invocation or formula, 3 escalated, 75 another run of the
+    /// formula holds its lock (try again later).
     Run {
         /// The formula file.
         formula: PathBuf,
@@ -103,6 +104,33 @@ pub enum Command {
         /// Use this saved snapshot.json instead of a live preflight.
         #[arg(long, value_name = "FILE")]
         snapshot: Option<PathBuf>,
+        /// For cron: print nothing at all when the run ends done (the gate
+        /// closed included), else a short summary (phase, reason, run
+        /// directory) on standard error.
+        #[arg(long, conflicts_with = "dry_run")]
+        quiet: bool,
+    },
+
+    /// Write what runs every formula with a `schedule` by itself: a
+    /// crontab block, systemd service and timer units, or Nomad periodic
+    /// jobs, with absolute paths of this retort binary, the formulas and
+    /// the state directory. `retort schedule list` prints next run times.
+    Schedule(ScheduleArgs),
+
+    /// Print a shell completion script on standard output (bash:
+    /// `retort completions bash > ~/.local/share/bash-completion/completions/retort`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+
+    /// Print retort's man page (roff) on standard output, or with
+    /// `--output DIR` write `retort.1` and a page per subcommand there.
+    Man {
+        /// Write the pages into this directory (created if missing).
+        #[arg(long, value_name = "DIR")]
+        output: Option<PathBuf>,
     },
 
     /// List the actions that runs proposed and that wait for a human.
@@ -169,6 +197,90 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         step: Option<String>,
     },
+}
+
+/// `retort schedule`: the generator's options, or `list`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ScheduleArgs {
+    /// `list`: print next run times instead.
+    #[command(subcommand)]
+    pub command: Option<ScheduleCommand>,
+    /// Formula files, or directories searched for `*.toml` holding a
+    /// top-level `schedule` [default: the current directory].
+    pub paths: Vec<PathBuf>,
+    /// What to write: a crontab block, systemd units, a Nomad periodic
+    /// batch job, or a Nomad sysbatch job (every node).
+    #[arg(long, value_enum, default_value_t = ScheduleFormat::Crontab)]
+    pub format: ScheduleFormat,
+    /// Write the files into this directory instead of printing them.
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// With --output: replace files retort did not generate.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// A file of NAME=value lines (tokens, PATH) each run loads into its
+    /// environment; secrets stay out of every command line.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// The state directory the runs use [default: as for `run`, resolved now].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The directory each run starts in: where the formulas' context files
+    /// are and the agent works (the factory's root) [default: the current
+    /// directory, as for a `retort run` typed here].
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+}
+
+/// The subcommands of `retort schedule`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Print each scheduled formula's next run times, in local time.
+    List {
+        /// Formula files, or directories searched for `*.toml` holding a
+        /// top-level `schedule` [default: the current directory].
+        paths: Vec<PathBuf>,
+        /// Text, or a JSON array of `{name, formula, schedule, next}`.
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+        /// How many run times per formula.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        count: usize,
+    },
+}
+
+/// What `retort schedule --format` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleFormat {
+    /// One crontab block (`retort.crontab`).
+    Crontab,
+    /// `retort-NAME.service` and `retort-NAME.timer` per formula.
+    Systemd,
+    /// `retort-NAME.nomad.hcl`: a periodic batch job, on one node.
+    Nomad,
+    /// `retort-NAME.nomad.hcl`: a periodic sysbatch job, on every node.
+    NomadSysbatch,
+}
+
+/// How `retort schedule list` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// One block per formula.
+    Text,
+    /// A JSON array.
+    Json,
+}
+
+/// The shells `retort completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    /// GNU bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// The signals an agent can give.

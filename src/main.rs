@@ -15,6 +15,10 @@ use cli::{Cli, Command};
 pub const EXIT_INVALID: u8 = 2;
 /// Exit status when a run could not be carried out (as a failed run).
 pub const EXIT_FAILED: u8 = 1;
+/// Exit status when another run of the formula holds its lock: EX_TEMPFAIL
+/// of sysexits.h ("temporary failure … the user is invited to retry
+/// later"), which cron wrappers and systemd read as "try again".
+pub const EXIT_TEMPFAIL: u8 = 75;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -76,6 +80,7 @@ async fn dispatch(command: Command) -> u8 {
             dry_run,
             vars,
             snapshot,
+            quiet,
         } => {
             let run = commands::run::RunArgs {
                 formula,
@@ -90,9 +95,13 @@ async fn dispatch(command: Command) -> u8 {
                 dry_run,
                 vars: vars.into_iter().collect(),
                 snapshot,
+                quiet,
             };
             commands::run::run(run).await
         }
+        Command::Schedule(args) => commands::schedule::schedule(args),
+        Command::Completions { shell } => commands::completions::completions(shell),
+        Command::Man { output } => commands::man::man(output.as_deref()),
         Command::Proposals { all, state_dir } => commands::proposals::proposals(all, state_dir),
         Command::Approve { id, state_dir } => commands::approve::approve(id, state_dir).await,
         Command::Reject {

@@ -418,7 +418,11 @@ fn a_run_does_not_overlap_the_formulas_run_in_progress() {
 
     let second = seed_run(&sandbox).output().unwrap();
 
-    assert_eq!(second.status.code(), Some(1));
+    assert_eq!(
+        second.status.code(),
+        Some(75),
+        "EX_TEMPFAIL: try again later"
+    );
     let message = stderr(&second);
     assert!(
         message.contains(&format!(

@@ -2,12 +2,15 @@
 
 pub mod approve;
 pub mod check;
+pub mod completions;
 pub mod graph;
+pub mod man;
 pub mod preflight;
 pub mod proposals;
 pub mod reject;
 pub mod render;
 pub mod run;
+pub mod schedule;
 pub mod schema;
 pub mod signal;
 
@@ -55,12 +58,15 @@ pub fn state_dir(explicit: Option<&std::path::Path>) -> Result<StateDir, u8> {
     StateDir::resolve(explicit).map_err(|error| invalid(&error.to_string()))
 }
 
-/// Runs `run::prepare`, printing warnings, and turns errors into exit statuses.
-pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, u8> {
+/// Runs `run::prepare`, printing warnings (unless `quiet`), and turns
+/// errors into exit statuses.
+pub async fn prepare(options: &RunOptions, placeholder_run: bool, quiet: bool) -> Result<Plan, u8> {
     match engine_run::prepare(options, placeholder_run).await {
         Ok(plan) => {
-            for warning in &plan.warnings {
-                eprintln!("warning: {warning}");
+            if !quiet {
+                for warning in &plan.warnings {
+                    eprintln!("warning: {warning}");
+                }
             }
             Ok(plan)
         }

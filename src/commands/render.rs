@@ -22,7 +22,7 @@ pub async fn render(
     // Without a state directory there is no history: every finding is new.
     let state = StateDir::resolve(state_dir.as_deref()).unwrap_or_else(|_| StateDir::placeholder());
     let options = options(formula, None, state, None, vars, snapshot);
-    let plan = match prepare(&options, true).await {
+    let plan = match prepare(&options, true, false).await {
         Ok(plan) => plan,
         Err(code) => return code,
     };

@@ -5,11 +5,13 @@ use std::path::PathBuf;
 
 use retort_decide::decide::ActionPlan;
 use retort_formula::formula::Backend;
-use retort_runner::run::{self, Plan, Progress, RunOptions, StepOutcome};
+use retort_runner::lock::LockError;
+use retort_runner::phase::Phase;
+use retort_runner::run::{self, Plan, Progress, RunError, RunOptions, RunReport, StepOutcome};
 use retort_runner::state::StateDir;
 
 use super::{options, prepare};
-use crate::{EXIT_FAILED, invalid};
+use crate::{EXIT_FAILED, EXIT_TEMPFAIL, invalid};
 
 /// What `retort run` was asked.
 #[derive(Debug)]
@@ -32,10 +34,13 @@ pub struct RunArgs {
     pub vars: BTreeMap<String, String>,
     /// `--snapshot`.
     pub snapshot: Option<PathBuf>,
+    /// `--quiet`: nothing when done, else a short summary.
+    pub quiet: bool,
 }
 
 /// Runs the formula (or prints its plan, with `--dry-run`). Returns the
-/// exit status: 0 done, 1 failed, 2 invalid, 3 escalated.
+/// exit status: 0 done, 1 failed, 2 invalid, 3 escalated, 75
+/// ([`EXIT_TEMPFAIL`]) when another run of the formula holds its lock.
 pub async fn run(args: RunArgs) -> u8 {
     let state = match StateDir::resolve(args.state_dir.as_deref()) {
         Ok(state) => state,
@@ -54,13 +59,15 @@ pub async fn run(args: RunArgs) -> u8 {
     options.backend = args.backend;
     if dry_run {
         dry_run_plan(&options).await
+    } else if args.quiet {
+        run_quietly(&options).await
     } else {
         run_formula(&options).await
     }
 }
 
 async fn dry_run_plan(options: &RunOptions) -> u8 {
-    let plan = match prepare(options, false).await {
+    let plan = match prepare(options, false, false).await {
         Ok(plan) => plan,
         Err(code) => return code,
     };
@@ -69,7 +76,7 @@ async fn dry_run_plan(options: &RunOptions) -> u8 {
 }
 
 async fn run_formula(options: &RunOptions) -> u8 {
-    let plan = match prepare(options, false).await {
+    let plan = match prepare(options, false, false).await {
         Ok(plan) => plan,
         Err(code) => return code,
     };
@@ -168,10 +175,86 @@ async fn run_formula(options: &RunOptions) -> u8 {
             );
             report.phase.exit_code()
         }
-        Err(error) => {
-            eprintln!("error: {error}");
-            EXIT_FAILED
+        Err(error) => run_error(&error),
+    }
+}
+
+/// `run --quiet`, for cron: no progress and no warnings; nothing at all
+/// when the run ends done (whether or not the gate opened), else a summary
+/// of a few lines on standard error. Errors that stop a run before it ends
+/// (an invalid formula, the lock held) are printed as without `--quiet`.
+async fn run_quietly(options: &RunOptions) -> u8 {
+    let plan = match prepare(options, false, true).await {
+        Ok(plan) => plan,
+        Err(code) => return code,
+    };
+    match run::execute(&plan, options, &mut |_| {}).await {
+        Ok(report) => {
+            if report.phase != Phase::Done {
+                eprint!("{}", quiet_summary(&report));
+            }
+            report.phase.exit_code()
         }
+        Err(error) => run_error(&error),
+    }
+}
+
+/// What `run --quiet` prints of a run that did not end done: the phase and
+/// reason, the step it ended at, the run directory, the journal and how
+/// many warnings `run.json` holds.
+fn quiet_summary(report: &RunReport) -> String {
+    let mut text = format!(
+        "retort: {} run {}: PHASE:{}{}\n",
+        report.formula,
+        report.run_id,
+        report.phase,
+        report
+            .reason
+            .as_ref()
+            .map(|r| format!(" — {}", r.split_whitespace().collect::<Vec<_>>().join(" ")))
+            .unwrap_or_default()
+    );
+    if let Some(step) = report
+        .steps
+        .iter()
+        .find(|s| matches!(s.outcome, StepOutcome::Failed | StepOutcome::Escalated))
+    {
+        text.push_str(&format!(
+            "retort: step {} ({}): {}\n",
+            step.id,
+            step.title,
+            step.outcome.as_str()
+        ));
+    }
+    text.push_str(&format!(
+        "retort: run directory {}\n",
+        report.run_dir.display()
+    ));
+    if let Some(journal) = &report.journal_file {
+        text.push_str(&format!("retort: journal {}\n", journal.display()));
+    }
+    if !report.warnings.is_empty() {
+        text.push_str(&format!(
+            "retort: {} warning{} (in run.json)\n",
+            report.warnings.len(),
+            if report.warnings.len() == 1 { "" } else { "s" }
+        ));
+    }
+    text
+}
+
+/// Prints why a run could not be carried out; the exit status:
+/// [`EXIT_TEMPFAIL`] when another run holds the lock, else [`EXIT_FAILED`].
+fn run_error(error: &RunError) -> u8 {
+    eprintln!("error: {error}");
+    match error {
+        RunError::Locked(LockError::Held { .. }) => {
+            eprintln!(
+                "retort: not started; the next scheduled run will try again (exit status {EXIT_TEMPFAIL})"
+            );
+            EXIT_TEMPFAIL
+        }
+        _ => EXIT_FAILED,
     }
 }
 

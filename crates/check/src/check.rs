@@ -26,6 +26,8 @@
 //! 7. Vars and context files: `--var` names, required vars, unused vars
 //!    (a var a rule, its message or an action's `run` reads is used),
 //!    missing context files.
+//! 8. The `schedule` cron expression ([`retort_schedule::Schedule`]), its
+//!    refusal underlined inside the string.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -42,6 +44,8 @@ use retort_formula::formula::{Backend, Formula, LoadedFormula, formula_shape};
 use retort_formula::shape::closest;
 use retort_formula::stand_in;
 use retort_formula::structure;
+use retort_formula::template::StringSource;
+use retort_schedule::Schedule;
 
 use crate::templates::{
     Names, dag_and_templates, plain_text_problems, plain_text_spans, var_name_problems,
@@ -143,6 +147,25 @@ impl Checked {
             }))),
         }
     }
+}
+
+/// The top-level `schedule`, if the formula has one and
+/// [`Schedule::parse`] refuses it: the refusal, underlining the part of the
+/// expression it is about in the file (through TOML's escapes, if any).
+fn check_schedule(formula: &Formula, text: &str) -> Option<Problem> {
+    let schedule = formula.schedule.as_ref()?;
+    let error = Schedule::parse(schedule.get_ref()).err()?;
+    let map = StringSource::new(text, schedule.span(), schedule.get_ref());
+    Some(Problem::BadValue {
+        message: format!("`schedule`: {}", error.message),
+        span: span(map.range(error.span)),
+        help: Some(
+            "five fields, minute hour day-of-month month day-of-week, as crontab(5) reads \
+             them (`*/20 * * * *`: every 20 minutes); docs/schedules.md lists what is \
+             accepted"
+                .to_string(),
+        ),
+    })
 }
 
 /// Reads and checks the formula at `path`.
@@ -273,6 +296,9 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
                 });
             }
         }
+    }
+    if let Some(problem) = check_schedule(&formula, text) {
+        checked.problems.push(problem);
     }
     if options.purpose == Purpose::Authoring {
         for file in &formula.context.files {

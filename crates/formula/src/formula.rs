@@ -112,6 +112,15 @@ pub struct Formula {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub meta: BTreeMap<String, toml::Value>,
+    /// When the formula runs by itself, as a five-field cron expression
+    /// (`"*/20 * * * *"`: every 20 minutes), in the scheduler's local
+    /// time. `retort check` validates it (with `retort_schedule::Schedule`;
+    /// `docs/schedules.md` says what is accepted); `retort schedule` turns
+    /// it into crontab lines, systemd units or Nomad jobs. A run ignores it.
+    /// Default: none (run by hand only).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub schedule: Option<Spanned<String>>,
     /// What preflight collects, and how (`[preflight]`); see
     /// [`retort_preflight::Settings`]. Default: every local collector with
     /// its defaults.

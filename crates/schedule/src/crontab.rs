@@ -8,12 +8,15 @@
 //! */20 * * * * /bin/sh -c 'set -a; . "$1"; set +a; shift; exec "$@"' retort-NAME 'ENV' 'RETORT' run 'FORMULA' --quiet --state-dir 'STATE'
 //! ```
 //!
+//! With a working directory, the script starts `cd "$1" || exit; shift;`
+//! and the directory comes before the env file.
+//!
 //! The paths travel as `sh` positional arguments, each single-quoted, so no
 //! path is ever parsed as shell code; the env file is sourced with `set -a`
 //! so its `NAME=value` lines reach retort's environment and never the
 //! command line. `%`, which cron turns into a newline, is written `\%`.
 
-use crate::formula::{RenderError, ScheduledFormula, text, validate_all};
+use crate::formula::{RenderError, ScheduledFormula, text, validate_all, wrapper};
 use crate::output::MARKER;
 
 /// First line of the block.
@@ -40,12 +43,14 @@ pub fn crontab(formulas: &[ScheduledFormula]) -> Result<String, RenderError> {
             return Err(RenderError::TimeZone(f.name.clone()));
         }
         let mut words = Vec::new();
-        if let Some(env) = &f.env_file {
+        if let Some((script, args)) = wrapper(f) {
             words.push("/bin/sh".to_string());
             words.push("-c".to_string());
-            words.push(quote(r#"set -a; . "$1"; set +a; shift; exec "$@""#));
+            words.push(quote(&script));
             words.push(format!("retort-{}", f.name));
-            words.push(quote_path("env file", &text(env))?);
+            for (what, path) in args {
+                words.push(quote_path(what, &path)?);
+            }
         }
         words.push(quote_path("retort path", &text(&f.retort_path))?);
         words.push("run".to_string());

@@ -29,6 +29,12 @@ pub struct ScheduledFormula {
     /// that both `sh` and systemd's `EnvironmentFile=` read it alike: one
     /// `NAME=value` a line, values with spaces or specials in single quotes.
     pub env_file: Option<PathBuf>,
+    /// Absolute path of the directory each run starts in (where the
+    /// formula's context files are, and where the agent works); `None` for
+    /// the scheduler's own (`$HOME` under cron, `/` under systemd, the
+    /// allocation's directory under Nomad). A run whose directory is
+    /// missing fails before retort starts, loudly.
+    pub working_dir: Option<PathBuf>,
     /// IANA time zone (`UTC`, `Europe/Berlin`) the schedule is read in;
     /// `None` for the scheduler's local time. crontab cannot take one
     /// ([`RenderError::TimeZone`]).
@@ -55,7 +61,8 @@ pub enum RenderError {
     /// (a newline or other control character).
     #[error("{what} `{path}` {problem}")]
     Path {
-        /// Which path (`formula path`, `retort path`, `state dir`, `env file`).
+        /// Which path (`formula path`, `retort path`, `state dir`, `env file`,
+        /// `working dir`).
         what: &'static str,
         /// The path, lossily printed.
         path: String,
@@ -124,6 +131,9 @@ impl ScheduledFormula {
         if let Some(env) = &self.env_file {
             check_path("env file", env)?;
         }
+        if let Some(dir) = &self.working_dir {
+            check_path("working dir", dir)?;
+        }
         if let Some(tz) = &self.time_zone {
             let ok = !tz.is_empty()
                 && !tz.starts_with('/')
@@ -173,6 +183,29 @@ fn check_path(what: &'static str, path: &Path) -> Result<(), RenderError> {
         ));
     }
     Ok(())
+}
+
+/// The `sh -c` wrapper a formula's command needs, if any: the script and
+/// the arguments it takes before the command (`$1`, …), each a path passed
+/// as a positional argument so that no path is parsed as shell code. It
+/// changes into the working directory (exiting when it cannot) and sources
+/// the env file with `set -a`, in that order, then `exec`s the rest.
+pub(crate) fn wrapper(f: &ScheduledFormula) -> Option<(String, Vec<(&'static str, String)>)> {
+    let mut script = String::new();
+    let mut args = Vec::new();
+    if let Some(dir) = &f.working_dir {
+        script.push_str(r#"cd "$1" || exit; shift; "#);
+        args.push(("working dir", text(dir)));
+    }
+    if let Some(env) = &f.env_file {
+        script.push_str(r#"set -a; . "$1"; set +a; shift; "#);
+        args.push(("env file", text(env)));
+    }
+    if script.is_empty() {
+        return None;
+    }
+    script.push_str(r#"exec "$@""#);
+    Some((script, args))
 }
 
 /// `path` as UTF-8; [`ScheduledFormula::validate`] has checked it is.

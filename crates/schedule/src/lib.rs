@@ -9,7 +9,7 @@
 //!
 //! In: the expression text (from a formula's `schedule` key) and, for the
 //! renderers, absolute paths of the retort binary, formula files, state
-//! directory and env file. Out: [`ScheduleError`] (message plus byte range,
+//! directory, env file and working directory. Out: [`ScheduleError`] (message plus byte range,
 //! for `retort check`), next run times, and generated file contents.
 //! Nothing here reads formulas, runs anything, or touches the network; the
 //! `retort schedule` command wires this to the CLI. `docs/schedules.md` is

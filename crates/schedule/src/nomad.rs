@@ -5,15 +5,15 @@
 //! [`NomadKind::Sysbatch`] job runs it on every client (node) each period.
 //! Both use `periodic { crons, prohibit_overlap = true, time_zone }` and a
 //! `raw_exec` task (retort drives tmux and agent processes of the host, which
-//! an isolating driver would hide). The task is `/bin/sh -c` sourcing the env
-//! file with `set -a` and then `exec`ing `retort run FORMULA --quiet
-//! --state-dir STATE`; every path is a separate argument, so none is parsed
+//! an isolating driver would hide). The task is `/bin/sh -c` changing into
+//! the working directory (if any), sourcing the env file with `set -a` and
+//! then `exec`ing `retort run FORMULA --quiet --state-dir STATE`; every path is a separate argument, so none is parsed
 //! as shell code. A failed run is not restarted or rescheduled: as under
 //! cron, the next period runs it again (a retry could repeat an escalation).
 //! Field names are Nomad's job specification
 //! (<https://developer.hashicorp.com/nomad/docs/job-specification>).
 
-use crate::formula::{RenderError, ScheduledFormula, text, validate_all};
+use crate::formula::{RenderError, ScheduledFormula, text, validate_all, wrapper};
 use crate::output::{GeneratedFile, MARKER};
 
 /// Which kind of Nomad job to write.
@@ -24,9 +24,6 @@ pub enum NomadKind {
     /// `type = "sysbatch"`: one run per period on every eligible client.
     Sysbatch,
 }
-
-/// The `sh -c` script that loads the env file (`$1`) and runs the rest.
-pub(crate) const ENV_SCRIPT: &str = r#"set -a; . "$1"; set +a; shift; exec "$@""#;
 
 /// `retort-NAME.nomad.hcl` for each formula, in order. Without a time
 /// zone the job says `time_zone = "Local"`: the Nomad servers' zone, as
@@ -58,15 +55,11 @@ fn job(f: &ScheduledFormula, kind: NomadKind) -> String {
         NomadKind::Sysbatch => ("sysbatch", ""),
     };
     let mut args: Vec<String> = Vec::new();
-    let command = match &f.env_file {
-        Some(env) => {
-            args.extend([
-                "-c".to_string(),
-                ENV_SCRIPT.to_string(),
-                format!("retort-{}", f.name),
-                text(env),
-                text(&f.retort_path),
-            ]);
+    let command = match wrapper(f) {
+        Some((script, paths)) => {
+            args.extend(["-c".to_string(), script, format!("retort-{}", f.name)]);
+            args.extend(paths.into_iter().map(|(_, path)| path));
+            args.push(text(&f.retort_path));
             "/bin/sh".to_string()
         }
         None => text(&f.retort_path),

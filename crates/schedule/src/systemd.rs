@@ -2,6 +2,7 @@
 //! formula.
 //!
 //! The service is `Type=oneshot`, reads secrets with `EnvironmentFile=`,
+//! starts in `WorkingDirectory=` when the formula has one,
 //! runs `retort run FORMULA --quiet --state-dir STATE` with absolute paths
 //! and sends its output to the journal. The timer carries the
 //! `OnCalendar=` lines of [`crate::on_calendar`] with `Persistent=true` (a
@@ -64,6 +65,9 @@ fn service(f: &ScheduledFormula) -> String {
     );
     if let Some(env) = &f.env_file {
         out.push_str(&format!("EnvironmentFile={}\n", specifiers(&text(env))));
+    }
+    if let Some(dir) = &f.working_dir {
+        out.push_str(&format!("WorkingDirectory={}\n", specifiers(&text(dir))));
     }
     out.push_str(&format!(
         "ExecStart={} run {} --quiet --state-dir {}\n\

@@ -142,6 +142,65 @@ fn a_missing_env_file_fails_the_run_loudly() {
 }
 
 #[test]
+fn entries_start_in_the_working_directory_or_not_at_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("it's 100% $HOME");
+    let work = root.join("factory \"root\"");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::create_dir_all(&work).unwrap();
+    fs::write(root.join("secrets.env"), "RETORT_TEST_TOKEN=abc\n").unwrap();
+    let record = tmp.path().join("record");
+    fs::write(
+        root.join("bin/retort"),
+        format!(
+            "#!/bin/sh\n{{ pwd; echo \"$1 $RETORT_TEST_TOKEN\"; }} > '{}'\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(root.join("bin/retort"), fs::Permissions::from_mode(0o755)).unwrap();
+    let mut with_dir = formula(&root, "supervisor", "*/20 * * * *");
+    with_dir.working_dir = Some(work.clone());
+    let mut no_env = with_dir.clone();
+    no_env.name = "no-env".to_string();
+    no_env.env_file = None;
+    let text = crontab(&[with_dir.clone(), no_env]).unwrap();
+    let entries: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    for (entry, token) in entries.iter().zip(["abc", ""]) {
+        let (_, command) = split_entry(entry);
+        let status = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(cron_command(&command))
+            .current_dir("/")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .status()
+            .unwrap();
+        assert!(status.success(), "{command}");
+        assert_eq!(
+            fs::read_to_string(&record).unwrap(),
+            format!("{}\nrun {token}\n", work.display()),
+            "{command}"
+        );
+        fs::remove_file(&record).unwrap();
+    }
+
+    // A working directory that is gone: the shell says so and retort never starts.
+    fs::remove_dir(&work).unwrap();
+    let text = crontab(&[with_dir]).unwrap();
+    let entry = text.lines().find(|l| !l.starts_with('#')).unwrap();
+    let (_, command) = split_entry(entry);
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cron_command(&command))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("factory"));
+    assert!(!record.exists());
+}
+
+#[test]
 fn crontab_refuses_what_it_cannot_carry() {
     let root = Path::new("/srv/retort");
     let mut tz = formula(root, "x", "0 0 * * *");

@@ -165,3 +165,36 @@ fn sysbatch_job_runs_on_every_node_without_an_env_file() {
     let job = block(&v, "job", "retort-weekly-report");
     assert_eq!(inner(job, "periodic")["crons"], json!(["0 9 * * 1,3,5,0"]));
 }
+
+#[test]
+fn a_working_directory_is_changed_into_before_the_env_file_is_read() {
+    let Some(python) = python() else { return };
+    let root = Path::new("/srv/retort");
+    let mut f = formula(root, "supervisor", "*/20 * * * *");
+    f.working_dir = Some(root.join("factory ${x}"));
+    let files = nomad(&[f], NomadKind::Batch).unwrap();
+    let v = parse(python, &files[0].contents);
+    let task = block(
+        block(block(&v, "job", "retort-supervisor"), "group", "retort"),
+        "task",
+        "run",
+    );
+    let config = inner(task, "config");
+    assert_eq!(config["command"], "/bin/sh");
+    assert_eq!(
+        config["args"],
+        json!([
+            "-c",
+            r#"cd "$1" || exit; shift; set -a; . "$1"; set +a; shift; exec "$@""#,
+            "retort-supervisor",
+            "/srv/retort/factory ${x}",
+            "/srv/retort/secrets.env",
+            "/srv/retort/bin/retort",
+            "run",
+            "/srv/retort/formulas/supervisor.toml",
+            "--quiet",
+            "--state-dir",
+            "/srv/retort/state",
+        ])
+    );
+}

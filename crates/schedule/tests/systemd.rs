@@ -121,6 +121,7 @@ fn units_pass_systemd_analyze_verify_with_awkward_paths() {
     ];
     for f in &mut formulas {
         f.retort_path = retort.clone();
+        f.working_dir = Some(root.join("work dir"));
     }
     let files = systemd(&formulas).unwrap();
     let names: Vec<&str> = files.iter().map(|f| f.file_name.as_str()).collect();

@@ -18,6 +18,7 @@ pub fn formula(root: &Path, name: &str, schedule: &str) -> ScheduledFormula {
         retort_path: root.join("bin/retort"),
         state_dir: root.join("state"),
         env_file: Some(root.join("secrets.env")),
+        working_dir: None,
         time_zone: None,
     }
 }
