@@ -46,7 +46,7 @@ pub const HISTORY_FILE: &str = "history.sqlite";
 
 /// The schema version this build writes (SQLite's `PRAGMA user_version`):
 /// the number of schema migrations it knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The oldest schema version a read-only view ([`History::open_read_only`])
 /// can read as it is: the migrations after it add only indexes, which
@@ -153,6 +153,7 @@ CREATE INDEX action_runs_by_key ON action_runs (formula, action, fingerprint, at
 CREATE INDEX proposals_by_key ON proposals (formula, action, fingerprint, created_at);
 CREATE INDEX action_runs_by_proposal ON action_runs (proposal);
 ",
+    crate::spend::MIGRATION,
 ];
 
 /// The history store could not be used.
@@ -577,6 +578,11 @@ impl History {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The connection, for the other tables' modules ([`crate::spend`]).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// What the history says of `formula`.
@@ -1371,7 +1377,7 @@ fn collect_rows<T>(
     Ok(out)
 }
 
-fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
+pub(crate) fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
     move |source| HistoryError::Sqlite {
         path: path.to_path_buf(),
         source,
