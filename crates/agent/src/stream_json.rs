@@ -247,8 +247,7 @@ pub fn reset_time(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         } else {
             Some(amount)
         };
-        if let Some(at) = seconds.and_then(|s| now.checked_add_signed(ChronoDuration::seconds(s)))
-        {
+        if let Some(at) = seconds.and_then(|s| now.checked_add_signed(ChronoDuration::seconds(s))) {
             return Some(at);
         }
     }
