@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use retort_runner::holds::usd;
 use retort_testkit::{ClaudeCode, Machine, ModelServer, Reply, Rule, Scenario, Setup, Usage, When};
 use serde_json::Value;
 use support::{retort, seed_formula, stderr};
@@ -295,7 +296,7 @@ fn a_denied_command_fails_the_step_at_once_naming_it() {
         stderr(&output)
     );
     assert!(took < Duration::from_secs(60), "{took:?}");
-    eprintln!("denial to failure: {took:?}\n{}", stderr(&output));
+    eprintln!("denial to failure: {took:?}");
     assert_eq!(
         site.phase("denied"),
         "PHASE:failed\nReason: step `s1`: the agent was denied permission for Bash `docker system prune -f` and did not signal; retort grants only `retort signal` and `[agent] allowed_tools` (to allow it: allowed_tools = [\"Bash(docker system prune -f)\"])\n"
@@ -348,14 +349,15 @@ fn a_turn_without_a_signal_gets_one_reminder_then_fails() {
 fn a_run_that_reaches_its_budget_stops_and_the_days_budget_closes_the_gate() {
     let site = Site::new(signalling());
     let step_cost = cost(CALL) + cost(AFTER);
-    // Two steps reach the run's budget; what they spent is past the day's.
-    let run_usd = 1.5 * step_cost;
+    // Two steps reach the run's budget with their last replies (the second
+    // step is signalled before); what they spent is past the day's budget.
+    let run_usd = 1.9 * step_cost;
     let formula = site.formula(
         "thrifty",
         3,
         &format!(
             "[budget]\nrun_usd = {run_usd}\nday_usd = {}\n",
-            1.8 * step_cost
+            1.95 * step_cost
         ),
     );
 
@@ -370,8 +372,9 @@ fn a_run_that_reaches_its_budget_stops_and_the_days_budget_closes_the_gate() {
     assert_eq!(
         site.phase("thrifty"),
         format!(
-            "PHASE:failed\nReason: budget reached: ${:.4} of ${run_usd:.2} (`[budget] run_usd`)\n",
-            2.0 * step_cost
+            "PHASE:failed\nReason: budget reached: {} of {} (`[budget] run_usd`)\n",
+            usd(2.0 * step_cost),
+            usd(run_usd)
         )
     );
     let summary = site.run_json(&site.runs()[0]);
@@ -390,4 +393,42 @@ fn a_run_that_reaches_its_budget_stops_and_the_days_budget_closes_the_gate() {
     assert!(err.contains("over the day's budget until "), "{err}");
     assert!(err.contains(" 00:00 UTC"), "{err}");
     assert_eq!(site.server.message_requests().len(), 4, "no agent started");
+}
+
+#[test]
+fn a_turn_that_runs_past_the_budget_is_stopped_with_its_process_group() {
+    let site = Site::new(
+        Scenario::new().rule(
+            Rule::new(When::prompt_contains("Step 1"), Reply::bash("sleep 31.7"))
+                .usage(Usage::new(1000, 50)),
+        ),
+    );
+    let formula = site.formula(
+        "spendy",
+        2,
+        "[agent]\nallowed_tools = [\"Bash(sleep 31.7)\"]\n[budget]\nrun_usd = 0.001\n",
+    );
+
+    let (output, took) = site.run(&formula);
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr:\n{}",
+        stderr(&output)
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    eprintln!("a turn past the budget stopped after {took:?}");
+    // The reply's first frame: 1000 input tokens and 1 output token.
+    assert_eq!(
+        site.phase("spendy"),
+        "PHASE:failed\nReason: step `s1`: budget reached: $0.003 of $0.001 (`[budget] run_usd`), during the agent's turn\n"
+    );
+    // The agent's tool, in its process group, is gone with it.
+    let sleeping = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| cmdline.as_slice() == b"sleep\x0031.7\x00")
+        .count();
+    assert_eq!(sleeping, 0, "the agent's `sleep 31.7` outlived the run");
 }

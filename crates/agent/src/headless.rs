@@ -34,7 +34,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 
 use crate::session::{AgentExit, SessionSpec};
-use crate::stream_json::{TurnResult, user_frame};
+use crate::stream_json::{Reply, TurnResult, user_frame};
 
 /// How long an agent that has signalled may take to exit by itself: 30 s.
 pub const EXIT_GRACE: Duration = Duration::from_secs(30);
@@ -87,6 +87,8 @@ struct StepProcess {
     log: Arc<Mutex<Option<std::fs::File>>>,
     /// Stream-json: each turn's `result` frame, in order.
     results: Option<tokio::sync::Mutex<mpsc::UnboundedReceiver<TurnResult>>>,
+    /// Stream-json: each model reply as it starts (once per message id).
+    replies: Option<tokio::sync::Mutex<mpsc::UnboundedReceiver<Reply>>>,
 }
 
 impl HeadlessAgent {
@@ -174,6 +176,7 @@ impl HeadlessAgent {
             stdin: None,
             log: Arc::new(Mutex::new(None)),
             results: None,
+            replies: None,
         });
         Ok(())
     }
@@ -241,15 +244,22 @@ impl HeadlessAgent {
         let group = group_of(&child);
         let log = Arc::new(Mutex::new(Some(log)));
         let (result_sender, results) = mpsc::unbounded_channel();
+        let (reply_sender, replies) = mpsc::unbounded_channel();
         let stdout = child.stdout.take();
         let stdout_log = Arc::clone(&log);
         let reader = tokio::spawn(async move {
             let Some(stdout) = stdout else { return };
             let mut lines = tokio::io::BufReader::new(stdout).lines();
+            let mut last_reply = String::new();
             while let Ok(Some(line)) = lines.next_line().await {
                 append_line(&stdout_log, &line);
                 if let Some(result) = TurnResult::parse(&line) {
                     let _ = result_sender.send(result);
+                } else if let Some(reply) = Reply::parse(&line)
+                    && reply.id != last_reply
+                {
+                    last_reply.clone_from(&reply.id);
+                    let _ = reply_sender.send(reply);
                 }
             }
         });
@@ -279,16 +289,42 @@ impl HeadlessAgent {
             stdin,
             log,
             results: Some(tokio::sync::Mutex::new(results)),
+            replies: Some(tokio::sync::Mutex::new(replies)),
         })
     }
 
     /// The next turn's `result` frame of a stream-json agent; never, for a
     /// process-per-step agent or once the agent's output has ended.
+    ///
+    /// The replies of the turn it ends are dropped from
+    /// [`HeadlessAgent::next_reply`]'s queue: they are in its usage.
     pub async fn next_result(&self) -> TurnResult {
         if let Some(results) = self.current.as_ref().and_then(|c| c.results.as_ref())
             && let Some(result) = results.lock().await.recv().await
         {
+            self.drop_replies();
             return result;
+        }
+        std::future::pending().await
+    }
+
+    /// Drops the replies read so far (those of turns whose result is in).
+    fn drop_replies(&self) {
+        if let Some(replies) = self.current.as_ref().and_then(|c| c.replies.as_ref())
+            && let Ok(mut replies) = replies.try_lock()
+        {
+            while replies.try_recv().is_ok() {}
+        }
+    }
+
+    /// The next model reply of a stream-json agent as it starts (see
+    /// [`Reply`]); never, for a process-per-step agent or once the agent's
+    /// output has ended.
+    pub async fn next_reply(&self) -> Reply {
+        if let Some(replies) = self.current.as_ref().and_then(|c| c.replies.as_ref())
+            && let Some(reply) = replies.lock().await.recv().await
+        {
+            return reply;
         }
         std::future::pending().await
     }
@@ -296,7 +332,9 @@ impl HeadlessAgent {
     /// A `result` frame already read and not yet taken, if any.
     pub fn try_next_result(&self) -> Option<TurnResult> {
         let results = self.current.as_ref()?.results.as_ref()?;
-        results.try_lock().ok()?.try_recv().ok()
+        let result = results.try_lock().ok()?.try_recv().ok()?;
+        self.drop_replies();
+        Some(result)
     }
 
     /// How the current step's process ended, if it has.

@@ -203,6 +203,44 @@ impl TurnResult {
     }
 }
 
+/// An `assistant` frame: one model reply as it starts, with the reply's
+/// message id and its usage priced at its model's [`crate::usage::PRICES`].
+/// Its `output_tokens` is `message_start`'s (1): the full count comes only
+/// with the turn's result, so this is a lower bound, for stopping a turn
+/// that runs past a budget before it ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The reply's message id.
+    pub id: String,
+    /// Its usage so far, priced (cost `None` for a model of no known price,
+    /// such as the `<synthetic>` one of an API error).
+    pub usage: Usage,
+}
+
+impl Reply {
+    /// Reads an `assistant` frame; `None` for any other line.
+    pub fn parse(line: &str) -> Option<Reply> {
+        let frame: Value = serde_json::from_str(line.trim()).ok()?;
+        if frame["type"] != "assistant" {
+            return None;
+        }
+        let message = &frame["message"];
+        let usage = &message["usage"];
+        let count = |key: &str| usage[key].as_u64().unwrap_or(0);
+        let tokens = Usage {
+            input_tokens: count("input_tokens"),
+            output_tokens: count("output_tokens"),
+            cache_creation_input_tokens: count("cache_creation_input_tokens"),
+            cache_read_input_tokens: count("cache_read_input_tokens"),
+            cost_usd: None,
+        };
+        Some(Reply {
+            id: message["id"].as_str().unwrap_or_default().to_string(),
+            usage: tokens.priced(message["model"].as_str().unwrap_or_default()),
+        })
+    }
+}
+
 /// Whether an error text is about a rate or usage limit.
 fn names_a_limit(text: &str) -> bool {
     let lower = text.to_lowercase();
@@ -311,6 +349,16 @@ mod tests {
             Some(now() + ChronoDuration::minutes(30))
         );
         assert_eq!(reset_time("overloaded", now()), None);
+    }
+
+    #[test]
+    fn an_assistant_frame_is_a_priced_lower_bound() {
+        let line = r#"{"type":"assistant","message":{"id":"msg_7","model":"claude-sonnet-5","content":[],"usage":{"input_tokens":1000,"output_tokens":1,"cache_read_input_tokens":4000}}}"#;
+        let reply = Reply::parse(line).unwrap();
+        assert_eq!(reply.id, "msg_7");
+        let cost = reply.usage.cost_usd.unwrap();
+        assert!((cost - (1000.0 * 3e-6 + 15e-6 + 4000.0 * 0.3e-6)).abs() < 1e-12);
+        assert!(Reply::parse(r#"{"type":"result"}"#).is_none());
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::phase::Phase;
 use crate::plan::{Plan, RunOptions, SessionPlan};
 use crate::run::{PANE_CAPTURE_LINES, Progress, RunError, StepResult, millis, write_file};
 use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir};
-use crate::turns::{TurnStep, wait_for_turns};
+use crate::turns::{SessionAccount, TurnStep, wait_for_turns};
 
 /// What the agent phase of a run did: the tmux sessions it used, each
 /// step's result (every step of the plan, the ones not reached skipped),
@@ -317,8 +317,7 @@ async fn run_session_steps(
     let formula = &plan.loaded.formula;
     let count = plan.dag.order().len();
     let mut graceful = false;
-    // A stream-json session's cumulative cost (USD) so far.
-    let mut session_cost = 0.0;
+    let mut account = SessionAccount::default();
     for position in planned.steps.clone() {
         let step = &formula.steps[plan.dag.order()[position]];
         let step_clock = Instant::now();
@@ -351,8 +350,7 @@ async fn run_session_steps(
                     on_permission: formula.agent.on_permission,
                     spent_before: spent(&agents.steps),
                 };
-                let end =
-                    wait_for_turns(plan, run, &turn_step, agent, watch, &mut session_cost).await;
+                let end = wait_for_turns(plan, run, &turn_step, agent, watch, &mut account).await;
                 graceful = end.signalled;
                 if let Some((text, until)) = end.rate_limit {
                     let key = holds::agent_key(&formula.agent, &planned.agent_command);

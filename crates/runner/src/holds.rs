@@ -179,19 +179,39 @@ pub fn gate_hold(
     (spent >= day_usd).then(|| {
         let midnight = start.checked_add_days(Days::new(1)).unwrap_or(now);
         format!(
-            "over the day's budget until {}: ${spent:.4} spent of ${day_usd:.2} (`[budget] day_usd`)",
-            midnight.format("%Y-%m-%d %H:%M UTC")
+            "over the day's budget until {}: {} spent of {} (`[budget] day_usd`)",
+            midnight.format("%Y-%m-%d %H:%M UTC"),
+            usd(spent),
+            usd(day_usd)
         )
     })
 }
 
 /// The run's budget, `[budget] run_usd`, once `spent` (USD) reaches it:
-/// the reason the run stops, "budget reached: $0.0150 of $0.01
+/// the reason the run stops, "budget reached: $0.015 of $0.01
 /// (`[budget] run_usd`)".
 pub fn run_budget_reached(plan: &Plan, spent: f64) -> Option<String> {
     let budget = plan.loaded.formula.budget.run_usd?;
-    (spent >= budget)
-        .then(|| format!("budget reached: ${spent:.4} of ${budget:.2} (`[budget] run_usd`)"))
+    (spent >= budget).then(|| {
+        format!(
+            "budget reached: {} of {} (`[budget] run_usd`)",
+            usd(spent),
+            usd(budget)
+        )
+    })
+}
+
+/// US dollars to 4 decimals, trailing zeros cut down to 2: `$5.00`,
+/// `$0.015`, `$0.0192`.
+pub fn usd(amount: f64) -> String {
+    let text = format!("{amount:.4}");
+    let trimmed = text.trim_end_matches('0');
+    let decimals = trimmed.split_once('.').map_or(0, |(_, d)| d.len());
+    if decimals < 2 {
+        format!("${amount:.2}")
+    } else {
+        format!("${trimmed}")
+    }
 }
 
 #[cfg(test)]
@@ -240,6 +260,9 @@ mod tests {
         assert_eq!(agent_key(&section, "/opt/bin/claude"), "claude-code");
         assert_eq!(agent_key(&section, "bash a.sh"), "generic: bash a.sh");
         let day = Utc.with_ymd_and_hms(2026, 11, 21, 17, 3, 4).unwrap();
+        assert_eq!(usd(5.0), "$5.00");
+        assert_eq!(usd(0.001), "$0.001");
+        assert_eq!(usd(0.01824), "$0.0182");
         assert_eq!(
             day_start(day),
             Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap()

@@ -10,7 +10,9 @@
 //!   that would allow it;
 //! - a turn over without a signal: one reminder turn with the signal
 //!   command, then failure, "the agent stopped without signalling";
-//! - `[budget] run_usd` reached: the step fails, "budget reached".
+//! - `[budget] run_usd` reached: the step fails, "budget reached", also
+//!   mid-turn, as soon as the replies begun so far (priced from their
+//!   `assistant` frames, a lower bound) reach it.
 //!
 //! Every turn's tokens and cost (the difference of the cumulative
 //! `total_cost_usd`) are the step's usage.
@@ -77,19 +79,42 @@ pub(crate) struct TurnStep<'a> {
     pub spent_before: f64,
 }
 
+/// A stream-json session's account: its cumulative cost so far (USD), and
+/// how many results of earlier turns are still to come (a turn whose step
+/// was signalled but whose result did not come within [`RESULT_GRACE`]).
+#[derive(Debug, Default)]
+pub(crate) struct SessionAccount {
+    pub cost: f64,
+    pub owed: usize,
+}
+
+impl SessionAccount {
+    /// A result's usage, with its cost the difference from the session's
+    /// cost before it.
+    fn take(&mut self, result: &TurnResult) -> Usage {
+        let usage = result.usage(self.cost);
+        self.cost = result.total_cost_usd.unwrap_or(self.cost);
+        usage
+    }
+}
+
 /// Waits for the end of a step whose prompt was just written as a turn to
-/// the stream-json agent in `agent`; `session_cost` is the session's
-/// cumulative cost so far (USD), updated with each result.
+/// the stream-json agent in `agent`; `account` is its session's, updated
+/// with each result.
 pub(crate) async fn wait_for_turns(
     plan: &Plan,
     run: &RunDir,
     step: &TurnStep<'_>,
     agent: &mut Agent,
     watch: &mut Watch,
-    session_cost: &mut f64,
+    account: &mut SessionAccount,
 ) -> TurnEnd {
     let mut usage: Option<Usage> = None;
     let mut nudged = false;
+    // What the replies of the turn under way have cost so far (a lower
+    // bound, until its result says).
+    let mut turn_estimate: Option<Usage> = None;
+    let budgeted = plan.loaded.formula.budget.run_usd.is_some();
     // A turn that ended without a signal, and when to act on it.
     let mut unsignalled: Option<(TurnResult, tokio::time::Instant)> = None;
     loop {
@@ -101,24 +126,29 @@ pub(crate) async fn wait_for_turns(
             biased;
             end = wait_for_step(run, step.id, agent, &mut watch.wakes, step.deadline, &mut watch.interrupts) => Event::Ended(end),
             result = headless.next_result(), if unsignalled.is_none() => Event::Result(result),
+            reply = headless.next_reply(), if budgeted => Event::Reply(reply.usage),
             () = sleep_until(act_at) => Event::Unsignalled,
         };
         match event {
             Event::Ended(StepEnd::Signalled(record)) => {
-                if unsignalled.is_none()
-                    && let Ok(result) =
-                        tokio::time::timeout(RESULT_GRACE, headless.next_result()).await
-                {
-                    add(&mut usage, result.usage(*session_cost));
-                    *session_cost = result.total_cost_usd.unwrap_or(*session_cost);
+                if unsignalled.is_none() {
+                    // This turn's result, after any an earlier turn owes.
+                    let mut expected = account.owed + 1;
+                    while expected > 0 {
+                        match tokio::time::timeout(RESULT_GRACE, headless.next_result()).await {
+                            Ok(result) => add(&mut usage, account.take(&result)),
+                            Err(_) => break,
+                        }
+                        expected -= 1;
+                    }
+                    account.owed = expected;
                 }
                 return ended(StepEnd::Signalled(record), step, usage);
             }
             Event::Ended(StepEnd::AgentEnded(exit)) => {
                 // A result read before the exit says more than the exit.
                 while let Some(result) = headless.try_next_result() {
-                    add(&mut usage, result.usage(*session_cost));
-                    *session_cost = result.total_cost_usd.unwrap_or(*session_cost);
+                    add(&mut usage, account.take(&result));
                     if let Some(end) = error_end(&result, step, usage) {
                         return end;
                     }
@@ -126,9 +156,37 @@ pub(crate) async fn wait_for_turns(
                 return ended(StepEnd::AgentEnded(exit), step, usage);
             }
             Event::Ended(end) => return ended(end, step, usage),
+            Event::Reply(reply) => {
+                add(
+                    &mut turn_estimate,
+                    Usage {
+                        cost_usd: Some(reply.cost_usd.unwrap_or(0.0)),
+                        ..reply
+                    },
+                );
+                let cost = |u: Option<Usage>| u.and_then(|u| u.cost_usd).unwrap_or(0.0);
+                let spent = step.spent_before + cost(usage) + cost(turn_estimate);
+                if let Some(reason) = run_budget_reached(plan, spent) {
+                    // What the turn used so far counts as the step's.
+                    if let Some(estimate) = turn_estimate {
+                        add(&mut usage, estimate);
+                    }
+                    return failed(
+                        StepOutcome::Failed,
+                        format!("step `{}`: {reason}, during the agent's turn", step.id),
+                        usage,
+                    );
+                }
+            }
             Event::Result(result) => {
-                add(&mut usage, result.usage(*session_cost));
-                *session_cost = result.total_cost_usd.unwrap_or(*session_cost);
+                turn_estimate = None;
+                add(&mut usage, account.take(&result));
+                if account.owed > 0 {
+                    // An earlier turn's late result: its usage counts here,
+                    // its verdict was that turn's.
+                    account.owed -= 1;
+                    continue;
+                }
                 if let Some(end) = error_end(&result, step, usage) {
                     return end;
                 }
@@ -200,6 +258,7 @@ pub(crate) async fn wait_for_turns(
 enum Event {
     Ended(StepEnd),
     Result(TurnResult),
+    Reply(Usage),
     Unsignalled,
 }
 
