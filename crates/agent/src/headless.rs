@@ -69,7 +69,7 @@ pub struct HeadlessAgent {
     spec: SessionSpec,
     stream: bool,
     steps_started: usize,
-    current: Option<StepProcess>,
+    current: Option<Box<StepProcess>>,
 }
 
 /// An agent process: a step's, or a stream-json session's.
@@ -170,14 +170,14 @@ impl HeadlessAgent {
             };
             let _ = sender.send(Some(status));
         });
-        self.current = Some(StepProcess {
+        self.current = Some(Box::new(StepProcess {
             group,
             exit,
             stdin: None,
             log: Arc::new(Mutex::new(None)),
             results: None,
             replies: None,
-        });
+        }));
         Ok(())
     }
 
@@ -205,7 +205,7 @@ impl HeadlessAgent {
         let log = create_log(output)?;
         self.steps_started += 1;
         if self.current.is_none() {
-            self.current = Some(self.start_stream(step, log)?);
+            self.current = Some(Box::new(self.start_stream(step, log)?));
         } else if let Some(current) = &self.current
             && let Ok(mut slot) = current.log.lock()
         {
