@@ -12,14 +12,15 @@ use serde_json::Value as Json;
 
 use retort_formula::shape::{NodeId, Shape};
 
-/// The shape of [`retort_preflight::Snapshot`], compiled once from its JSON
-/// Schema; sections preflight gains are in it without changes here.
+/// The shape of [`retort_preflight::Snapshot`]: its JSON Schema compiled
+/// ahead of time into `crates/decide/shapes/snapshot.json` (a test keeps it
+/// current; see [`Shape::generated`]), read once.
 pub fn snapshot_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
-        Shape::from_schema(
-            &serde_json::to_value(schemars::schema_for!(retort_preflight::Snapshot))
-                .unwrap_or_default(),
-        )
+        Shape::generated(include_str!("../shapes/snapshot.json"), || {
+            serde_json::to_value(schemars::schema_for!(retort_preflight::Snapshot))
+                .unwrap_or_default()
+        })
     });
     &SHAPE
 }

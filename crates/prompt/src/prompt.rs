@@ -133,22 +133,26 @@ impl RunInfo {
     }
 }
 
-/// The shape of [`TemplateContext`], for checking description templates.
+/// The shape of [`TemplateContext`], for checking description templates:
+/// its JSON Schema compiled ahead of time into
+/// `crates/prompt/shapes/description.json` (see [`Shape::generated`]).
 pub fn description_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
-        Shape::from_schema(
-            &serde_json::to_value(schemars::schema_for!(TemplateContext)).unwrap_or_default(),
-        )
+        Shape::generated(include_str!("../shapes/description.json"), || {
+            serde_json::to_value(schemars::schema_for!(TemplateContext)).unwrap_or_default()
+        })
     });
     &SHAPE
 }
 
-/// The shape of [`AgentContext`], for checking the agent command template.
+/// The shape of [`AgentContext`], for checking the agent command template:
+/// its JSON Schema compiled ahead of time into
+/// `crates/prompt/shapes/agent-command.json` (see [`Shape::generated`]).
 pub fn agent_command_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
-        Shape::from_schema(
-            &serde_json::to_value(schemars::schema_for!(AgentContext)).unwrap_or_default(),
-        )
+        Shape::generated(include_str!("../shapes/agent-command.json"), || {
+            serde_json::to_value(schemars::schema_for!(AgentContext)).unwrap_or_default()
+        })
     });
     &SHAPE
 }
