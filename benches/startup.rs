@@ -85,7 +85,12 @@ fn main() {
     );
     let snapshot = preflight(&fixture.repo).output().expect("preflight");
     let json: serde_json::Value = serde_json::from_slice(&snapshot.stdout).expect("json");
-    assert_eq!(json["git"]["repos"][0]["worktrees"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        json["git"]["repos"][0]["worktrees"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
     assert_eq!(json["git"]["repos"][0]["changed_files"], 2);
 
     let mut samples: Vec<(&str, Vec<Duration>)> = [
@@ -149,7 +154,12 @@ fn main() {
 /// `/proc/loadavg`'s first three fields.
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
@@ -217,7 +227,10 @@ impl Fixture {
             std::fs::create_dir_all(dir.join(sub)).expect("fixture dir");
         }
         for i in 0..4 {
-            write(&dir.join(format!("phase/agent{i}-session-{i}.phase")), "PHASE:done");
+            write(
+                &dir.join(format!("phase/agent{i}-session-{i}.phase")),
+                "PHASE:done",
+            );
             write(&dir.join(format!("locks/agent{i}-poll.lock")), "1\n");
             let log: String = (0..500).map(|n| format!("agent{i} poll {n}\n")).collect();
             write(&dir.join(format!("logs/agent{i}.log")), &log);

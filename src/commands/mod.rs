@@ -57,7 +57,17 @@ pub fn state_dir(explicit: Option<&std::path::Path>) -> Result<StateDir, u8> {
 
 /// Runs `run::prepare`, printing warnings, and turns errors into exit statuses.
 pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, u8> {
-    match engine_run::prepare(options, placeholder_run).await {
+    reported(engine_run::prepare(options, placeholder_run).await)
+}
+
+/// Runs `run::prepare_run` (no prompts rendered: a run renders them when
+/// its gate opens), as [`prepare`].
+pub async fn prepare_run(options: &RunOptions) -> Result<Plan, u8> {
+    reported(engine_run::prepare_run(options).await)
+}
+
+fn reported(prepared: Result<Plan, RunError>) -> Result<Plan, u8> {
+    match prepared {
         Ok(plan) => {
             for warning in &plan.warnings {
                 eprintln!("warning: {warning}");

@@ -8,7 +8,7 @@ use retort_formula::formula::Backend;
 use retort_runner::run::{self, Plan, Progress, RunOptions, StepOutcome};
 use retort_runner::state::StateDir;
 
-use super::{options, prepare};
+use super::{options, prepare, prepare_run};
 use crate::{EXIT_FAILED, invalid};
 
 /// What `retort run` was asked.
@@ -69,7 +69,7 @@ async fn dry_run_plan(options: &RunOptions) -> u8 {
 }
 
 async fn run_formula(options: &RunOptions) -> u8 {
-    let plan = match prepare(options, false).await {
+    let plan = match prepare_run(options).await {
         Ok(plan) => plan,
         Err(code) => return code,
     };

@@ -153,6 +153,79 @@ pub fn check_file(path: &Path, options: &CheckOptions) -> Result<Checked, Formul
 
 /// Checks `text` as the formula file `path`. Never panics, whatever `text` holds.
 pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checked {
+    begin(path, text, options).finish()
+}
+
+/// A formula checked up to its rules: [`Begun::finish`] checks the rules
+/// and actions (stage 6, compiling their CEL: the costly part of a small
+/// formula's check) and what depends on them (unused vars). A run starts
+/// its preflight between the two, and finishes the check beside it.
+#[derive(Debug)]
+pub struct Begun {
+    checked: Checked,
+    /// The typed formula, when the file got that far.
+    formula: Option<Formula>,
+    /// The vars the templates use.
+    used: BTreeSet<String>,
+    /// Where each `[vars]` entry is.
+    var_spans: BTreeMap<String, Range<usize>>,
+}
+
+impl Begun {
+    /// The typed formula, when the file got that far.
+    pub fn formula(&self) -> Option<&Formula> {
+        self.formula.as_ref()
+    }
+
+    /// Whether a problem found so far is an error (the rules are not checked
+    /// yet).
+    pub fn has_errors(&self) -> bool {
+        self.checked.has_errors()
+    }
+
+    /// Checks the rules and actions, then the vars no template or rule
+    /// uses: the whole check, as [`check_source`] returns it.
+    pub fn finish(self) -> Checked {
+        let Begun {
+            mut checked,
+            formula,
+            mut used,
+            var_spans,
+        } = self;
+        let Some(formula) = formula else {
+            return sorted(checked);
+        };
+        let inspected = RuleSet::inspect(&formula, checked.source.text());
+        checked.problems.extend(inspected.problems);
+        checked.rules = inspected.rules.map(Arc::new);
+        used.extend(inspected.used_vars);
+        for (name, place) in &var_spans {
+            if !used.contains(name.as_str()) {
+                checked.problems.push(Problem::UnusedVar {
+                    name: name.clone(),
+                    span: span(place.clone()),
+                });
+            }
+        }
+        checked.formula = Some(formula);
+        sorted(checked)
+    }
+}
+
+/// Reads the formula at `path` and checks it up to its rules (see [`Begun`]).
+///
+/// # Errors
+/// [`FormulaError::Read`] when the file cannot be read.
+pub fn begin_file(path: &Path, options: &CheckOptions) -> Result<Begun, FormulaError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FormulaError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(begin(path, text, options))
+}
+
+/// Checks `text` as the formula file `path` up to its rules (see [`Begun`]).
+pub fn begin(path: &Path, text: String, options: &CheckOptions) -> Begun {
     let source = SourceFile::new(path, text);
     let mut checked = Checked {
         path: path.to_path_buf(),
@@ -168,12 +241,12 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
     let (mut document, syntax_errors) = document::parse(text);
     if !syntax_errors.is_empty() {
         checked.problems = syntax_errors.iter().map(toml_problem).collect();
-        return sorted(checked);
+        return Begun::stopped(checked);
     }
     let structure = structure::check(&document, formula_shape());
     checked.problems = structure.problems;
     if !structure.complete {
-        return sorted(checked);
+        return Begun::stopped(checked);
     }
     // Later stages see the document without the keys reported above.
     structure::repair(&mut document, &structure.repairs);
@@ -182,11 +255,11 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
         Ok(formula) => formula,
         Err(error) => {
             checked.problems.push(value_problem(&error));
-            return sorted(checked);
+            return Begun::stopped(checked);
         }
     };
 
-    let (dag, (template_problems, mut used)) = dag_and_templates(&formula, text);
+    let (dag, (template_problems, used)) = dag_and_templates(&formula, text);
     match dag {
         Ok(dag) => checked.dag = Some(dag),
         Err(problems) => checked.problems.extend(problems),
@@ -195,18 +268,6 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
     checked.vars = vars;
     checked.problems.extend(var_problems);
     checked.problems.extend(template_problems);
-    let inspected = RuleSet::inspect(&formula, text);
-    checked.problems.extend(inspected.problems);
-    checked.rules = inspected.rules.map(Arc::new);
-    used.extend(inspected.used_vars);
-    for (name, place) in &var_spans {
-        if !used.contains(name.as_str()) {
-            checked.problems.push(Problem::UnusedVar {
-                name: name.clone(),
-                span: span(place.clone()),
-            });
-        }
-    }
     if let Some(ready) = &formula.agent.ready
         && ready.get_ref().trim().is_empty()
     {
@@ -251,8 +312,24 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
             }
         }
     }
-    checked.formula = Some(formula);
-    sorted(checked)
+    Begun {
+        checked,
+        formula: Some(formula),
+        used,
+        var_spans,
+    }
+}
+
+impl Begun {
+    /// A check that stopped before the typed formula.
+    fn stopped(checked: Checked) -> Begun {
+        Begun {
+            checked,
+            formula: None,
+            used: BTreeSet::new(),
+            var_spans: BTreeMap::new(),
+        }
+    }
 }
 
 fn sorted(mut checked: Checked) -> Checked {

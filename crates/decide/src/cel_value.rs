@@ -17,12 +17,17 @@ use retort_formula::shape::{NodeId, Shape};
 /// current; see [`Shape::generated`]), read once.
 pub fn snapshot_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
-        Shape::generated(include_str!("../shapes/snapshot.json"), || {
-            serde_json::to_value(schemars::schema_for!(retort_preflight::Snapshot))
-                .unwrap_or_default()
-        })
+        Shape::generated(include_str!("../shapes/snapshot.json"), snapshot_shape_now)
     });
     &SHAPE
+}
+
+/// [`snapshot_shape`] compiled now from the snapshot's JSON Schema, without
+/// descriptions (rules only look paths up): what `shapes/snapshot.json`
+/// holds.
+pub fn snapshot_shape_now() -> Shape {
+    let schema = serde_json::to_value(schemars::schema_for!(retort_preflight::Snapshot));
+    Shape::from_schema(&schema.unwrap_or_default()).without_descriptions()
 }
 
 /// Converts `value`, whose shape is node `id` of `shape` (or unknown), into

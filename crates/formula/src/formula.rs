@@ -473,7 +473,9 @@ pub fn json_schema() -> serde_json::Value {
 /// once.
 pub fn formula_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
-        Shape::generated(include_str!("../shapes/formula.json"), json_schema)
+        Shape::generated(include_str!("../shapes/formula.json"), || {
+            Shape::from_schema(&json_schema())
+        })
     });
     &SHAPE
 }

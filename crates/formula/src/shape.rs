@@ -118,15 +118,25 @@ impl Shape {
 
     /// The shape compiled ahead of time into `encoded` (the text of a file
     /// [`Shape::encode`] wrote); when that text does not decode (a file
-    /// edited by hand), the shape compiled now from `schema()`, so that a
-    /// bad file costs time, never correctness.
-    pub fn generated(encoded: &str, schema: impl FnOnce() -> Value) -> Shape {
+    /// edited by hand), the shape `compile()` compiles now, so that a bad
+    /// file costs time, never correctness.
+    pub fn generated(encoded: &str, compile: impl FnOnce() -> Shape) -> Shape {
         match serde_json::from_str::<Encoded>(encoded) {
             Ok(Encoded { root, nodes }) if Shape::is_valid(&nodes, root) => {
                 Shape::from_nodes(nodes, root)
             }
-            _ => Shape::from_schema(&schema()),
+            _ => compile(),
         }
+    }
+
+    /// The same shape without the schema's descriptions: for shapes only
+    /// looked up (template and rule paths), never described to a user; a
+    /// third of the size to read.
+    pub fn without_descriptions(mut self) -> Shape {
+        for node in &mut self.nodes {
+            node.description = None;
+        }
+        self
     }
 
     /// The shape as text for [`Shape::generated`]: JSON, one node a line,
@@ -143,16 +153,17 @@ impl Shape {
         text
     }
 
-    /// Whether the generated file `path` holds what `schema` compiles to
-    /// now: `Err` with how to regenerate it when not. With the environment
-    /// variable `RETORT_BLESS` set, (re)writes the file instead. For each
-    /// crate's test that its checked-in shapes are current.
+    /// Whether the generated file `path` holds `compiled` (a shape compiled
+    /// now from its schema): `Err` with how to regenerate it when not. With
+    /// the environment variable `RETORT_BLESS` set, (re)writes the file
+    /// instead. For each crate's test that its checked-in shapes are
+    /// current.
     ///
     /// # Errors
     /// A message naming the file when it is missing or out of date, or
     /// cannot be written.
-    pub fn check_generated(path: &std::path::Path, schema: &Value) -> Result<(), String> {
-        let expected = Shape::from_schema(schema).encode();
+    pub fn check_generated(path: &std::path::Path, compiled: &Shape) -> Result<(), String> {
+        let expected = compiled.encode();
         if std::env::var_os("RETORT_BLESS").is_some() {
             return std::fs::write(path, &expected)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()));

@@ -139,7 +139,7 @@ impl RunInfo {
 pub fn description_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
         Shape::generated(include_str!("../shapes/description.json"), || {
-            serde_json::to_value(schemars::schema_for!(TemplateContext)).unwrap_or_default()
+            shape_now::<TemplateContext>()
         })
     });
     &SHAPE
@@ -151,10 +151,18 @@ pub fn description_shape() -> &'static Shape {
 pub fn agent_command_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
         Shape::generated(include_str!("../shapes/agent-command.json"), || {
-            serde_json::to_value(schemars::schema_for!(AgentContext)).unwrap_or_default()
+            shape_now::<AgentContext>()
         })
     });
     &SHAPE
+}
+
+/// The shape of `T` compiled now from its JSON Schema, without
+/// descriptions (templates only look paths up): what the files under
+/// `shapes/` hold for [`TemplateContext`] and [`AgentContext`].
+pub fn shape_now<T: schemars::JsonSchema>() -> Shape {
+    let schema = serde_json::to_value(schemars::schema_for!(T));
+    Shape::from_schema(&schema.unwrap_or_default()).without_descriptions()
 }
 
 /// Whether the step at `position` of the topological order opens an agent

@@ -86,9 +86,14 @@ pub(crate) fn layout(dir: &Path) -> Option<Layout> {
             .to_ascii_lowercase();
         // `core.worktree`, `extensions.worktreeConfig` (per-worktree
         // settings), reftable refs, SHA-256 or relative worktree paths.
-        if ["worktree", "refstorage", "objectformat", "relativeworktrees"]
-            .iter()
-            .any(|key| config.contains(key))
+        if [
+            "worktree",
+            "refstorage",
+            "objectformat",
+            "relativeworktrees",
+        ]
+        .iter()
+        .any(|key| config.contains(key))
         {
             return None;
         }
@@ -155,7 +160,10 @@ pub(crate) fn worktrees(layout: &Layout) -> Option<Vec<ListedWorktree>> {
 pub(crate) fn porcelain(worktrees: &[ListedWorktree]) -> String {
     let mut out = String::new();
     for worktree in worktrees {
-        out.push_str(&format!("worktree {}\nHEAD {}\n", worktree.path, worktree.head));
+        out.push_str(&format!(
+            "worktree {}\nHEAD {}\n",
+            worktree.path, worktree.head
+        ));
         match &worktree.branch {
             Some(branch) => out.push_str(&format!("branch {branch}\n")),
             None => out.push_str("detached\n"),
@@ -258,11 +266,7 @@ mod tests {
     fn assert_agrees_with_git(dir: &Path) {
         let layout = layout(dir).expect("a plain layout");
         let told = git(dir, &["rev-parse", "--absolute-git-dir", "--show-toplevel"]);
-        let read = format!(
-            "{}\n{}\n",
-            layout.git_dir.display(),
-            layout.root.display()
-        );
+        let read = format!("{}\n{}\n", layout.git_dir.display(), layout.root.display());
         assert_eq!(read, told, "from {}", dir.display());
         let listed = worktrees(&layout).expect("worktrees read");
         let told = git(dir, &["worktree", "list", "--porcelain"]);
@@ -301,7 +305,10 @@ mod tests {
         assert_agrees_with_git(&top.join("mm"));
         // Packed refs, and a branch moved on in another worktree.
         git(&main, &["pack-refs", "--all"]);
-        git(&top.join("zz"), &["commit", "-q", "--allow-empty", "-m", "two"]);
+        git(
+            &top.join("zz"),
+            &["commit", "-q", "--allow-empty", "-m", "two"],
+        );
         assert_agrees_with_git(&main);
         assert_agrees_with_git(&top.join("zz"));
     }
