@@ -156,17 +156,17 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
     begin(path, text, options).finish()
 }
 
-/// A formula checked up to its rules: [`Begun::finish`] checks the rules
-/// and actions (stage 6, compiling their CEL: the costly part of a small
-/// formula's check) and what depends on them (unused vars). A run starts
-/// its preflight between the two, and finishes the check beside it.
+/// A formula checked up to its typed value (stages 1–3, vars and the
+/// settings of `[agent]`): [`Begun::finish`] checks the DAG, the templates,
+/// the rules and actions (stages 4–6; compiling the rules' CEL is the
+/// costly part of a small formula's check) and what depends on them
+/// (unused vars). A run starts its preflight between the two, as soon as
+/// the formula says what to collect, and finishes the check beside it.
 #[derive(Debug)]
 pub struct Begun {
     checked: Checked,
     /// The typed formula, when the file got that far.
     formula: Option<Formula>,
-    /// The vars the templates use.
-    used: BTreeSet<String>,
     /// Where each `[vars]` entry is.
     var_spans: BTreeMap<String, Range<usize>>,
 }
@@ -177,24 +177,31 @@ impl Begun {
         self.formula.as_ref()
     }
 
-    /// Whether a problem found so far is an error (the rules are not checked
-    /// yet).
+    /// Whether a problem found so far is an error (the DAG, templates and
+    /// rules are not checked yet).
     pub fn has_errors(&self) -> bool {
         self.checked.has_errors()
     }
 
-    /// Checks the rules and actions, then the vars no template or rule
-    /// uses: the whole check, as [`check_source`] returns it.
+    /// Checks the DAG, the templates, the rules and actions, then the vars
+    /// no template or rule uses: the whole check, as [`check_source`]
+    /// returns it.
     pub fn finish(self) -> Checked {
         let Begun {
             mut checked,
             formula,
-            mut used,
             var_spans,
         } = self;
         let Some(formula) = formula else {
             return sorted(checked);
         };
+        let (dag, (template_problems, mut used)) =
+            dag_and_templates(&formula, checked.source.text());
+        match dag {
+            Ok(dag) => checked.dag = Some(dag),
+            Err(problems) => checked.problems.extend(problems),
+        }
+        checked.problems.extend(template_problems);
         let inspected = RuleSet::inspect(&formula, checked.source.text());
         checked.problems.extend(inspected.problems);
         checked.rules = inspected.rules.map(Arc::new);
@@ -212,7 +219,8 @@ impl Begun {
     }
 }
 
-/// Reads the formula at `path` and checks it up to its rules (see [`Begun`]).
+/// Reads the formula at `path` and checks it up to its typed value (see
+/// [`Begun`]).
 ///
 /// # Errors
 /// [`FormulaError::Read`] when the file cannot be read.
@@ -224,7 +232,8 @@ pub fn begin_file(path: &Path, options: &CheckOptions) -> Result<Begun, FormulaE
     Ok(begin(path, text, options))
 }
 
-/// Checks `text` as the formula file `path` up to its rules (see [`Begun`]).
+/// Checks `text` as the formula file `path` up to its typed value (see
+/// [`Begun`]).
 pub fn begin(path: &Path, text: String, options: &CheckOptions) -> Begun {
     let source = SourceFile::new(path, text);
     let mut checked = Checked {
@@ -259,15 +268,9 @@ pub fn begin(path: &Path, text: String, options: &CheckOptions) -> Begun {
         }
     };
 
-    let (dag, (template_problems, used)) = dag_and_templates(&formula, text);
-    match dag {
-        Ok(dag) => checked.dag = Some(dag),
-        Err(problems) => checked.problems.extend(problems),
-    }
     let (vars, var_problems) = resolve_vars(&formula, &var_spans, options);
     checked.vars = vars;
     checked.problems.extend(var_problems);
-    checked.problems.extend(template_problems);
     if let Some(ready) = &formula.agent.ready
         && ready.get_ref().trim().is_empty()
     {
@@ -315,7 +318,6 @@ pub fn begin(path: &Path, text: String, options: &CheckOptions) -> Begun {
     Begun {
         checked,
         formula: Some(formula),
-        used,
         var_spans,
     }
 }
@@ -326,7 +328,6 @@ impl Begun {
         Begun {
             checked,
             formula: None,
-            used: BTreeSet::new(),
             var_spans: BTreeMap::new(),
         }
     }

@@ -168,9 +168,9 @@ async fn prepare_with(
     };
     let begun = check::begin_file(&options.formula, &check_options)?;
     // The preflight starts as soon as the formula says what to collect; its
-    // rules (CEL compilation, the costly part of the check) are checked on
-    // a thread of their own meanwhile. A formula with errors before its
-    // rules gets no preflight.
+    // DAG, templates and rules (CEL compilation: the costly part of the
+    // check) are checked on a thread of their own meanwhile. A formula with
+    // errors found before that gets no preflight.
     let preflight = match (&options.snapshot, begun.formula()) {
         (None, Some(formula)) if !begun.has_errors() => Some(
             options
