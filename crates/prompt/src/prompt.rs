@@ -210,24 +210,36 @@ impl RunInfo {
     }
 }
 
-/// The shape of [`TemplateContext`], for checking description templates.
+/// The shape of [`TemplateContext`], for checking description templates:
+/// its JSON Schema compiled ahead of time into
+/// `crates/prompt/shapes/description.json` (see [`Shape::generated`]).
 pub fn description_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
-        Shape::from_schema(
-            &serde_json::to_value(schemars::schema_for!(TemplateContext)).unwrap_or_default(),
-        )
+        Shape::generated(include_str!("../shapes/description.json"), || {
+            shape_now::<TemplateContext>()
+        })
     });
     &SHAPE
 }
 
-/// The shape of [`AgentContext`], for checking the agent command template.
+/// The shape of [`AgentContext`], for checking the agent command template:
+/// its JSON Schema compiled ahead of time into
+/// `crates/prompt/shapes/agent-command.json` (see [`Shape::generated`]).
 pub fn agent_command_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
-        Shape::from_schema(
-            &serde_json::to_value(schemars::schema_for!(AgentContext)).unwrap_or_default(),
-        )
+        Shape::generated(include_str!("../shapes/agent-command.json"), || {
+            shape_now::<AgentContext>()
+        })
     });
     &SHAPE
+}
+
+/// The shape of `T` compiled now from its JSON Schema, without
+/// descriptions (templates only look paths up): what the files under
+/// `shapes/` hold for [`TemplateContext`] and [`AgentContext`].
+pub fn shape_now<T: schemars::JsonSchema>() -> Shape {
+    let schema = serde_json::to_value(schemars::schema_for!(T));
+    Shape::from_schema(&schema.unwrap_or_default()).without_descriptions()
 }
 
 /// Whether the step at `position` of the topological order opens an agent

@@ -103,7 +103,8 @@ pub struct Plan {
     /// What templates know of the run.
     pub run_info: RunInfo,
     /// Each step's prompt, in topological order, rendered with the preview
-    /// decision.
+    /// decision; empty from [`prepare_run`] (a run renders its prompts when
+    /// its gate opens).
     pub prompts: Vec<Prompt>,
     /// The agent sessions, in order (one unless steps change model).
     pub sessions: Vec<SessionPlan>,
@@ -141,12 +142,60 @@ pub struct Plan {
 /// [`RunError::Snapshot`] when `--snapshot` is not a snapshot;
 /// [`RunError::Prompt`] when a template fails to render.
 pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, RunError> {
+    prepare_with(options, placeholder_run, true).await
+}
+
+/// [`prepare`] for a run that [`crate::run::execute`] carries out: the
+/// same, but no prompt is rendered ([`Plan::prompts`] is empty). A run
+/// renders its prompts once, with the decision it commits, and only when
+/// the gate opens; a template that fails to render then fails the run.
+///
+/// # Errors
+/// As [`prepare`], but never [`RunError::Prompt`] for a step's prompt.
+pub async fn prepare_run(options: &RunOptions) -> Result<Plan, RunError> {
+    prepare_with(options, false, false).await
+}
+
+async fn prepare_with(
+    options: &RunOptions,
+    placeholder_run: bool,
+    render: bool,
+) -> Result<Plan, RunError> {
     let check_options = CheckOptions {
         vars: options.vars.clone(),
         cwd: options.cwd.clone(),
         purpose: Purpose::Run,
     };
-    let (ready, problems) = check::check_file(&options.formula, &check_options)?.into_ready()?;
+    let begun = check::begin_file(&options.formula, &check_options)?;
+    // The preflight starts as soon as the formula says what to collect; its
+    // DAG, templates and rules (CEL compilation: the costly part of the
+    // check) are checked on a thread of their own meanwhile. A formula with
+    // errors found before that gets no preflight.
+    let preflight = match (&options.snapshot, begun.formula()) {
+        (None, Some(formula)) if !begun.has_errors() => Some(
+            options
+                .preflight
+                .clone()
+                .configure(&formula.preflight, &options.cwd),
+        ),
+        _ => None,
+    };
+    let (checked, collected) = match preflight {
+        Some(preflight) => {
+            let finishing = tokio::task::spawn_blocking(move || begun.finish());
+            let snapshot = retort_preflight::collect(&preflight).await;
+            let checked = match finishing.await.map_err(|e| e.try_into_panic()) {
+                Ok(checked) => checked,
+                // A bug in the checker panics as it would have here.
+                Err(Ok(panic)) => std::panic::resume_unwind(panic),
+                // Cancelled (the runtime shutting down): check here.
+                Err(Err(_)) => check::check_file(&options.formula, &check_options)?,
+            };
+            (checked, Some(snapshot))
+        }
+        None => (begun.finish(), None),
+    };
+    let (ready, problems) = checked.into_ready()?;
     let Ready {
         loaded,
         dag,
@@ -154,9 +203,10 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         vars,
     } = ready;
     let formula = &loaded.formula;
-    let snapshot = match &options.snapshot {
-        Some(path) => read_snapshot(path)?,
-        None => {
+    let snapshot = match (collected, &options.snapshot) {
+        (Some(snapshot), _) => snapshot,
+        (None, Some(path)) => read_snapshot(path)?,
+        (None, None) => {
             let preflight = options
                 .preflight
                 .clone()
@@ -199,15 +249,18 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
             phase_file: phase_file.display().to_string(),
         }
     };
-    let prompts = render_prompts(
-        formula,
-        &dag,
-        &snapshot,
-        &context_files,
-        &run_info,
-        &vars,
-        &decision,
-    )?;
+    let prompts = match render {
+        true => render_prompts(
+            formula,
+            &dag,
+            &snapshot,
+            &context_files,
+            &run_info,
+            &vars,
+            &decision,
+        )?,
+        false => Vec::new(),
+    };
 
     let template = options
         .agent

@@ -37,7 +37,7 @@ use retort_os::atomic::write_atomic;
 use retort_prompt::prompt::PromptError;
 
 use crate::agent_phase::{Agents, agent_phase, skipped};
-pub use crate::plan::{Plan, RunOptions, SessionPlan, prepare, read_snapshot};
+pub use crate::plan::{Plan, RunOptions, SessionPlan, prepare, prepare_run, read_snapshot};
 pub use retort_agent::wait::StepOutcome;
 
 /// Lines of the agent's pane kept in `agent-pane.txt` at the end of a run.
