@@ -165,6 +165,11 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         step: Option<String>,
     },
+
+    /// Record an agent hook's JSON (standard input) in the run directory
+    /// (run by Claude Code's hooks, from the settings retort writes).
+    #[command(hide = true)]
+    Hook,
 }
 
 /// The signals an agent can give.

@@ -3,6 +3,7 @@
 pub mod approve;
 pub mod check;
 pub mod graph;
+pub mod hook;
 pub mod preflight;
 pub mod proposals;
 pub mod reject;

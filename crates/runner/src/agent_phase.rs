@@ -9,12 +9,16 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use retort_agent::agent::Agent;
+use retort_agent::claude_code::{SHORTCUTS_FOOTER, ScreenPatterns, settings_file};
 use retort_agent::headless::HeadlessAgent;
+use retort_agent::profile::shell_quote;
 use retort_agent::ready::{Readiness, ReadyEnd, wait_until_ready};
 use retort_agent::session::{AgentSession, SessionSpec};
+use retort_agent::signal::{agent_phase_file, clear_agent_phase};
 use retort_agent::wait::{Interrupts, StepEnd, StepOutcome, wait_for_step};
+use retort_agent::watchdog::TmuxWatch;
 use retort_decide::decide::Decision;
-use retort_formula::formula::Backend;
+use retort_formula::formula::{AgentKind, Backend};
 use retort_os::atomic::write_atomic;
 use retort_os::paths::file_safe;
 use retort_prompt::prompt::render_prompts;
@@ -47,6 +51,7 @@ pub(crate) fn skipped(plan: &Plan, from: usize) -> Vec<StepResult> {
                 outcome: StepOutcome::Skipped,
                 duration_ms: None,
                 reason: None,
+                usage: None,
             }
         })
         .collect()
@@ -99,7 +104,17 @@ pub(crate) async fn agent_phase(
         if agents.ending.is_some() {
             break;
         }
-        let spec = session_spec(plan, planned, options, run, number);
+        let mut spec = session_spec(plan, planned, options, run, number);
+        if plan.backend == Backend::Tmux {
+            match tmux_command(planned, options, run, number) {
+                Ok(command) => spec.command = command,
+                Err(error) if number == 0 => return Err(error),
+                Err(error) => {
+                    agents.ending = Some((Phase::Failed, error.to_string()));
+                    break;
+                }
+            }
+        }
         // The next session starts before the last one is killed, so that the
         // tmux server never runs out of sessions (and exits) mid-run.
         let started = match plan.backend {
@@ -208,11 +223,28 @@ async fn agent_started(
                 run_dir: run.path(),
             });
             // The session's first step cannot start until its agent is
-            // ready.
-            let ready = wait_until_ready(session, &plan.readiness, &mut watch.interrupts).await;
+            // ready. Claude Code's ready screen is known.
+            let profile = &planned.profile;
+            let (readiness, patterns) = match (&plan.readiness, profile.kind) {
+                (Readiness::Settled { timeout }, AgentKind::ClaudeCode) => (
+                    Readiness::Shows {
+                        text: SHORTCUTS_FOOTER.to_string(),
+                        timeout: *timeout,
+                    },
+                    ScreenPatterns::claude_code(),
+                ),
+                (readiness, AgentKind::ClaudeCode) => {
+                    (readiness.clone(), ScreenPatterns::claude_code())
+                }
+                (readiness, AgentKind::Generic) => {
+                    (readiness.clone(), ScreenPatterns::generic(&profile.screen))
+                }
+            };
+            let ready =
+                wait_until_ready(session, &readiness, &patterns, &mut watch.interrupts).await;
             let pane_file = run.pane_capture_file(number);
             let waited = Waited {
-                readiness: &plan.readiness,
+                readiness: &readiness,
                 first,
                 pane_file: &pane_file,
             };
@@ -246,6 +278,10 @@ async fn run_session_steps(
     let formula = &plan.loaded.formula;
     let count = plan.dag.order().len();
     let mut graceful = false;
+    let mut tmux_watch = match agent {
+        Agent::Tmux(_) => Some(TmuxWatch::new(&planned.profile, run)),
+        Agent::Headless(_) => None,
+    };
     for position in planned.steps.clone() {
         let step = &formula.steps[plan.dag.order()[position]];
         let step_clock = Instant::now();
@@ -258,7 +294,7 @@ async fn run_session_steps(
         });
         let started = match not_ready.take() {
             Some(end) => Err(end),
-            None => match start_step(run, agent, step.id(), plan).await {
+            None => match start_step(run, agent, tmux_watch.as_mut(), step.id(), plan).await {
                 Ok(()) => Ok(()),
                 // When the agent is gone, say how it ended rather than
                 // that the paste failed.
@@ -268,8 +304,21 @@ async fn run_session_steps(
                 }),
             },
         };
-        let end = match started {
-            Ok(()) => {
+        let end = match (started, &*agent, tmux_watch.as_mut()) {
+            (Ok(()), Agent::Tmux(session), Some(tmux)) => {
+                let buffer = format!("retort-{}-{}-nudge", plan.run_id, file_safe(step.id()));
+                tmux.watch_step(
+                    run,
+                    step.id(),
+                    session,
+                    &buffer,
+                    &mut watch.wakes,
+                    deadline,
+                    &mut watch.interrupts,
+                )
+                .await
+            }
+            (Ok(()), _, _) => {
                 wait_for_step(
                     run,
                     step.id(),
@@ -280,16 +329,27 @@ async fn run_session_steps(
                 )
                 .await
             }
-            Err(end) => end,
+            (Err(end), _, _) => end,
         };
         graceful = matches!(end, StepEnd::Signalled(_));
+        let duration_ms = Some(millis(step_clock.elapsed()));
+        // The agent's turn ends after its signal: the next prompt waits
+        // for that, and the step's usage is read once it has.
+        let mut usage = None;
+        if let (Agent::Tmux(session), Some(tmux)) = (&*agent, tmux_watch.as_mut()) {
+            if graceful {
+                tmux.settle(session, SETTLE_LIMIT).await;
+            }
+            usage = tmux.take_usage().await;
+        }
         let (outcome, reason) = end.describe(step.id(), step.timeout());
         let result = StepResult {
             id: step.id().to_string(),
             title: step.title().to_string(),
             outcome,
-            duration_ms: Some(millis(step_clock.elapsed())),
+            duration_ms,
             reason: reason.clone(),
+            usage,
         };
         progress(Progress::StepEnded(&result));
         agents.steps.push(result);
@@ -329,9 +389,11 @@ fn session_spec(
     if let Ok(existing) = std::env::var("PATH") {
         path.push(existing);
     }
+    // The agent's own phase file: what it writes there signals the step in
+    // progress; retort's phase file stays retort's.
     let ours = [
         (RUN_DIR_ENV, run.path().display().to_string()),
-        (PHASE_FILE_ENV, plan.phase_file.display().to_string()),
+        (PHASE_FILE_ENV, agent_phase_file(run).display().to_string()),
         ("PATH", path.join(":")),
         ("RETORT_FORMULA", plan.loaded.formula.name().to_string()),
         ("RETORT_RUN_ID", plan.run_id.clone()),
@@ -421,6 +483,17 @@ fn not_ready_end(
         }
         ReadyEnd::AgentEnded(exit) => Some(StepEnd::AgentEnded(exit)),
         ReadyEnd::Interrupted(name) => Some(StepEnd::Interrupted(name)),
+        ReadyEnd::Dialog { dialog, after } => Some(StepEnd::Watchdog {
+            outcome: StepOutcome::Failed,
+            reason: format!(
+                "step `{}`: the agent could not start: after {} its screen showed {}, which retort never answers (whole screen in {}). To settle it once: {}",
+                waited.first,
+                humantime::format_duration(Duration::from_millis(millis(after))),
+                dialog.name,
+                waited.pane_file.display(),
+                dialog.remedy
+            ),
+        }),
     }
 }
 
@@ -450,22 +523,62 @@ fn not_ready_reason(waited: &Waited<'_>, after: Duration, screen: &str) -> Strin
 async fn start_step(
     run: &RunDir,
     agent: &mut Agent,
+    tmux_watch: Option<&mut TmuxWatch>,
     step: &str,
     plan: &Plan,
 ) -> Result<(), String> {
     write_atomic(&run.current_step_file(), format!("{step}\n").as_bytes())
         .map_err(|e| format!("could not write {}: {e}", run.current_step_file().display()))?;
+    // What the agent wrote to its phase file was about the step before.
+    clear_agent_phase(run).map_err(|e| e.to_string())?;
     match agent {
         Agent::Tmux(session) => {
             let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));
-            session
-                .deliver(&run.prompt_file(step), &buffer, plan.submit_delay)
-                .await
-                .map_err(|e| format!("could not deliver the prompt of step `{step}`: {e}"))
+            let prompt = run.prompt_file(step);
+            let delivered = match tmux_watch {
+                Some(tmux) => {
+                    tmux.deliver(session, &prompt, &buffer, plan.submit_delay)
+                        .await
+                }
+                None => session
+                    .deliver(&prompt, &buffer, plan.submit_delay)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            delivered.map_err(|e| format!("step `{step}`: could not deliver its prompt: {e}"))
         }
         Agent::Headless(headless) => headless
             .deliver(step, &run.prompt_file(step), &run.agent_output_file(step))
             .await
             .map_err(|e| format!("could not start the agent on step `{step}`: {e}")),
     }
+}
+
+/// How long a signalled step waits for the agent's turn to end (its `Stop`
+/// hook) before the next prompt is pasted anyway: 30 s.
+const SETTLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// The command line of session `number`'s agent in tmux: for Claude Code,
+/// with the settings file written to the run directory
+/// (`claude-settings.json`, `claude-settings-2.json`, …), whose hooks run
+/// this retort's `hook` subcommand; a generic agent's as written.
+fn tmux_command(
+    planned: &SessionPlan,
+    options: &RunOptions,
+    run: &RunDir,
+    number: usize,
+) -> Result<String, RunError> {
+    let profile = &planned.profile;
+    let settings = settings_file(run, number);
+    if profile.kind == AgentKind::ClaudeCode {
+        let retort = match &options.bin_dir {
+            Some(dir) => shell_quote(&dir.join("retort").to_string_lossy()),
+            None => "retort".to_string(),
+        };
+        let json = profile.claude_settings(&format!("{retort} hook"));
+        let mut text = serde_json::to_vec_pretty(&json).unwrap_or_default();
+        text.push(b'\n');
+        write_file(&settings, &text)?;
+    }
+    Ok(profile.tmux_command(&planned.agent_command, &settings))
 }

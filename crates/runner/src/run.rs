@@ -99,7 +99,7 @@ pub enum RunError {
 }
 
 /// One step's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepResult {
     /// The step's id.
     pub id: String,
@@ -111,6 +111,9 @@ pub struct StepResult {
     pub duration_ms: Option<u64>,
     /// Why it failed or escalated.
     pub reason: Option<String>,
+    /// The tokens and cost of its model use, where the agent tells them
+    /// (Claude Code: its transcript in tmux, its result frames headless).
+    pub usage: Option<retort_agent::usage::Usage>,
 }
 
 /// The result of a run, also saved as `run.json` in the run directory.
