@@ -70,6 +70,26 @@ impl UsageCounter {
     }
 }
 
+/// Whether the transcript's last message is the model's closing reply:
+/// an `assistant` line with no `tool_use` block, after every `user` line.
+/// Claude Code can run its `Stop` hook before that line is written
+/// (`crates/testkit/README.md`, "Hooks").
+pub fn turn_written(transcript: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(transcript) else {
+        return false;
+    };
+    text.lines()
+        .rev()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|value| matches!(value["type"].as_str(), Some("user" | "assistant")))
+        .is_some_and(|value| {
+            value["type"] == "assistant"
+                && !value["message"]["content"]
+                    .as_array()
+                    .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_use"))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +124,13 @@ mod tests {
         lines.push(r#"{"type":"assistant","message":{"id":"e","model":"<synthetic>","usage":{"input_tokens":9}}}"#.to_string());
         std::fs::write(&path, lines.join("\n")).unwrap();
         assert_eq!(counter.count_new(&path), None);
+        assert!(turn_written(&path));
+        lines.push(
+            r#"{"type":"assistant","message":{"id":"t","content":[{"type":"tool_use"}]}}"#
+                .to_string(),
+        );
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        assert!(!turn_written(&path));
         lines.push(assistant("msg_3", 10, 1));
         std::fs::write(&path, lines.join("\n")).unwrap();
         assert_eq!(counter.count_new(&path).unwrap().input_tokens, 10);

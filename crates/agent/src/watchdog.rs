@@ -421,28 +421,29 @@ impl TmuxWatch {
     }
 
     /// The usage of the turns since the last call, from the session's
-    /// transcripts (Claude Code). A reply whose line is not yet written
-    /// is waited for, up to 2 s, when nothing new is found.
-    pub async fn take_usage(&mut self) -> Option<Usage> {
-        if self.transcripts.is_empty() {
-            return None;
-        }
-        for attempt in 0..5 {
-            let mut total: Option<Usage> = None;
-            for path in &self.transcripts {
-                if let Some(usage) = self.usage.count_new(path) {
-                    total = Some(match total {
-                        Some(sum) => sum + usage,
-                        None => usage,
-                    });
+    /// transcripts (Claude Code). After a turn that ended (`turn_over`),
+    /// its closing reply is waited for, up to 3 s: the `Stop` hook can come
+    /// before the transcript's last line is written.
+    pub async fn take_usage(&mut self, turn_over: bool) -> Option<Usage> {
+        let last = self.transcripts.last()?.clone();
+        if turn_over && !self.turn_open {
+            for _ in 0..30 {
+                if crate::transcript::turn_written(&last) {
+                    break;
                 }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            if total.is_some() || attempt == 4 {
-                return total;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        None
+        let mut total: Option<Usage> = None;
+        for path in &self.transcripts {
+            if let Some(usage) = self.usage.count_new(path) {
+                total = Some(match total {
+                    Some(sum) => sum + usage,
+                    None => usage,
+                });
+            }
+        }
+        total
     }
 }
 

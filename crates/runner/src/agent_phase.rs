@@ -340,7 +340,7 @@ async fn run_session_steps(
             if graceful {
                 tmux.settle(session, SETTLE_LIMIT).await;
             }
-            usage = tmux.take_usage().await;
+            usage = tmux.take_usage(graceful).await;
         }
         let (outcome, reason) = end.describe(step.id(), step.timeout());
         let result = StepResult {
