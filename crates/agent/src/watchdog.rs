@@ -165,6 +165,19 @@ impl TmuxWatch {
             self.turn_open = true;
             return Ok(());
         }
+        // Pasting into a dialog could answer it: never.
+        if let Some(asked) = self.patterns.permission(&before) {
+            return Err(format!(
+                "the agent still waits on a permission request for {}, so its prompt was not pasted",
+                asked.call
+            ));
+        }
+        if let Some(dialog) = self.patterns.dialog(&before) {
+            return Err(format!(
+                "the agent's screen shows {}, so its prompt was not pasted. To settle it once: {}",
+                dialog.name, dialog.remedy
+            ));
+        }
         let input_before = self.patterns.input_line(&before).map(str::to_string);
         let mut shown: Option<String> = None;
         for _ in 0..2 {
