@@ -4,7 +4,8 @@
 //!
 //! For each step, [`TmuxWatch::deliver`] pastes the prompt and, for Claude
 //! Code, checks that it arrived: after the paste its input line
-//! (`❯ …`; a long prompt shows as `[Pasted text #1 +N lines]`) must show
+//! (`❯ …`; each of the seed formula's prompts shows as `[Pasted text #N
+//! +M lines]`, e.g. `[Pasted text #1 +106 lines]` for its first) must show
 //! it before Enter, and after Enter the agent must take it (its input line
 //! changes, or it turns busy); each is tried twice, then the step fails,
 //! "prompt not delivered". [`TmuxWatch::watch_step`] then waits for the
@@ -475,4 +476,74 @@ pub fn nudge_text(step: &str) -> String {
     format!(
         "You ended your turn without signalling step `{step}`. When the step is done, run `retort signal done`; if it cannot be done, `retort signal failed --reason \"why\"`; if it needs a human, `retort signal escalate --reason \"why\"`.\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use retort_formula::formula::AgentSection;
+
+    fn watch(agent: &str, command: &str) -> TmuxWatch {
+        let agent: AgentSection = toml::from_str(agent).unwrap();
+        let profile = Profile::new(&agent, command, &[]);
+        TmuxWatch::new(&profile, &RunDir::new(PathBuf::from("/nonexistent")))
+    }
+
+    fn watchdog_end(end: Option<StepEnd>) -> (StepOutcome, String) {
+        match end {
+            Some(StepEnd::Watchdog { outcome, reason }) => (outcome, reason),
+            _ => panic!("no watchdog end"),
+        }
+    }
+
+    const IDLE: &str = "❯\u{a0}\n  ? for shortcuts";
+
+    #[test]
+    fn an_api_error_counts_only_when_it_is_new() {
+        let mut tmux = watch("", "claude");
+        let error = "● API Error: Request rejected (429) · slow down\n✻ Worked for 0s\n";
+        tmux.baseline_errors = tmux
+            .patterns
+            .error_lines(&format!("{error}{IDLE}"))
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        assert!(tmux.judge("s", &format!("{error}{IDLE}")).is_none());
+        let (outcome, reason) = watchdog_end(tmux.judge("s", &format!("{error}{error}{IDLE}")));
+        assert_eq!(outcome, StepOutcome::RateLimited);
+        assert!(
+            reason.contains("`API Error: Request rejected (429) · slow down`"),
+            "{reason}"
+        );
+
+        let other = "● API Error: 500 Internal server error\n";
+        let (outcome, reason) = watchdog_end(tmux.judge("s", &format!("{error}{other}{IDLE}")));
+        assert_eq!(outcome, StepOutcome::Failed);
+        assert!(
+            reason.contains("`API Error: 500 Internal server error`"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_permission_request_escalates_when_the_formula_says_so() {
+        let tmux = watch("on_permission = \"escalate\"", "claude");
+        let screen = "● Bash(git push)\n  ⎿ \u{a0}Waiting…\n Bash command\n   git push\n Do you want to proceed?\n ❯ 1. Yes\n";
+        let (outcome, reason) = watchdog_end(tmux.judge("push", screen));
+        assert_eq!(outcome, StepOutcome::Escalated);
+        assert!(
+            reason.starts_with("step `push`: the agent asked for permission to run Bash(git push)"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_generic_agent_without_screen_patterns_is_never_judged() {
+        let tmux = watch("", "bash agent.sh");
+        assert!(
+            tmux.judge("s", "API Error: 429\nDo you want to proceed?")
+                .is_none()
+        );
+        assert!(tmux.events.is_none());
+    }
 }
