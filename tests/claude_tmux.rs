@@ -336,3 +336,58 @@ fn a_rate_limited_agent_ends_the_step_rate_limited() {
     assert!(took < Duration::from_secs(60), "{took:?}");
     eprintln!("rate limit: {took:?}: {reason}");
 }
+
+/// Another agent CLI (`kind = "generic"`): the scripted agent, hung in a
+/// step, with `[agent.screen]` saying what its idle screen shows (it draws
+/// no prompt marker after a prompt, so the prompt's echoed last line is
+/// what a waiting screen shows; its banner has scrolled off by then).
+#[test]
+fn a_generic_agent_idle_by_its_screen_patterns_is_nudged_then_fails() {
+    let sandbox = support::Sandbox::new();
+    let formula = sandbox.path("generic.toml");
+    std::fs::write(
+        &formula,
+        format!(
+            r#"
+name = "generic"
+[agent]
+command = "{}"
+ready = "agent>"
+idle_timeout = "2s"
+[agent.screen]
+idle = ["This is the last step"]
+[[steps]]
+id = "stuck"
+description = "Hang."
+"#,
+            support::scripted_agent()
+        ),
+    )
+    .unwrap();
+    let state = sandbox.state();
+    let started = Instant::now();
+    let output = sandbox
+        .retort(&[
+            "run",
+            formula.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+        .env("AGENT_HANG_AT", "stuck")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
+    let phase = sandbox.phase("generic");
+    assert!(
+        phase.contains("step `stuck`: the agent stopped without signalling"),
+        "{phase}"
+    );
+    let pane = std::fs::read_to_string(sandbox.run_dir().join("agent-pane.txt")).unwrap();
+    assert!(
+        pane.contains("You ended your turn without signalling step `stuck`"),
+        "the nudge was pasted: {pane}"
+    );
+    assert!(took < Duration::from_secs(2 + 30), "{took:?}");
+    eprintln!("generic agent idle (idle_timeout 2s): {took:?}");
+}
