@@ -267,7 +267,13 @@ fn an_untrusted_folder_fails_the_run_naming_the_dialog_and_is_never_trusted() {
         .unwrap()
         .to_string();
     assert!(reason.contains("folder-trust dialog"), "{reason}");
-    assert!(reason.contains("hasTrustDialogAccepted"), "{reason}");
+    let folder = world.machine.work_dir().display().to_string();
+    assert!(
+        reason.contains(&format!(
+            "projects[\"{folder}\"].hasTrustDialogAccepted = true"
+        )),
+        "{reason}"
+    );
     // The CLI adds keys of its own as it starts (firstStartTime,
     // machineID, …); the folder stays untrusted.
     let work = world.machine.work_dir().to_string_lossy().into_owned();

@@ -143,9 +143,29 @@ impl ScreenPatterns {
         }
     }
 
-    /// The dialog `screen` shows, if any.
-    pub fn dialog(&self, screen: &str) -> Option<&Dialog> {
-        self.dialogs.iter().find(|d| screen.contains(&d.pattern))
+    /// The dialog `screen` shows, if any. Claude Code's folder-trust
+    /// dialog names the folder (the line after `Accessing workspace:`),
+    /// which then replaces `<folder>` in its remedy.
+    pub fn dialog(&self, screen: &str) -> Option<Dialog> {
+        let mut dialog = self
+            .dialogs
+            .iter()
+            .find(|d| screen.contains(&d.pattern))?
+            .clone();
+        let lines: Vec<&str> = screen.lines().collect();
+        let folder = lines
+            .iter()
+            .position(|line| line.trim() == "Accessing workspace:")
+            .and_then(|at| {
+                lines[at + 1..]
+                    .iter()
+                    .map(|l| l.trim())
+                    .find(|l| !l.is_empty())
+            });
+        if let Some(folder) = folder {
+            dialog.remedy = dialog.remedy.replace("<folder>", folder);
+        }
+        Some(dialog)
     }
 
     /// Whether `screen` shows the agent at work.

@@ -142,7 +142,7 @@ pub async fn wait_until_ready(
         let screen = session.screen().await;
         if let Some(dialog) = screen.as_deref().and_then(|s| patterns.dialog(s)) {
             return ReadyEnd::Dialog {
-                dialog: dialog.clone(),
+                dialog,
                 after: now - started,
             };
         }
