@@ -113,6 +113,10 @@ fn signalling(command: &str) -> Scenario {
         .rule(Rule::new(When::Any, Reply::bash(command)).usage(Usage::new(3000, 60)))
 }
 
+/// A secret of the operator's environment, which the agent's session
+/// inherits and no command line may show.
+const FORGE_TOKEN: &str = "forge-token-retort-test-5f1c2a9e";
+
 const ONE_STEP: &str = r#"
 name = "one-step"
 [agent]
@@ -154,16 +158,31 @@ fn the_seed_formula_reaches_phase_done_with_claude_code_and_no_secret_on_a_comma
     let stop = Arc::new(AtomicBool::new(false));
     let scanner = scan_cmdlines(FAKE_API_KEY, stop.clone());
 
+    let forge_scanner = scan_cmdlines(FORGE_TOKEN, stop.clone());
+    // The scan sees what is on a command line: a canary that is.
+    let canary_scanner = scan_cmdlines("retort-canary-on-a-command-line", stop.clone());
+    let mut canary = Command::new("sh")
+        .args(["-c", "sleep 1", "retort-canary-on-a-command-line"])
+        .spawn()
+        .unwrap();
+
     let started = Instant::now();
-    let output = world.run(&seed_formula(), &[]).output().unwrap();
+    let output = world
+        .run(&seed_formula(), &[])
+        .env("FORGE_TOKEN", FORGE_TOKEN)
+        .output()
+        .unwrap();
     let took = started.elapsed();
     stop.store(true, Ordering::SeqCst);
-    let leaks = scanner.join().unwrap();
+    canary.wait().unwrap();
+    assert!(!canary_scanner.join().unwrap().is_empty(), "the scan works");
+    let mut leaks = scanner.join().unwrap();
+    leaks.extend(forge_scanner.join().unwrap());
 
     assert_eq!(output.status.code(), Some(0), "{}", finished(&output));
     let phase = std::fs::read_to_string(world.state().join("run-supervisor.phase")).unwrap();
     assert_eq!(phase, "PHASE:done\n");
-    assert_eq!(leaks, Vec::<String>::new(), "the API key on a command line");
+    assert_eq!(leaks, Vec::<String>::new(), "a secret on a command line");
     let summary = world.summary();
     let steps = summary["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 5, "{summary}");
@@ -396,4 +415,48 @@ description = "Hang."
     );
     assert!(took < Duration::from_secs(2 + 30), "{took:?}");
     eprintln!("generic agent idle (idle_timeout 2s): {took:?}");
+}
+
+#[test]
+fn retort_hook_appends_one_line_per_hook_and_prints_nothing() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let hook = |env: Option<&Path>, input: &str| {
+        let mut command = Command::new(support::retort());
+        command
+            .arg("hook")
+            .env_remove("RETORT_RUN_DIR")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(dir) = env {
+            command.env("RETORT_RUN_DIR", dir);
+        }
+        let mut child = command.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let stop = "{\n \"hook_event_name\": \"Stop\",\n \"last_assistant_message\": \"Done.\"\n}\n";
+    for output in [
+        hook(Some(dir.path()), stop),
+        hook(Some(dir.path()), "not json"),
+        hook(None, stop),
+    ] {
+        assert_eq!(output.status.code(), Some(0));
+        assert!(
+            output.stdout.is_empty() && output.stderr.is_empty(),
+            "{}",
+            finished(&output)
+        );
+    }
+    let events = std::fs::read_to_string(dir.path().join("agent-events.jsonl")).unwrap();
+    assert_eq!(
+        events,
+        "{\"hook_event_name\":\"Stop\",\"last_assistant_message\":\"Done.\"}\n"
+    );
 }
