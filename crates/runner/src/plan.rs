@@ -255,8 +255,16 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         .ready_timeout
         .as_ref()
         .map_or(DEFAULT_READY_TIMEOUT, |t| t.get_ref().0);
+    // Claude Code's ready screen is known: its input box's footer.
+    let claude = sessions
+        .first()
+        .is_some_and(|s| s.profile.kind == retort_formula::formula::AgentKind::ClaudeCode);
     let readiness = match ready_text {
         Some(text) => Readiness::Shows { text, timeout },
+        None if claude => Readiness::Shows {
+            text: retort_agent::claude_code::SHORTCUTS_FOOTER.to_string(),
+            timeout,
+        },
         None => Readiness::Settled { timeout },
     };
     let submit_delay = agent
