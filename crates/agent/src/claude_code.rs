@@ -188,16 +188,7 @@ impl ScreenPatterns {
             .iter()
             .rposition(|line| self.permission.iter().any(|p| line.contains(p.as_str())))?;
         if self.kind == AgentKind::ClaudeCode {
-            let call = lines[..at].iter().rev().find_map(|line| {
-                let call = line.trim().strip_prefix("● ")?;
-                let open = call.find('(')?;
-                let tool = &call[..open];
-                (call.ends_with(')')
-                    && !tool.is_empty()
-                    && tool.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-                .then(|| (tool.to_string(), call.to_string()))
-            });
-            if let Some((tool, call)) = call {
+            if let Some((tool, call)) = last_tool_call(&lines[..at]) {
                 return Some(PermissionAsked {
                     tool: Some(tool),
                     call,
@@ -242,6 +233,18 @@ impl ScreenPatterns {
             .find_map(|line| line.strip_prefix(INPUT_MARK))
             .map(str::trim)
     }
+}
+
+/// The last Claude Code tool call among `lines`, `● Tool(arguments)`: the
+/// tool's name and the whole call.
+pub fn last_tool_call(lines: &[&str]) -> Option<(String, String)> {
+    lines.iter().rev().find_map(|line| {
+        let call = line.trim().strip_prefix("● ")?;
+        let open = call.find('(')?;
+        let tool = &call[..open];
+        let named = !tool.is_empty() && tool.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        (named && call.ends_with(')')).then(|| (tool.to_string(), call.to_string()))
+    })
 }
 
 fn matching_lines<'s>(screen: &'s str, patterns: &[String]) -> Vec<&'s str> {

@@ -295,10 +295,14 @@ impl TmuxWatch {
                 return end;
             }
             if let Some(message) = &self.permission_notified {
-                return self.permission_end(
-                    step,
-                    &format!("(the screen did not name it; Claude Code said \"{message}\")"),
+                // A dialog whose question the patterns do not know: name
+                // the last tool call the screen shows.
+                let lines: Vec<&str> = screen.as_deref().unwrap_or_default().lines().collect();
+                let call = crate::claude_code::last_tool_call(&lines).map_or_else(
+                    || format!("a tool (Claude Code said \"{message}\")"),
+                    |(_, call)| call,
                 );
+                return self.permission_end(step, &call);
             }
             let now = Instant::now();
             let idle = !self.turn_open || self.settled_idle(screen.as_deref(), now);
