@@ -2,23 +2,20 @@
 //! each session's agent started (tmux, or headless), each step's prompt
 //! delivered and its signal waited for, and the agents ended.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use retort_agent::agent::Agent;
-use retort_agent::claude_code::{SHORTCUTS_FOOTER, ScreenPatterns, settings_file};
 use retort_agent::headless::HeadlessAgent;
-use retort_agent::profile::shell_quote;
-use retort_agent::ready::{Readiness, ReadyEnd, wait_until_ready};
+use retort_agent::ready::wait_until_ready;
 use retort_agent::session::{AgentSession, SessionSpec};
 use retort_agent::signal::{agent_phase_file, clear_agent_phase};
 use retort_agent::wait::{Interrupts, StepEnd, StepOutcome, wait_for_step};
 use retort_agent::watchdog::TmuxWatch;
 use retort_decide::decide::Decision;
-use retort_formula::formula::{AgentKind, Backend};
+use retort_formula::formula::Backend;
 use retort_os::atomic::write_atomic;
 use retort_os::paths::file_safe;
 use retort_prompt::prompt::render_prompts;
@@ -27,6 +24,7 @@ use crate::phase::Phase;
 use crate::plan::{Plan, RunOptions, SessionPlan};
 use crate::run::{PANE_CAPTURE_LINES, Progress, RunError, StepResult, millis, write_file};
 use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir};
+use crate::tmux_start::{Waited, not_ready_end, session_readiness, tmux_command};
 
 /// What the agent phase of a run did: the tmux sessions it used, each
 /// step's result (every step of the plan, the ones not reached skipped),
@@ -224,22 +222,7 @@ async fn agent_started(
             });
             // The session's first step cannot start until its agent is
             // ready. Claude Code's ready screen is known.
-            let profile = &planned.profile;
-            let (readiness, patterns) = match (&plan.readiness, profile.kind) {
-                (Readiness::Settled { timeout }, AgentKind::ClaudeCode) => (
-                    Readiness::Shows {
-                        text: SHORTCUTS_FOOTER.to_string(),
-                        timeout: *timeout,
-                    },
-                    ScreenPatterns::claude_code(),
-                ),
-                (readiness, AgentKind::ClaudeCode) => {
-                    (readiness.clone(), ScreenPatterns::claude_code())
-                }
-                (readiness, AgentKind::Generic) => {
-                    (readiness.clone(), ScreenPatterns::generic(&profile.screen))
-                }
-            };
+            let (readiness, patterns) = session_readiness(&plan.readiness, &planned.profile);
             let ready =
                 wait_until_ready(session, &readiness, &patterns, &mut watch.interrupts).await;
             let pane_file = run.pane_capture_file(number);
@@ -444,80 +427,6 @@ async fn retire(
     }
 }
 
-/// What a session's readiness wait was for: the rule, the session's first
-/// step, and where its pane's screen is saved.
-struct Waited<'a> {
-    readiness: &'a Readiness,
-    first: &'a str,
-    pane_file: &'a Path,
-}
-
-/// What waiting for the agent of a tmux session to be ready means for its
-/// first step: nothing (it is ready, or ready enough, which is a warning),
-/// or how the step ends before it starts.
-fn not_ready_end(
-    ready: ReadyEnd,
-    session: &AgentSession,
-    waited: &Waited<'_>,
-    progress: &mut dyn FnMut(Progress<'_>),
-    warnings: &mut Vec<String>,
-) -> Option<StepEnd> {
-    match ready {
-        ReadyEnd::Ready(after) => {
-            progress(Progress::AgentReady {
-                session: session.name(),
-                after,
-            });
-            None
-        }
-        ReadyEnd::Unsettled(after) => {
-            warnings.push(format!(
-                "the agent in tmux session {} was still changing its screen after {}; its first prompt was pasted anyway (set `[agent] ready` to the text it shows when it waits for input)",
-                session.name(),
-                humantime::format_duration(after)
-            ));
-            None
-        }
-        ReadyEnd::NotShown { after, screen } => {
-            Some(StepEnd::Broken(not_ready_reason(waited, after, &screen)))
-        }
-        ReadyEnd::AgentEnded(exit) => Some(StepEnd::AgentEnded(exit)),
-        ReadyEnd::Interrupted(name) => Some(StepEnd::Interrupted(name)),
-        ReadyEnd::Dialog { dialog, after } => Some(StepEnd::Watchdog {
-            outcome: StepOutcome::Failed,
-            reason: format!(
-                "step `{}`: the agent could not start: after {} its screen showed {}, which retort never answers (whole screen in {}). To settle it once: {}",
-                waited.first,
-                humantime::format_duration(Duration::from_millis(millis(after))),
-                dialog.name,
-                waited.pane_file.display(),
-                dialog.remedy
-            ),
-        }),
-    }
-}
-
-/// Why the first step of a session failed when its agent never became
-/// ready: what it was waiting for, and the last line its screen showed.
-fn not_ready_reason(waited: &Waited<'_>, after: Duration, screen: &str) -> String {
-    let waited_for = match waited.readiness {
-        Readiness::Shows { text, .. } => format!("show `{text}` (its ready text)"),
-        Readiness::Settled { .. } => "settle".to_string(),
-    };
-    let last = screen
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .map_or_else(|| "a blank screen".to_string(), |line| format!("`{line}`"));
-    format!(
-        "step `{}`: the agent was not ready: its screen did not {waited_for} within {}; it last showed {last} (whole screen in {})",
-        waited.first,
-        humantime::format_duration(after),
-        waited.pane_file.display()
-    )
-}
-
 /// Marks `step` current and gives the agent its prompt: pasted into its
 /// tmux session, or on the standard input of a new headless process.
 async fn start_step(
@@ -557,28 +466,3 @@ async fn start_step(
 /// How long a signalled step waits for the agent's turn to end (its `Stop`
 /// hook) before the next prompt is pasted anyway: 30 s.
 const SETTLE_LIMIT: Duration = Duration::from_secs(30);
-
-/// The command line of session `number`'s agent in tmux: for Claude Code,
-/// with the settings file written to the run directory
-/// (`claude-settings.json`, `claude-settings-2.json`, …), whose hooks run
-/// this retort's `hook` subcommand; a generic agent's as written.
-fn tmux_command(
-    planned: &SessionPlan,
-    options: &RunOptions,
-    run: &RunDir,
-    number: usize,
-) -> Result<String, RunError> {
-    let profile = &planned.profile;
-    let settings = settings_file(run, number);
-    if profile.kind == AgentKind::ClaudeCode {
-        let retort = match &options.bin_dir {
-            Some(dir) => shell_quote(&dir.join("retort").to_string_lossy()),
-            None => "retort".to_string(),
-        };
-        let json = profile.claude_settings(&format!("{retort} hook"));
-        let mut text = serde_json::to_vec_pretty(&json).unwrap_or_default();
-        text.push(b'\n');
-        write_file(&settings, &text)?;
-    }
-    Ok(profile.tmux_command(&planned.agent_command, &settings))
-}

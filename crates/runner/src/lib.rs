@@ -5,7 +5,10 @@
 //! sessions), [`run`] (carrying it out: decide, start agents, wait on
 //! steps, record), the run [`lock`] that keeps runs of one formula from
 //! overlapping, the [`phase`] file, the [`state`] directory, and
-//! [`retention`] of what old runs left.
+//! [`retention`] of what old runs left. Private: the agent phase (each
+//! session's agent started, each step given and waited for) and the start
+//! of a tmux session (its command line and Claude Code settings, its
+//! readiness).
 //!
 //! In: [`plan::RunOptions`] (formula path, vars, state dir, backend,
 //! agent overrides). Out: a [`run::RunReport`], the phase file, `run.json`,
@@ -22,3 +25,4 @@ pub mod plan;
 pub mod retention;
 pub mod run;
 pub mod state;
+mod tmux_start;
