@@ -217,6 +217,20 @@ fn the_seed_formula_reaches_phase_done_with_claude_code_and_no_secret_on_a_comma
     )
     .unwrap();
     assert!(settings.contains("Bash(retort signal:*)"), "{settings}");
+    let hook = format!("'{}' hook", support::retort());
+    assert!(settings.contains(&hook), "{settings}");
+    let events = std::fs::read_to_string(
+        PathBuf::from(summary["run_dir"].as_str().unwrap()).join("agent-events.jsonl"),
+    )
+    .unwrap();
+    assert!(
+        events
+            .lines()
+            .filter(|l| l.contains(r#""hook_event_name":"Stop""#))
+            .count()
+            >= 5,
+        "a Stop hook per turn: {events}"
+    );
     eprintln!("seed formula with Claude Code in tmux: {took:?}");
 }
 
