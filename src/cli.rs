@@ -197,6 +197,11 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         step: Option<String>,
     },
+
+    /// Record an agent hook's JSON (standard input) in the run directory
+    /// (run by Claude Code's hooks, from the settings retort writes).
+    #[command(hide = true)]
+    Hook,
 }
 
 /// `retort schedule`: the generator's options, or `list`.

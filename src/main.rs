@@ -116,6 +116,7 @@ async fn dispatch(command: Command) -> u8 {
             reason,
             step,
         } => commands::signal::signal(signal, reason, step),
+        Command::Hook => commands::hook::hook(),
     }
 }
 

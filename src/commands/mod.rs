@@ -4,6 +4,7 @@ pub mod approve;
 pub mod check;
 pub mod completions;
 pub mod graph;
+pub mod hook;
 pub mod man;
 pub mod preflight;
 pub mod proposals;

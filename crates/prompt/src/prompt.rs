@@ -243,15 +243,33 @@ pub fn shape_now<T: schemars::JsonSchema>() -> Shape {
 }
 
 /// Whether the step at `position` of the topological order opens an agent
-/// session: the first step does, and so does a step whose model differs
-/// from the step before it.
+/// session: the first step does, and so does a step whose model, or whose
+/// `allowed_tools` or `disallowed_tools`, differ from the step before it
+/// (an agent's permissions are fixed when it starts).
 pub fn opens_session(formula: &Formula, dag: &StepDag, position: usize) -> bool {
     let order = dag.order();
     match position.checked_sub(1) {
         None => true,
         Some(previous) => {
-            formula.model_of(&formula.steps[order[previous]])
-                != formula.model_of(&formula.steps[order[position]])
+            let (a, b) = (
+                &formula.steps[order[previous]],
+                &formula.steps[order[position]],
+            );
+            let allowed = |s: &'_ retort_formula::formula::Step| {
+                s.allowed_tools
+                    .iter()
+                    .map(|t| t.get_ref().clone())
+                    .collect::<Vec<_>>()
+            };
+            let denied = |s: &'_ retort_formula::formula::Step| {
+                s.disallowed_tools
+                    .iter()
+                    .map(|t| t.get_ref().clone())
+                    .collect::<Vec<_>>()
+            };
+            formula.model_of(a) != formula.model_of(b)
+                || allowed(a) != allowed(b)
+                || denied(a) != denied(b)
         }
     }
 }

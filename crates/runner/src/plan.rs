@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use retort_preflight::Snapshot;
 
 use crate::state::{RunDir, StateDir, new_run_id};
+use retort_agent::profile::Profile;
 use retort_agent::ready::Readiness;
 use retort_agent::session::{DEFAULT_SUBMIT_DELAY, TmuxServer};
 use retort_check::check::{self, CheckOptions, Purpose, Ready};
@@ -66,8 +67,9 @@ pub struct RunOptions {
     pub snapshot: Option<PathBuf>,
 }
 
-/// One agent session of a run: consecutive steps on the same model.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One agent session of a run: consecutive steps on the same model, with
+/// the same tools.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionPlan {
     /// The tmux session's name: `retort-FORMULA-RUN_ID`, then `…-2`, `…-3`
     /// for the sessions after a change of model.
@@ -78,6 +80,8 @@ pub struct SessionPlan {
     pub agent_command: String,
     /// The positions (in topological order) of its steps.
     pub steps: Range<usize>,
+    /// What retort knows of its agent CLI, and grants it.
+    pub profile: Profile,
 }
 
 /// Everything decided before anything is started.
@@ -246,7 +250,10 @@ async fn prepare_with(
         RunInfo {
             id: run_id.clone(),
             dir: run_dir.path().display().to_string(),
-            phase_file: phase_file.display().to_string(),
+            // The agent's own phase file ($PHASE_FILE), not retort's.
+            phase_file: retort_agent::signal::agent_phase_file(&run_dir)
+                .display()
+                .to_string(),
         }
     };
     let prompts = match render {
@@ -278,11 +285,13 @@ async fn prepare_with(
                 0 => base_name.clone(),
                 n => format!("{base_name}-{}", n + 1),
             };
+            let profile = Profile::new(&formula.agent, &agent_command, &[step]);
             sessions.push(SessionPlan {
                 name,
                 model,
                 agent_command,
                 steps: position..position + 1,
+                profile,
             });
         } else if let Some(last) = sessions.last_mut() {
             last.steps.end = position + 1;
@@ -299,8 +308,16 @@ async fn prepare_with(
         .ready_timeout
         .as_ref()
         .map_or(DEFAULT_READY_TIMEOUT, |t| t.get_ref().0);
+    // Claude Code's ready screen is known: its input box's footer.
+    let claude = sessions
+        .first()
+        .is_some_and(|s| s.profile.kind == retort_formula::formula::AgentKind::ClaudeCode);
     let readiness = match ready_text {
         Some(text) => Readiness::Shows { text, timeout },
+        None if claude => Readiness::Shows {
+            text: retort_agent::claude_code::SHORTCUTS_FOOTER.to_string(),
+            timeout,
+        },
         None => Readiness::Settled { timeout },
     };
     let submit_delay = agent

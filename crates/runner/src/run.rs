@@ -112,8 +112,8 @@ pub struct StepResult {
     pub duration_ms: Option<u64>,
     /// Why it failed or escalated.
     pub reason: Option<String>,
-    /// The tokens and US dollars the step's agent reported (headless
-    /// Claude Code: its turns' `result` frames); none when not known.
+    /// The tokens and cost of its model use, where the agent tells them
+    /// (Claude Code: its transcript in tmux, its result frames headless).
     pub usage: Option<retort_agent::usage::Usage>,
 }
 
