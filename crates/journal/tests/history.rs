@@ -516,7 +516,8 @@ fn pruning_removes_old_runs_with_their_findings_but_keeps_the_latest() {
             runs: 2,
             run_findings: 2,
             action_runs: 0,
-            proposals: 0
+            proposals: 0,
+            deliveries: 0
         }
     );
     let ids = |history: &History, formula: &str| -> Vec<String> {
@@ -700,7 +701,8 @@ fn pruning_removes_decided_proposals_and_their_action_runs_but_keeps_pending_one
             runs: 0,
             run_findings: 0,
             action_runs: 1,
-            proposals: 3
+            proposals: 3,
+            deliveries: 0
         }
     );
     let mut left: Vec<i64> = history

@@ -5,7 +5,8 @@
 //! sessions), [`run`] (carrying it out: decide, start agents, wait on
 //! steps, record), the run [`lock`] that keeps runs of one formula from
 //! overlapping, the [`phase`] file, the [`state`] directory, and
-//! [`retention`] of what old runs left.
+//! [`retention`] of what old runs left, and when notifications are sent
+//! (`notify.rs`: the moment a step escalates, and at the end of a run).
 //!
 //! In: [`plan::RunOptions`] (formula path, vars, state dir, backend,
 //! agent overrides). Out: a [`run::RunReport`], the phase file, `run.json`,
@@ -17,6 +18,7 @@
 
 mod agent_phase;
 pub mod lock;
+mod notify;
 pub mod phase;
 pub mod plan;
 pub mod retention;
