@@ -12,7 +12,7 @@ mod synapse;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 
@@ -106,7 +106,7 @@ needs = ["look"]
     path
 }
 
-fn run(sandbox: &Sandbox, formula: &PathBuf, escalate: bool, env: &[(&str, &str)]) -> Output {
+fn run(sandbox: &Sandbox, formula: &Path, escalate: bool, env: &[(&str, &str)]) -> Output {
     let mut command = sandbox.retort(&[
         "run",
         formula.to_str().unwrap(),

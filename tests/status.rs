@@ -194,7 +194,7 @@ fn status_history_and_show_read_real_runs_in_text_and_json() {
         text.contains("reason: step `fix`: swap is thrashing"),
         "{text}"
     );
-    assert!(text.contains(&format!("prompts/fix.md")), "{text}");
+    assert!(text.contains("prompts/fix.md"), "{text}");
     assert!(
         text.contains("P0 firing memory-crisis: RAM 300 MB available"),
         "{text}"
