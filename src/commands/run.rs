@@ -41,6 +41,8 @@ pub struct RunArgs {
     pub snapshot: Option<PathBuf>,
     /// `--quiet`: nothing when done, else a short summary.
     pub quiet: bool,
+    /// `--format json` (with `--dry-run`): the plan as JSON.
+    pub json: bool,
 }
 
 /// Runs the formula (or prints its plan, with `--dry-run`). Returns the
@@ -62,7 +64,12 @@ pub async fn run(args: RunArgs) -> u8 {
     );
     options.ready = args.ready;
     options.backend = args.backend;
-    if dry_run {
+    if dry_run && args.json {
+        match prepare(&options, false, false).await {
+            Ok(plan) => super::plan_json::print(&plan, &options),
+            Err(code) => code,
+        }
+    } else if dry_run {
         dry_run_plan(&options).await
     } else if args.quiet {
         run_quietly(&options).await

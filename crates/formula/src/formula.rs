@@ -126,6 +126,13 @@ pub struct Formula {
     /// its defaults.
     #[serde(default)]
     pub preflight: retort_preflight::Settings,
+    /// Who hears about the formula's runs (`[[notify]]` tables): a Matrix
+    /// room or a webhook each, the news it is sent (`on`), the least urgent
+    /// finding (`min_priority`) and how long the same news stays quiet
+    /// (`repeat`); secrets by environment variable name only. See
+    /// [`retort_notify::config`] and `docs/notifications.md`. Default: none.
+    #[serde(default)]
+    pub notify: Vec<retort_notify::config::NotifyConfig>,
 }
 
 /// The `[context]` table.

@@ -122,6 +122,9 @@ pub struct StepResult {
 pub struct RunReport {
     /// The formula's name.
     pub formula: String,
+    /// The formula file, as the run was given it (`retort status` reads
+    /// its `schedule` from there).
+    pub formula_path: PathBuf,
     /// The run id.
     pub run_id: String,
     /// The run directory.
@@ -272,6 +275,9 @@ pub async fn execute(
             Vec::new(),
         ),
     };
+    let state = options.state.path();
+    let ending_ref = ending.as_ref();
+    warnings.extend(crate::notify::run_ended(plan, state, &decision, &steps, ending_ref).await);
     Ok(finish(
         plan,
         &options.state,
@@ -387,6 +393,7 @@ fn finish(
     let mut report = RunReport {
         backend: plan.backend,
         formula: plan.loaded.formula.name().to_string(),
+        formula_path: std::path::absolute(&plan.loaded.path).unwrap_or(plan.loaded.path.clone()),
         run_id: plan.run_id.clone(),
         run_dir: run.path().to_path_buf(),
         sessions,
