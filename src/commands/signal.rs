@@ -24,9 +24,6 @@ pub fn signal(signal: SignalArg, reason: Option<String>, step: Option<String>) -
     };
     // Only the step in progress, once: anything else is refused, with a
     // message the agent reads, and nothing is written.
-    // A headless agent's process is given its step in RETORT_STEP: what it
-    // signals is that step, even once the run has moved on.
-    let step = step.or_else(|| std::env::var("RETORT_STEP").ok().filter(|s| !s.is_empty()));
     match signal::give(&run, signal, reason, step) {
         Ok(record) => {
             crate::out(&format!(

@@ -542,6 +542,13 @@ async fn start_step(
     step: &str,
     plan: &Plan,
 ) -> Result<(), String> {
+    // The process of the step before (headless, one a step) has ended
+    // before this step is in progress: what it still signals is refused.
+    if let Agent::Headless(headless) = agent
+        && !headless.is_stream()
+    {
+        headless.end(true).await;
+    }
     // A signal given before the step was in progress does not end it.
     clear_step_signal(run, step).map_err(|e| e.to_string())?;
     write_atomic(&run.current_step_file(), format!("{step}\n").as_bytes())
