@@ -478,11 +478,15 @@ fn finish(
     let mut summary = serde_json::to_value(&report).unwrap_or_default();
     redactor.redact_json(&mut summary);
     let summary = serde_json::to_vec_pretty(&summary).unwrap_or_default();
-    if let Err(source) = write_atomic(&run.summary_file(), &summary) {
-        report.warnings.push(format!(
+    match write_atomic(&run.summary_file(), &summary) {
+        // The run has recorded its end: nothing to recover from now.
+        Ok(()) => {
+            let _ = std::fs::remove_file(recovery::owner_file(run));
+        }
+        Err(source) => report.warnings.push(format!(
             "could not write {}: {source}",
             run.summary_file().display()
-        ));
+        )),
     }
     report
 }
