@@ -17,6 +17,8 @@
 //!   nudge.md                       the reminder pasted to an agent idle without signalling
 //!   steps/STEP.signal              the agent's signal for a step (JSON; no steps/ without an agent)
 //!   run.json                       the run's outcome, per step, and what retention removed
+//!   owner.json                     who runs it (pid, tmux sessions), until run.json is written
+//!   abandoned                      present once a later run found it abandoned
 //! ```
 //!
 //! An agent finds its run directory in [`RUN_DIR_ENV`] and its own phase

@@ -25,20 +25,36 @@ use tmux_interface::{
 use tokio::sync::watch;
 
 /// The pane's program: reads the session's environment from the file `$3`
-/// and removes it, runs the agent command (`$1`) with `/bin/sh -c`, writes
-/// its exit status to the exit file (`$2`) through a rename, says so in the
-/// pane, and then idles until the session is killed.
+/// and removes it, starts a watcher of retort's own process (`$4`, its
+/// pid), runs the agent command (`$1`) with `/bin/sh -c`, writes its exit
+/// status to the exit file (`$2`) through a rename, says so in the pane,
+/// and then idles until the session is killed.
+///
+/// The watcher (which ignores SIGHUP, SIGINT and SIGTERM) checks every
+/// second that retort is alive; once it is gone (SIGKILL, the OOM killer,
+/// a crash), it ends the pane's process group, the agent with it: SIGTERM,
+/// [`ORPHAN_GRACE_S`] seconds, then SIGKILL, so that no session outlives
+/// its run by more than a few seconds and the pane (and with it the
+/// session) closes. When retort kills the session at the end of a run, the
+/// watcher does the same to whatever ignored the hangup, once retort has
+/// exited.
 ///
 /// The environment travels in a file (mode 0600, see [`write_env_file`])
 /// rather than as `new-session -e NAME=VALUE` arguments, which any user
 /// can read in `ps` for as long as the tmux server lives.
 pub const WRAPPER: &str = concat!(
     ". \"$3\"; rm -f \"$3\"; ",
+    "( trap '' HUP INT TERM; while kill -0 \"$4\" 2>/dev/null; do sleep 1; done; ",
+    "kill -TERM 0; sleep 2; kill -KILL 0 ) & ",
     "/bin/sh -c \"$1\"; status=$?; ",
     "printf '%s\\n' \"$status\" > \"$2.tmp\" && mv -f \"$2.tmp\" \"$2\"; ",
     "printf '\\n[retort] the agent exited with status %s\\n' \"$status\"; ",
     "exec sleep 2147483647"
 );
+
+/// Seconds between the SIGTERM and the SIGKILL with which a pane's
+/// watcher ends an agent whose retort has gone ([`WRAPPER`]): 2.
+pub const ORPHAN_GRACE_S: u32 = 2;
 
 /// The pause between pasting a prompt and pressing Enter when `[agent]
 /// submit_delay` does not say, so that terminal applications that detect
@@ -194,6 +210,8 @@ impl AgentSession {
             spec.command.clone(),
             spec.exit_file.to_string_lossy().into_owned(),
             spec.env_file.to_string_lossy().into_owned(),
+            // Whose death ends the session: this process's.
+            std::process::id().to_string(),
         ] {
             new_session.push_param(word);
         }

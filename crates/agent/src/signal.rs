@@ -14,6 +14,17 @@
 //! retort's phase file; it is cleared before each step ([`clear_agent_phase`]),
 //! and what the agent writes there signals the step in progress
 //! ([`read_step_end`]).
+//!
+//! A signal is taken only for the step in progress (the run directory's
+//! `current_step`, written as the step's prompt is delivered) and only
+//! once: [`give`] refuses any other, with a message for the agent. The
+//! runner removes a step's signal file before the step starts
+//! ([`clear_step_signal`]), so that a signal written early, by any means,
+//! never ends a step the agent has not been given. A signal file is read
+//! robustly: an empty or half-written file is read again a few times
+//! before it counts as malformed. Reasons are cleaned and capped
+//! ([`retort_os::clean::one_line`], [`REASON_CAP`]) both when written and
+//! when read.
 
 use std::fmt;
 use std::path::Path;
@@ -23,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::run_dir::RunDir;
-use retort_os::atomic::write_atomic;
+use retort_os::clean::{REASON_CAP, one_line};
 
 /// What the agent says of a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +83,24 @@ pub enum SignalError {
     /// `current_step` is missing or empty and no `--step` was given.
     #[error("no current step in {}: retort has not sent a step yet; pass --step ID to name one", .0.display())]
     NoCurrentStep(std::path::PathBuf),
+    /// The signal names a step that is not the one in progress.
+    #[error("step `{step}` is not in progress; the step in progress is `{current}`")]
+    NotInProgress {
+        /// The step named.
+        step: String,
+        /// The step in progress.
+        current: String,
+    },
+    /// The step in progress has been signalled already.
+    #[error(
+        "step `{step}` was already signalled ({signal}); a step is signalled once: wait for the next step's prompt"
+    )]
+    AlreadySignalled {
+        /// The step.
+        step: String,
+        /// What it was signalled.
+        signal: Signal,
+    },
     /// The file could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -102,18 +131,101 @@ pub fn current_step(run: &RunDir) -> Result<String, SignalError> {
     }
 }
 
-/// Writes `record` to its step's signal file, atomically.
+/// Signals the step in progress: `step` (`--step`), when given, must be
+/// it. Writes its signal file once, atomically and exclusively (a
+/// temporary file hard-linked into place, which fails when the file
+/// exists); the reason is cleaned to one line of at most [`REASON_CAP`]
+/// bytes. Returns the record written.
 ///
 /// # Errors
+/// [`SignalError::NoCurrentStep`] before the first prompt;
+/// [`SignalError::NotInProgress`] for another step;
+/// [`SignalError::AlreadySignalled`] when the step was signalled;
+/// [`SignalError::Write`] with the I/O error.
+pub fn give(
+    run: &RunDir,
+    signal: Signal,
+    reason: Option<String>,
+    step: Option<String>,
+) -> Result<SignalRecord, SignalError> {
+    let current = current_step(run)?;
+    let step = step.unwrap_or_else(|| current.clone());
+    if step != current {
+        return Err(SignalError::NotInProgress { step, current });
+    }
+    if let Ok(Some(earlier)) = read(run, &step) {
+        return Err(SignalError::AlreadySignalled {
+            step,
+            signal: earlier.signal,
+        });
+    }
+    let record = SignalRecord {
+        step,
+        signal,
+        reason: reason
+            .map(|r| one_line(&r, REASON_CAP))
+            .filter(|r| !r.is_empty()),
+        at: Utc::now(),
+    };
+    write(run, &record)?;
+    Ok(record)
+}
+
+/// Writes `record` to its step's signal file, atomically and only when
+/// there is none: a temporary file in `steps/`, hard-linked as the signal
+/// file (`link(2)` fails when the name exists), then removed.
+///
+/// # Errors
+/// [`SignalError::AlreadySignalled`] when the step has a signal file;
 /// [`SignalError::Write`] with the I/O error.
 pub fn write(run: &RunDir, record: &SignalRecord) -> Result<(), SignalError> {
     let path = run.signal_file(&record.step);
-    let mut json = serde_json::to_vec(record).map_err(|e| SignalError::Write {
+    let write_error = |source| SignalError::Write {
         path: path.clone(),
-        source: std::io::Error::other(e),
-    })?;
+        source,
+    };
+    let mut json = serde_json::to_vec(record).map_err(|e| write_error(std::io::Error::other(e)))?;
     json.push(b'\n');
-    write_atomic(&path, &json).map_err(|source| SignalError::Write { path, source })
+    let dir = run.steps_dir();
+    std::fs::create_dir_all(&dir).map_err(write_error)?;
+    let temp = dir.join(format!(
+        ".signal-{}-{}.tmp",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    let linked = std::fs::write(&temp, &json).and_then(|()| std::fs::hard_link(&temp, &path));
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            let signal = read(run, &record.step)
+                .ok()
+                .flatten()
+                .map_or(record.signal, |r| r.signal);
+            Err(SignalError::AlreadySignalled {
+                step: record.step.clone(),
+                signal,
+            })
+        }
+        Err(error) => Err(write_error(error)),
+    }
+}
+
+/// Removes `step`'s signal file, if any, before the step starts: a signal
+/// given before the step was in progress does not end it. A file already
+/// gone is no error.
+///
+/// # Errors
+/// [`SignalError::Write`] when it exists and cannot be removed.
+pub fn clear_step_signal(run: &RunDir, step: &str) -> Result<(), SignalError> {
+    let path = run.signal_file(step);
+    match std::fs::remove_file(&path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(SignalError::Write {
+            path,
+            source: error,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Reads the signal of `step`, if the agent has given one.
@@ -153,7 +265,8 @@ pub fn clear_agent_phase(run: &RunDir) -> Result<(), SignalError> {
 /// # Errors
 /// [`SignalError::Malformed`] when the signal file holds something else.
 pub fn read_step_end(run: &RunDir, step: &str) -> Result<Option<SignalRecord>, SignalError> {
-    if let Some(record) = read(run, step)? {
+    // A signal file whose record names another step is not this step's.
+    if let Some(record) = read(run, step)?.filter(|r| r.step == step) {
         return Ok(Some(record));
     }
     Ok(std::fs::read_to_string(agent_phase_file(run))
@@ -162,7 +275,9 @@ pub fn read_step_end(run: &RunDir, step: &str) -> Result<Option<SignalRecord>, S
         .map(|(signal, reason)| SignalRecord {
             step: step.to_string(),
             signal,
-            reason,
+            reason: reason
+                .map(|r| one_line(&r, REASON_CAP))
+                .filter(|r| !r.is_empty()),
             at: chrono::Utc::now(),
         }))
 }
@@ -188,23 +303,119 @@ pub fn parse_phase(text: &str) -> Option<(Signal, Option<String>)> {
     Some((signal, (!reason.is_empty()).then(|| reason.to_string())))
 }
 
+/// How many times a signal file that does not parse is read again before
+/// it counts as malformed, and how long between reads: 20 × 25 ms. An
+/// agent writing the file itself (`echo … > FILE`) may be caught half-way.
+const MALFORMED_RETRIES: u32 = 20;
+const MALFORMED_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
+
 fn read_file(path: &Path) -> Result<Option<SignalRecord>, SignalError> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| SignalError::Malformed {
+    let mut attempt = 0;
+    loop {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(_) => return Ok(None),
+        };
+        // An empty file is one being written: not yet a signal.
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        match serde_json::from_slice::<SignalRecord>(&bytes) {
+            Ok(mut record) => {
+                record.reason = record
+                    .reason
+                    .map(|r| one_line(&r, REASON_CAP))
+                    .filter(|r| !r.is_empty());
+                return Ok(Some(record));
+            }
+            Err(_) if attempt < MALFORMED_RETRIES => {
+                attempt += 1;
+                std::thread::sleep(MALFORMED_PAUSE);
+            }
+            Err(source) => {
+                return Err(SignalError::Malformed {
                     path: path.to_path_buf(),
                     source,
-                })
+                });
+            }
         }
-        Err(_) => Ok(None),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run_at(step: &str) -> (tempfile::TempDir, RunDir) {
+        let temp = tempfile::tempdir().unwrap();
+        let run = RunDir::new(temp.path().to_path_buf());
+        run.create_agent_dirs().unwrap();
+        std::fs::write(run.current_step_file(), format!("{step}\n")).unwrap();
+        (temp, run)
+    }
+
+    #[test]
+    fn only_the_step_in_progress_is_signalled_and_only_once() {
+        let (_temp, run) = run_at("one");
+        let error = give(&run, Signal::Done, None, Some("two".into())).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "step `two` is not in progress; the step in progress is `one`"
+        );
+        assert_eq!(read(&run, "two").unwrap(), None, "nothing written");
+        let record = give(&run, Signal::Failed, Some("a\n\u{1b}[31mb".into()), None).unwrap();
+        assert_eq!(record.reason.as_deref(), Some("a b"));
+        let again = give(&run, Signal::Done, None, Some("one".into())).unwrap_err();
+        assert!(
+            again
+                .to_string()
+                .starts_with("step `one` was already signalled (failed)"),
+            "{again}"
+        );
+        assert_eq!(read(&run, "one").unwrap().unwrap().signal, Signal::Failed);
+        let names: Vec<_> = std::fs::read_dir(run.steps_dir()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary left: {names:?}");
+    }
+
+    #[test]
+    fn a_half_written_signal_file_is_read_again() {
+        let (_temp, run) = run_at("one");
+        let path = run.signal_file("one");
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(read(&run, "one").unwrap(), None, "empty: not yet");
+        std::fs::write(&path, r#"{"step":"one","sig"#).unwrap();
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                use std::io::Write;
+                let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+                file.write_all(br#"nal":"done","at":"2026-01-01T00:00:00Z"}"#)
+                    .unwrap();
+            })
+        };
+        let record = read(&run, "one").unwrap().unwrap();
+        writer.join().unwrap();
+        assert_eq!(record.signal, Signal::Done);
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(matches!(
+            read(&run, "one"),
+            Err(SignalError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_signal_file_naming_another_step_does_not_end_this_one() {
+        let (_temp, run) = run_at("two");
+        std::fs::write(
+            run.signal_file("two"),
+            r#"{"step":"one","signal":"done","at":"2026-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(read_step_end(&run, "two").unwrap(), None);
+        clear_step_signal(&run, "two").unwrap();
+        assert!(!run.signal_file("two").exists());
+    }
 
     #[test]
     fn phase_files_read_as_the_seed_writes_them() {

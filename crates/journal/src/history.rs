@@ -279,6 +279,29 @@ impl History {
         Ok(())
     }
 
+    /// Records run `run_id` as `abandoned` with `reason`, when its row is
+    /// still open (no `finished_at`): its retort ended without finishing
+    /// it (SIGKILL, the OOM killer, a crash). Returns whether it was open.
+    ///
+    /// # Errors
+    /// [`HistoryError::Sqlite`].
+    pub fn abandon_run(
+        &self,
+        run_id: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, HistoryError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE runs SET phase = 'abandoned', reason = ?1, finished_at = ?2 \
+                 WHERE run_id = ?3 AND finished_at IS NULL",
+                params![reason, time_text(at), run_id],
+            )
+            .map_err(sqlite_error(&self.path))?;
+        Ok(changed > 0)
+    }
+
     /// Records an action that was started (or could not be); returns its id.
     ///
     /// # Errors

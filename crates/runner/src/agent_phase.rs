@@ -17,7 +17,7 @@ use retort_agent::claude_code::settings_file;
 use retort_agent::headless::HeadlessAgent;
 use retort_agent::ready::wait_until_ready;
 use retort_agent::session::{AgentSession, SessionSpec};
-use retort_agent::signal::{agent_phase_file, clear_agent_phase};
+use retort_agent::signal::{agent_phase_file, clear_agent_phase, clear_step_signal};
 use retort_agent::usage::Usage;
 use retort_agent::wait::{Interrupts, StepEnd, StepOutcome, wait_for_step};
 use retort_agent::watchdog::TmuxWatch;
@@ -30,10 +30,13 @@ use retort_prompt::prompt::render_prompts;
 use crate::holds::{self, Hold, run_budget_reached};
 use crate::phase::Phase;
 use crate::plan::{Plan, RunOptions, SessionPlan};
-use crate::run::{PANE_CAPTURE_LINES, Progress, RunError, StepResult, millis, write_file};
+use crate::run::{
+    PANE_CAPTURE_LINES, Progress, RunError, StepResult, clean_reason, millis, redactor, write_file,
+};
 use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir};
 use crate::tmux_start::{Waited, not_ready_end, session_readiness, tmux_command};
 use crate::turns::{SessionAccount, TurnStep, wait_for_turns};
+use retort_os::redact::Redactor;
 
 /// What the agent phase of a run did: the tmux sessions it used, each
 /// step's result (every step of the plan, the ones not reached skipped),
@@ -207,8 +210,10 @@ fn write_prompts(plan: &Plan, run: &RunDir, decision: &Decision) -> Result<(), R
         path: run.steps_dir(),
         source,
     })?;
+    let redactor = redactor(plan);
     for prompt in &prompts {
-        write_file(&run.prompt_file(&prompt.step), prompt.text.as_bytes())?;
+        let text = redactor.redact(&prompt.text);
+        write_file(&run.prompt_file(&prompt.step), text.as_bytes())?;
     }
     Ok(())
 }
@@ -268,6 +273,7 @@ async fn agent_started(
     match agent {
         Agent::Tmux(session) => {
             agents.sessions.push(session.name().to_string());
+            crate::recovery::add_session(run, session.name());
             progress(Progress::SessionStarted {
                 session: session.name(),
                 run_dir: run.path(),
@@ -408,6 +414,7 @@ async fn run_session_steps(
                 (outcome, reason, None::<Usage>)
             }
         };
+        let reason = reason.map(|r| clean_reason(&redactor(plan), &r));
         let duration_ms = Some(millis(step_clock.elapsed()));
         let result = StepResult {
             id: step.id().to_string(),
@@ -510,10 +517,12 @@ async fn retire(
         Agent::Tmux(session) => session,
         Agent::Headless(mut headless) => {
             headless.end(graceful).await;
+            crate::run::redact_outputs(run);
             return;
         }
     };
     if let Some(pane) = session.capture(PANE_CAPTURE_LINES).await {
+        let pane = Redactor::from_env(&[]).redact(&pane).into_owned();
         let _ = write_atomic(&run.pane_capture_file(number), pane.as_bytes());
     }
     if let Err(error) = session.kill().await {
@@ -533,6 +542,15 @@ async fn start_step(
     step: &str,
     plan: &Plan,
 ) -> Result<(), String> {
+    // The process of the step before (headless, one a step) has ended
+    // before this step is in progress: what it still signals is refused.
+    if let Agent::Headless(headless) = agent
+        && !headless.is_stream()
+    {
+        headless.end(true).await;
+    }
+    // A signal given before the step was in progress does not end it.
+    clear_step_signal(run, step).map_err(|e| e.to_string())?;
     write_atomic(&run.current_step_file(), format!("{step}\n").as_bytes())
         .map_err(|e| format!("could not write {}: {e}", run.current_step_file().display()))?;
     // What the agent wrote to its phase file was about the step before.

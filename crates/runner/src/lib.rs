@@ -5,7 +5,8 @@
 //! sessions), [`run`] (carrying it out: decide, start agents, wait on
 //! steps, record), the run [`lock`] that keeps runs of one formula from
 //! overlapping, the [`phase`] file, the [`state`] directory,
-//! [`retention`] of what old runs left, and the [`holds`] (rate limits,
+//! [`retention`] of what old runs left, the [`recovery`] of runs whose
+//! retort died, and the [`holds`] (rate limits,
 //! the day's budget) that keep a gate closed. Private: the agent phase
 //! (each session's agent started, each step given and waited for), the
 //! start of a tmux session (its command line and Claude Code settings, its
@@ -26,6 +27,7 @@ pub mod lock;
 mod notify;
 pub mod phase;
 pub mod plan;
+pub mod recovery;
 pub mod retention;
 pub mod run;
 pub mod state;

@@ -25,6 +25,7 @@ use retort_journal::history::{History, HistoryError};
 use crate::holds;
 use crate::lock::{LockError, RunLock};
 use crate::phase::{Phase, write_phase_file};
+use crate::recovery;
 use crate::retention::{self, Pruned, Retention};
 use crate::state::{RunDir, StateDir};
 use retort_agent::session::SessionError;
@@ -34,6 +35,8 @@ use retort_decide::gate::GateDecision;
 use retort_formula::diagnostic::FormulaError;
 use retort_formula::formula::Backend;
 use retort_os::atomic::write_atomic;
+use retort_os::clean::{REASON_CAP, one_line};
+use retort_os::redact::Redactor;
 use retort_prompt::prompt::PromptError;
 
 use crate::agent_phase::{Agents, agent_phase, skipped};
@@ -238,12 +241,26 @@ pub async fn execute(
 ) -> Result<RunReport, RunError> {
     let clock = Instant::now();
     let _lock = RunLock::acquire(&options.state.lock_file(plan.loaded.formula.name()))?;
+    // Before anything else: runs of this formula whose retort died.
+    let recovered = {
+        let history = History::open(&history_path(options.state.path())).ok();
+        let name = plan.loaded.formula.name();
+        recovery::recover(&options.state, name, &plan.journal_dir, history.as_ref()).await
+    };
     let run = RunDir::create(&options.state.runs_dir(), &plan.run_id).map_err(|source| {
         RunError::Write {
             path: plan.run_dir.path().to_path_buf(),
             source,
         }
     })?;
+    let owner = recovery::Owner::this_process(
+        plan.loaded.formula.name(),
+        &plan.run_id,
+        plan.started_at,
+        &plan.phase_file,
+        options.tmux.socket.as_deref(),
+    );
+    let owned = owner.save(&run);
     let snapshot_json = serde_json::to_vec_pretty(&plan.snapshot).unwrap_or_default();
     write_file(&run.snapshot_file(), &snapshot_json)?;
 
@@ -256,6 +273,13 @@ pub async fn execute(
             return Err(error);
         }
     };
+    warnings.extend(recovered);
+    if let Err(error) = owned {
+        warnings.push(format!(
+            "could not write {}: {error}",
+            recovery::owner_file(&run).display()
+        ));
+    }
     let decision_json = serde_json::to_vec_pretty(&decision.context()).unwrap_or_default();
     if let Err(error) = write_file(&run.decision_file(), &decision_json) {
         warnings.push(error.to_string());
@@ -359,6 +383,14 @@ fn finish(
         mut warnings,
         clock,
     } = outcome;
+    // Reasons are the agent's words: one line, capped, no secrets, before
+    // they reach the phase file, the history, the journal or `run.json`.
+    let redactor = redactor(plan);
+    let mut steps = steps;
+    for step in &mut steps {
+        step.reason = step.reason.take().map(|r| clean_reason(&redactor, &r));
+    }
+    let ending = ending.map(|(phase, reason)| (phase, clean_reason(&redactor, &reason)));
     record_holds(plan, state, holds, &steps, &mut warnings);
     let usage = total_usage(&steps);
     if let Some(usage) = usage
@@ -443,12 +475,18 @@ fn finish(
             .warnings
             .push(format!("could not prune the runs' spend: {error}"));
     }
-    let summary = serde_json::to_vec_pretty(&report).unwrap_or_default();
-    if let Err(source) = write_atomic(&run.summary_file(), &summary) {
-        report.warnings.push(format!(
+    let mut summary = serde_json::to_value(&report).unwrap_or_default();
+    redactor.redact_json(&mut summary);
+    let summary = serde_json::to_vec_pretty(&summary).unwrap_or_default();
+    match write_atomic(&run.summary_file(), &summary) {
+        // The run has recorded its end: nothing to recover from now.
+        Ok(()) => {
+            let _ = std::fs::remove_file(recovery::owner_file(run));
+        }
+        Err(source) => report.warnings.push(format!(
             "could not write {}: {source}",
             run.summary_file().display()
-        ));
+        )),
     }
     report
 }
@@ -532,6 +570,35 @@ fn record_holds(
                 "could not record the rate-limit hold in {}: {error}",
                 holds::holds_file(state.path()).display()
             ));
+        }
+    }
+}
+
+/// What hides secrets in what this run writes: the values of secret
+/// environment variables ([`Redactor::from_env`]) and URL userinfo.
+pub(crate) fn redactor(_plan: &Plan) -> Redactor {
+    Redactor::from_env(&[])
+}
+
+/// An agent's (or any) reason made fit for a record: one line of at most
+/// [`REASON_CAP`] bytes, no escapes or control characters
+/// ([`one_line`]), secrets replaced by `[redacted]`.
+pub(crate) fn clean_reason(redactor: &Redactor, reason: &str) -> String {
+    one_line(&redactor.redact(reason), REASON_CAP)
+}
+
+/// Replaces secrets in the headless agent's output logs
+/// (`agent-output/*.log`), once its process has ended.
+pub(crate) fn redact_outputs(run: &RunDir) {
+    let redactor = Redactor::from_env(&[]);
+    let Ok(entries) = std::fs::read_dir(run.agent_output_dir()) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let std::borrow::Cow::Owned(clean) = redactor.redact(&text)
+        {
+            let _ = write_atomic(&path, clean.as_bytes());
         }
     }
 }

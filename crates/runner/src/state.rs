@@ -16,6 +16,8 @@
 //!     agent-2.exit, agent-pane-2.txt the same for a second session (a step changed model), …
 //!     steps/STEP.signal              the agent's signal for a step (JSON; no steps/ without an agent)
 //!     run.json                       the run's outcome, per step, and what retention removed
+//!     owner.json                     who runs it (pid, tmux sessions), until run.json is written
+//!     abandoned                      present once a later run found it abandoned
 //! ```
 
 use std::path::{Path, PathBuf};
