@@ -21,4 +21,5 @@ pub mod phase;
 pub mod plan;
 pub mod retention;
 pub mod run;
+pub mod scheduler;
 pub mod state;
