@@ -196,6 +196,13 @@ pub enum Command {
         /// The step [default: the run's current step].
         #[arg(long, value_name = "ID")]
         step: Option<String>,
+        /// The step's output, which later steps see as `steps.ID.output`
+        /// (at most 64 KiB).
+        #[arg(long, value_name = "TEXT", conflicts_with = "output_file")]
+        output: Option<String>,
+        /// The step's output, read from this file (at most 64 KiB of text).
+        #[arg(long, value_name = "PATH")]
+        output_file: Option<PathBuf>,
     },
 }
 

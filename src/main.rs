@@ -115,7 +115,9 @@ async fn dispatch(command: Command) -> u8 {
             signal,
             reason,
             step,
-        } => commands::signal::signal(signal, reason, step),
+            output,
+            output_file,
+        } => commands::signal::signal(signal, reason, step, output, output_file),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use retort_agent::output;
 use retort_agent::signal::{self, Signal, SignalRecord};
 use retort_runner::state::{RUN_DIR_ENV, RunDir};
 
@@ -9,8 +10,16 @@ use crate::cli::SignalArg;
 use crate::{EXIT_FAILED, invalid};
 
 /// Writes the signal file of the current step (or `step`) of the run in
-/// `$RETORT_RUN_DIR`. Returns the exit status.
-pub fn signal(signal: SignalArg, reason: Option<String>, step: Option<String>) -> u8 {
+/// `$RETORT_RUN_DIR`, after its output (`--output TEXT`, or the text of
+/// `--output-file PATH`; at most 64 KiB) when one is given. Returns the
+/// exit status.
+pub fn signal(
+    signal: SignalArg,
+    reason: Option<String>,
+    step: Option<String>,
+    output: Option<String>,
+    output_file: Option<PathBuf>,
+) -> u8 {
     let Some(dir) = std::env::var_os(RUN_DIR_ENV).filter(|d| !d.is_empty()) else {
         return invalid(&signal::SignalError::NotInRun.to_string());
     };
@@ -19,6 +28,27 @@ pub fn signal(signal: SignalArg, reason: Option<String>, step: Option<String>) -
         Ok(step) => step,
         Err(error) => return invalid(&error.to_string()),
     };
+    let output = match (output, output_file) {
+        (Some(text), _) => Some(text),
+        (None, Some(path)) => match output::read_output_file(&path) {
+            Ok(text) => Some(text),
+            Err(error) => return invalid(&error.to_string()),
+        },
+        (None, None) => None,
+    };
+    // The output first, so that it is there when the run sees the signal.
+    if let Some(text) = &output {
+        match output::write(&run, &step, text) {
+            Ok(()) => {}
+            Err(error @ output::OutputError::TooLarge { .. }) => {
+                return invalid(&error.to_string());
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                return EXIT_FAILED;
+            }
+        }
+    }
     let signal = match signal {
         SignalArg::Done => Signal::Done,
         SignalArg::Failed => Signal::Failed,

@@ -20,6 +20,7 @@
 
 pub mod agent;
 pub mod headless;
+pub mod output;
 pub mod profile;
 pub mod ready;
 pub mod run_dir;
