@@ -258,6 +258,26 @@ fn run_error(error: &RunError) -> u8 {
     }
 }
 
+/// How the steps run: at once or not, the run's timeout, and the parallel
+/// layers with each step's session and condition (`retort graph`'s text).
+fn parallel_layers(plan: &Plan) -> String {
+    let formula = &plan.loaded.formula;
+    let mut text = format!(
+        "  schedule    {}, on_failure = {}, run timeout {}\n",
+        match formula.max_parallel() {
+            1 => "one step at a time".to_string(),
+            n => format!("up to {n} steps at once"),
+        },
+        formula.on_failure.as_str(),
+        humantime::format_duration(formula.run_timeout()),
+    );
+    let drawing = retort_formula::graph::text(formula, &plan.dag);
+    for line in drawing.lines().skip(2) {
+        text.push_str(&format!("    {line}\n"));
+    }
+    text
+}
+
 fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
     let formula = &plan.loaded.formula;
     let mut text = format!(
@@ -344,6 +364,7 @@ fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
             }
         ));
     }
+    text.push_str(&parallel_layers(plan));
     text.push_str(
         "Dry run: nothing was started, run or written. `retort render FORMULA` prints the prompts.\n",
     );

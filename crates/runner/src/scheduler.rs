@@ -29,6 +29,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use retort_formula::formula::OnFailure;
+pub use retort_formula::sessions::{assign_sessions, sequential_sessions};
 
 /// One step, as the scheduler sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,58 +363,6 @@ impl Scheduler {
             }
         }
     }
-}
-
-/// Each step's session number, in topological order: a step with a
-/// `session` name shares the session of the other steps with that name; a
-/// step without continues the session of its first need, when `continues`
-/// says the two may share one (same model and tools) and no other step
-/// continued that need's session from it; any other step opens a session
-/// of its own. Session numbers count from 0 in order of first use.
-///
-/// `needs[i]` are positions below `i`; `named[i]` the step's `session`.
-pub fn assign_sessions(
-    needs: &[Vec<usize>],
-    named: &[Option<&str>],
-    continues: impl Fn(usize, usize) -> bool,
-) -> Vec<usize> {
-    let n = needs.len();
-    let mut session = vec![0; n];
-    let mut by_name: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    let mut continued = vec![false; n];
-    let mut count = 0;
-    for i in 0..n {
-        let mut open = || {
-            count += 1;
-            count - 1
-        };
-        session[i] = match named.get(i).copied().flatten() {
-            Some(name) => *by_name.entry(name).or_insert_with(open),
-            None => match needs[i].first().copied() {
-                Some(first) if first < i && !continued[first] && continues(first, i) => {
-                    continued[first] = true;
-                    session[first]
-                }
-                _ => open(),
-            },
-        };
-    }
-    session
-}
-
-/// The sessions of a run of `max_parallel = 1`, as before parallel runs:
-/// consecutive steps in topological order share a session unless `opens`
-/// says a step opens a new one (a change of model or tools).
-pub fn sequential_sessions(n: usize, opens: impl Fn(usize) -> bool) -> Vec<usize> {
-    let mut session = Vec::with_capacity(n);
-    let mut current = 0;
-    for i in 0..n {
-        if i > 0 && opens(i) {
-            current += 1;
-        }
-        session.push(current);
-    }
-    session
 }
 
 #[cfg(test)]

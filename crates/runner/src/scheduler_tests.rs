@@ -174,25 +174,6 @@ fn stop_abandons_pending_retries_and_starts_nothing() {
     assert_eq!(s.not_run(1), Some(NotRun::Stopped { failed: None }));
 }
 
-#[test]
-fn sessions_follow_first_needs_and_names() {
-    // a → (b, c) → d: b continues a, c opens its own, d continues b.
-    let needs = vec![vec![], vec![0], vec![0], vec![1, 2]];
-    assert_eq!(
-        assign_sessions(&needs, &[None; 4], |_, _| true),
-        [0, 0, 1, 0]
-    );
-    // A change of model (c after a) opens a session.
-    assert_eq!(
-        assign_sessions(&needs, &[None; 4], |from, to| !(from == 0 && to == 1)),
-        [0, 1, 0, 1]
-    );
-    // Named sessions are shared whatever the needs.
-    let named = [Some("x"), None, Some("x"), None];
-    assert_eq!(assign_sessions(&needs, &named, |_, _| true), [0, 0, 0, 0]);
-    assert_eq!(sequential_sessions(4, |i| i == 2), [0, 0, 1, 1]);
-}
-
 /// A DAG of `n` steps: step `i` needs some of the steps before it.
 fn dags() -> impl Strategy<Value = (Vec<StepSpec>, usize, Vec<u8>)> {
     (1usize..30).prop_flat_map(|n| {
