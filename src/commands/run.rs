@@ -3,8 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use chrono::Utc;
+use retort_agent::usage::Usage;
 use retort_decide::decide::ActionPlan;
+use retort_decide::decide::history_path;
 use retort_formula::formula::Backend;
+use retort_journal::History;
+use retort_runner::holds;
 use retort_runner::lock::LockError;
 use retort_runner::phase::Phase;
 use retort_runner::run::{self, Plan, Progress, RunError, RunOptions, RunReport, StepOutcome};
@@ -93,12 +98,18 @@ async fn run_formula(options: &RunOptions) -> u8 {
         ),
         Progress::HeadlessStarted {
             command,
+            per_session,
             run_dir,
             output_dir,
         } => eprintln!(
-            "retort: {} run {}: agent `{command}`, headless: one process per step (output in {})\nretort: run directory {}",
+            "retort: {} run {}: agent `{command}`, headless: {} (output in {})\nretort: run directory {}",
             plan.loaded.formula.name(),
             plan.run_id,
+            if per_session {
+                "one process per session, stream-json"
+            } else {
+                "one process per step"
+            },
             output_dir.display(),
             run_dir.display()
         ),
@@ -126,7 +137,7 @@ async fn run_formula(options: &RunOptions) -> u8 {
                     eprintln!("retort: rule {line}");
                 }
             }
-            if rules {
+            if rules || !decision.gate.open {
                 eprintln!("retort: gate {}", decision.gate.describe());
             }
             for planned in decision
@@ -139,9 +150,13 @@ async fn run_formula(options: &RunOptions) -> u8 {
         }
         Progress::ActionRan(planned) => eprintln!("retort: action {}", planned.line(false)),
         Progress::StepEnded(result) => {
+            let cost = result
+                .usage
+                .map(|u| format!(" ({})", usage_words(&u)))
+                .unwrap_or_default();
             let took = result
                 .duration_ms
-                .map(|ms| format!(" in {:.1}s", ms as f64 / 1000.0))
+                .map(|ms| format!(" in {:.1}s{cost}", ms as f64 / 1000.0))
                 .unwrap_or_default();
             match (&result.outcome, &result.reason) {
                 (StepOutcome::Done, _) | (_, None) => {
@@ -163,8 +178,12 @@ async fn run_formula(options: &RunOptions) -> u8 {
                 .as_ref()
                 .map(|p| format!("; journal {}", p.display()))
                 .unwrap_or_default();
+            let usage = report
+                .usage
+                .map(|u| format!("; {}", usage_words(&u)))
+                .unwrap_or_default();
             eprintln!(
-                "retort: PHASE:{}{} (phase file {}{journal})",
+                "retort: PHASE:{}{} (phase file {}{journal}{usage})",
                 report.phase,
                 report
                     .reason
@@ -278,6 +297,17 @@ fn parallel_layers(plan: &Plan) -> String {
     text
 }
 
+/// `2100 tokens in, 100 out, $0.0075`: input tokens with the cache's,
+/// output tokens, and the cost when known.
+fn usage_words(usage: &Usage) -> String {
+    let input =
+        usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens;
+    let cost = usage
+        .cost_usd
+        .map_or_else(|| "cost unknown".to_string(), |c| format!("${c:.4}"));
+    format!("{input} tokens in, {} out, {cost}", usage.output_tokens)
+}
+
 fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
     let formula = &plan.loaded.formula;
     let mut text = format!(
@@ -304,6 +334,30 @@ fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
         ("journal", journal.display().to_string()),
     ]) {
         text.push_str(&format!("  {label:<11} {value}\n"));
+    }
+    let history = History::open_read_only(&history_path(options.state.path()))
+        .ok()
+        .flatten();
+    let held = holds::gate_hold(plan, options.state.path(), history.as_ref(), Utc::now());
+    if let Some(reason) = &held {
+        text.push_str(&format!("  hold        {reason}\n"));
+    }
+    let budget = &formula.budget;
+    if budget.run_usd.is_some() || budget.day_usd.is_some() {
+        let spent = history
+            .as_ref()
+            .and_then(|h| {
+                h.spent_since(formula.name(), holds::day_start(Utc::now()))
+                    .ok()
+            })
+            .unwrap_or(0.0);
+        let limit =
+            |usd: Option<f64>| usd.map_or_else(|| "none".to_string(), |u| format!("${u:.2}"));
+        text.push_str(&format!(
+            "  budget      run {}, day {} (${spent:.4} spent today, UTC)\n",
+            limit(budget.run_usd),
+            limit(budget.day_usd)
+        ));
     }
     text.push_str("  health:\n");
     for line in plan.snapshot.health_summary() {
@@ -333,7 +387,7 @@ fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
             }
         }
     }
-    if decision.gate.open {
+    if decision.gate.open && held.is_none() {
         text.push_str("  steps, in topological order:\n");
     } else {
         text.push_str("  steps, in topological order (not sent: the gate stays closed):\n");

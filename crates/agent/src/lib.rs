@@ -3,7 +3,8 @@
 //!
 //! Owns: the [`agent::Agent`] a run talks to on either backend, a tmux
 //! [`session`] (with [`ready`]ness before the first prompt) or a
-//! [`headless`] process per step; the agent's step [`signal`]s; the
+//! [`headless`] process per step (or, for Claude Code, one per session
+//! speaking [`stream_json`]); the agent's step [`signal`]s; the
 //! [`wait`] for a step to end; and the [`run_dir`] layout that the run,
 //! its agent and `retort signal` share.
 //!
@@ -26,5 +27,6 @@ pub mod ready;
 pub mod run_dir;
 pub mod session;
 pub mod signal;
+pub mod stream_json;
 pub mod usage;
 pub mod wait;

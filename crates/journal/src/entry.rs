@@ -31,6 +31,9 @@ pub struct Entry {
     pub steps: Vec<StepLine>,
     /// What the decide phase found and did, for a formula with rules.
     pub decision: Option<Decision>,
+    /// What the agent spent, worded ([`crate::spend::RunSpend::describe`]);
+    /// none when no agent reported it.
+    pub usage: Option<String>,
 }
 
 /// The decide phase's part of a journal entry: lines already worded by the
@@ -61,6 +64,8 @@ pub struct StepLine {
     pub duration: Option<Duration>,
     /// Why it failed or escalated.
     pub reason: Option<String>,
+    /// What the step cost, worded (`$0.0075`); none when not known.
+    pub cost: Option<String>,
 }
 
 /// The journal could not be written.
@@ -122,7 +127,9 @@ impl Entry {
     /// - `preflight` Review pre-collected metrics — done (12s)
     /// ```
     ///
-    /// With a [`Decision`], a `- Gate: …` line follows the run line, and
+    /// With a [`Decision`], a `- Gate: …` line follows the run line (then
+    /// `- Usage: …` when the agent reported its spend; a step's cost follows
+    /// its duration: `(12s, $0.0075)`), and
     /// `### Findings` (`- None: healthy` when there are none), `### Actions`
     /// and `### Rules not evaluated` (each only when it has lines) come
     /// before the steps.
@@ -146,6 +153,9 @@ impl Entry {
         }
         if let Some(decision) = &self.decision {
             let _ = writeln!(text, "- Gate: {}", one_line(&decision.gate));
+        }
+        if let Some(usage) = &self.usage {
+            let _ = writeln!(text, "- Usage: {}", one_line(usage));
         }
         text.push_str("\n### Health status\n");
         if self.health.is_empty() {
@@ -187,8 +197,17 @@ impl Entry {
                 one_line(&step.title),
                 step.outcome
             );
-            if let Some(duration) = step.duration {
-                let _ = write!(text, " ({})", compact(duration));
+            match (step.duration, &step.cost) {
+                (Some(duration), Some(cost)) => {
+                    let _ = write!(text, " ({}, {})", compact(duration), one_line(cost));
+                }
+                (Some(duration), None) => {
+                    let _ = write!(text, " ({})", compact(duration));
+                }
+                (None, Some(cost)) => {
+                    let _ = write!(text, " ({})", one_line(cost));
+                }
+                (None, None) => {}
             }
             if let Some(reason) = &step.reason {
                 let _ = write!(text, ": {}", one_line(reason));
@@ -227,6 +246,7 @@ mod tests {
                     outcome: "done".into(),
                     duration: Some(Duration::from_millis(12_400)),
                     reason: None,
+                    cost: Some("$0.0075".into()),
                 },
                 StepLine {
                     id: "report".into(),
@@ -234,9 +254,11 @@ mod tests {
                     outcome: "skipped".into(),
                     duration: None,
                     reason: None,
+                    cost: None,
                 },
             ],
             decision: None,
+            usage: Some("2000 in, 100 out, cache 0 written / 0 read tokens; $0.0075".into()),
         }
     }
 
@@ -263,10 +285,16 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("- `preflight` Review pre-collected metrics — done (12s)\n"),
+            text.contains("- `preflight` Review pre-collected metrics — done (12s, $0.0075)\n"),
             "{text}"
         );
         assert!(text.contains("- `report` Report — skipped\n"), "{text}");
+        assert!(
+            text.contains(
+                "- Usage: 2000 in, 100 out, cache 0 written / 0 read tokens; $0.0075\n\n### Health"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -379,6 +379,11 @@ impl History {
         collect_rows(rows, &self.path)
     }
 
+    /// The connection, for the other tables' modules ([`crate::spend`]).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Every run of `formula`, oldest first, with its findings.
     ///
     /// # Errors
@@ -400,7 +405,7 @@ impl History {
     }
 }
 
-fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
+pub(crate) fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
     move |source| HistoryError::Sqlite {
         path: path.to_path_buf(),
         source,

@@ -9,12 +9,13 @@
 //! The run history ([`history`]) is the machine-readable side: an SQLite
 //! database, `STATE/history.sqlite`, holding each formula's runs, the state
 //! of its findings across runs, the actions run and the proposals waiting
-//! for a human.
+//! for a human, and what each run's agent spent ([`spend`]).
 
 #![warn(missing_docs)]
 
 mod entry;
 pub mod history;
+pub mod spend;
 
 pub use entry::{Decision, Entry, JournalError, StepLine, append, journal_file};
 pub use history::{History, HistoryError};

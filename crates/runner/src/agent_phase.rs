@@ -1,6 +1,11 @@
 //! The agent phase of a run whose gate opened: prompts rendered and saved,
 //! each session's agent started (tmux, or headless), each step's prompt
 //! delivered and its signal waited for, and the agents ended.
+//!
+//! Headless, a Claude Code session is one process speaking stream-json,
+//! with its permissions in `RUN/claude-settings.json` (`-N` for the Nth
+//! session); its steps end as [`crate::turns`] says. After every step the
+//! run's spend is held against `[budget] run_usd`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,19 +15,23 @@ use tokio::sync::mpsc;
 
 use retort_agent::agent::Agent;
 use retort_agent::headless::HeadlessAgent;
+use retort_agent::profile::Profile;
 use retort_agent::ready::{Readiness, ReadyEnd, wait_until_ready};
 use retort_agent::session::{AgentSession, SessionSpec};
+use retort_agent::usage::Usage;
 use retort_agent::wait::{Interrupts, StepEnd, StepOutcome, wait_for_step};
 use retort_decide::decide::Decision;
-use retort_formula::formula::Backend;
+use retort_formula::formula::{AgentKind, Backend};
 use retort_os::atomic::write_atomic;
 use retort_os::paths::file_safe;
 use retort_prompt::prompt::render_prompts;
 
+use crate::holds::{self, Hold, run_budget_reached};
 use crate::phase::Phase;
 use crate::plan::{Plan, RunOptions, SessionPlan};
 use crate::run::{PANE_CAPTURE_LINES, Progress, RunError, StepResult, millis, write_file};
 use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir};
+use crate::turns::{SessionAccount, TurnStep, wait_for_turns};
 
 /// What the agent phase of a run did: the tmux sessions it used, each
 /// step's result (every step of the plan, the ones not reached skipped),
@@ -32,6 +41,17 @@ pub(crate) struct Agents {
     pub(crate) sessions: Vec<String>,
     pub(crate) steps: Vec<StepResult>,
     pub(crate) ending: Option<(Phase, String)>,
+    /// Rate-limit holds the steps left (headless Claude Code, which knows
+    /// until when).
+    pub(crate) holds: Vec<Hold>,
+}
+
+/// What the steps of the run have cost so far, in US dollars.
+pub(crate) fn spent(steps: &[StepResult]) -> f64 {
+    steps
+        .iter()
+        .filter_map(|s| s.usage.and_then(|u| u.cost_usd))
+        .sum()
 }
 
 /// Every step from position `from` (in topological order) on, skipped.
@@ -47,6 +67,7 @@ pub(crate) fn skipped(plan: &Plan, from: usize) -> Vec<StepResult> {
                 outcome: StepOutcome::Skipped,
                 duration_ms: None,
                 reason: None,
+                usage: None,
             }
         })
         .collect()
@@ -99,25 +120,28 @@ pub(crate) async fn agent_phase(
         if agents.ending.is_some() {
             break;
         }
-        let spec = session_spec(plan, planned, options, run, number);
+        let mut spec = session_spec(plan, planned, options, run, number);
         // The next session starts before the last one is killed, so that the
         // tmux server never runs out of sessions (and exits) mid-run.
         let started = match plan.backend {
             Backend::Tmux => AgentSession::start(&options.tmux, &spec)
                 .await
-                .map(Agent::Tmux),
-            Backend::Headless => Ok(Agent::Headless(HeadlessAgent::new(spec))),
+                .map(Agent::Tmux)
+                .map_err(RunError::Session),
+            Backend::Headless => {
+                headless_agent(plan, planned, run, number, &mut spec).map(Agent::Headless)
+            }
         };
         if let Some((finished, agent, graceful)) = previous.take() {
             retire(run, finished, agent, graceful, warnings).await;
         }
         let mut agent = match started {
             Ok(agent) => agent,
-            Err(error) if number == 0 => return Err(RunError::Session(error)),
+            Err(error) if number == 0 => return Err(error),
             Err(error) => {
                 agents.ending = Some((
                     Phase::Failed,
-                    format!("cannot start tmux session {}: {error}", planned.name),
+                    format!("cannot start session {}: {error}", planned.name),
                 ));
                 break;
             }
@@ -179,9 +203,55 @@ fn write_prompts(plan: &Plan, run: &RunDir, decision: &Decision) -> Result<(), R
 
 /// What a step's wait listens to: changes in the run directory, and
 /// retort's own SIGINT, SIGTERM and SIGHUP.
-struct Watch {
-    wakes: mpsc::UnboundedReceiver<()>,
-    interrupts: Interrupts,
+pub(crate) struct Watch {
+    pub(crate) wakes: mpsc::UnboundedReceiver<()>,
+    pub(crate) interrupts: Interrupts,
+}
+
+/// The headless agent of session `number`: for Claude Code, one
+/// stream-json process for the session, its command line with
+/// `--settings RUN/claude-settings.json` (written here: the permissions of
+/// [`Profile::claude_settings`], no hooks); for a generic agent, its
+/// command once per step, as written.
+fn headless_agent(
+    plan: &Plan,
+    planned: &SessionPlan,
+    run: &RunDir,
+    number: usize,
+    spec: &mut SessionSpec,
+) -> Result<HeadlessAgent, RunError> {
+    let formula = &plan.loaded.formula;
+    let steps: Vec<_> = planned
+        .steps
+        .clone()
+        .map(|position| &formula.steps[plan.dag.order()[position]])
+        .collect();
+    let profile = Profile::new(&formula.agent, &spec.command, &steps);
+    if profile.kind == AgentKind::Generic {
+        return Ok(HeadlessAgent::new(spec.clone()));
+    }
+    let settings = claude_settings_file(run, number);
+    let mut json = profile.claude_settings("");
+    if let Some(object) = json.as_object_mut() {
+        // `retort hook` is the tmux side's; print mode reports through
+        // its output instead.
+        object.remove("hooks");
+    }
+    write_file(
+        &settings,
+        &serde_json::to_vec_pretty(&json).unwrap_or_default(),
+    )?;
+    spec.command = profile.headless_command(&spec.command, &settings);
+    Ok(HeadlessAgent::stream_json(spec.clone()))
+}
+
+/// `RUN/claude-settings.json` for the first session, `claude-settings-N.json`
+/// for the Nth after it.
+pub(crate) fn claude_settings_file(run: &RunDir, number: usize) -> std::path::PathBuf {
+    match number {
+        0 => run.path().join("claude-settings.json"),
+        n => run.path().join(format!("claude-settings-{}.json", n + 1)),
+    }
 }
 
 /// Reports a started agent and, for a tmux session, waits until it is
@@ -221,6 +291,7 @@ async fn agent_started(
         Agent::Headless(headless) => {
             progress(Progress::HeadlessStarted {
                 command: headless.command(),
+                per_session: headless.is_stream(),
                 run_dir: run.path(),
                 output_dir: &run.agent_output_dir(),
             });
@@ -246,6 +317,7 @@ async fn run_session_steps(
     let formula = &plan.loaded.formula;
     let count = plan.dag.order().len();
     let mut graceful = false;
+    let mut account = SessionAccount::default();
     for position in planned.steps.clone() {
         let step = &formula.steps[plan.dag.order()[position]];
         let step_clock = Instant::now();
@@ -268,31 +340,70 @@ async fn run_session_steps(
                 }),
             },
         };
-        let end = match started {
-            Ok(()) => {
-                wait_for_step(
-                    run,
-                    step.id(),
-                    agent,
-                    &mut watch.wakes,
+        let stream = matches!(&*agent, Agent::Headless(h) if h.is_stream());
+        let (outcome, reason, usage) = match started {
+            Ok(()) if stream => {
+                let turn_step = TurnStep {
+                    id: step.id(),
+                    timeout: step.timeout(),
                     deadline,
-                    &mut watch.interrupts,
-                )
-                .await
+                    on_permission: formula.agent.on_permission,
+                    spent_before: spent(&agents.steps),
+                };
+                let end = wait_for_turns(plan, run, &turn_step, agent, watch, &mut account).await;
+                graceful = end.signalled;
+                if let Some((text, until)) = end.rate_limit {
+                    let key = holds::agent_key(&formula.agent, &planned.agent_command);
+                    agents.holds.push(holds::rate_limit_hold(
+                        key,
+                        &text,
+                        plan,
+                        chrono::Utc::now(),
+                        Some(until),
+                    ));
+                }
+                (end.outcome, end.reason, end.usage)
             }
-            Err(end) => end,
+            started => {
+                let end = match started {
+                    Ok(()) => {
+                        wait_for_step(
+                            run,
+                            step.id(),
+                            agent,
+                            &mut watch.wakes,
+                            deadline,
+                            &mut watch.interrupts,
+                        )
+                        .await
+                    }
+                    Err(end) => end,
+                };
+                graceful = matches!(end, StepEnd::Signalled(_));
+                let (outcome, reason) = end.describe(step.id(), step.timeout());
+                (outcome, reason, None::<Usage>)
+            }
         };
-        graceful = matches!(end, StepEnd::Signalled(_));
-        let (outcome, reason) = end.describe(step.id(), step.timeout());
         let result = StepResult {
             id: step.id().to_string(),
             title: step.title().to_string(),
             outcome,
             duration_ms: Some(millis(step_clock.elapsed())),
             reason: reason.clone(),
+            usage,
         };
         progress(Progress::StepEnded(&result));
         agents.steps.push(result);
+        // The run's budget, after every step on either backend: a run that
+        // has reached it sends no further step, and its agent is ended.
+        let over_budget = run_budget_reached(plan, spent(&agents.steps));
+        if let (StepOutcome::Done, Some(budget)) = (outcome, &over_budget)
+            && position + 1 < count
+        {
+            agents.ending = Some((Phase::Failed, budget.clone()));
+            graceful = false;
+            break;
+        }
         match outcome {
             StepOutcome::Failed | StepOutcome::RateLimited => {
                 agents.ending = Some((Phase::Failed, reason.unwrap_or_default()));

@@ -4,8 +4,9 @@
 //! starts: the checked formula, snapshot, decision preview, prompts, agent
 //! sessions), [`run`] (carrying it out: decide, start agents, wait on
 //! steps, record), the run [`lock`] that keeps runs of one formula from
-//! overlapping, the [`phase`] file, the [`state`] directory, and
-//! [`retention`] of what old runs left.
+//! overlapping, the [`phase`] file, the [`state`] directory,
+//! [`retention`] of what old runs left, and the [`holds`] (rate limits,
+//! the day's budget) that keep a gate closed.
 //!
 //! In: [`plan::RunOptions`] (formula path, vars, state dir, backend,
 //! agent overrides). Out: a [`run::RunReport`], the phase file, `run.json`,
@@ -16,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod agent_phase;
+pub mod holds;
 pub mod lock;
 pub mod phase;
 pub mod plan;
@@ -23,3 +25,4 @@ pub mod retention;
 pub mod run;
 pub mod scheduler;
 pub mod state;
+mod turns;

@@ -22,6 +22,7 @@ use thiserror::Error;
 
 use retort_journal::history::{History, HistoryError};
 
+use crate::holds;
 use crate::lock::{LockError, RunLock};
 use crate::phase::{Phase, write_phase_file};
 use crate::retention::{self, Pruned, Retention};
@@ -99,7 +100,7 @@ pub enum RunError {
 }
 
 /// One step's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepResult {
     /// The step's id.
     pub id: String,
@@ -111,6 +112,9 @@ pub struct StepResult {
     pub duration_ms: Option<u64>,
     /// Why it failed or escalated.
     pub reason: Option<String>,
+    /// The tokens and US dollars the step's agent reported (headless
+    /// Claude Code: its turns' `result` frames); none when not known.
+    pub usage: Option<retort_agent::usage::Usage>,
 }
 
 /// The result of a run, also saved as `run.json` in the run directory.
@@ -137,6 +141,9 @@ pub struct RunReport {
     pub reason: Option<String>,
     /// Each step, in the order run; none when the gate stayed closed.
     pub steps: Vec<StepResult>,
+    /// The steps' usage added up (tokens, and USD when every step with
+    /// usage knew its cost); none when no step reported any.
+    pub usage: Option<retort_agent::usage::Usage>,
     /// The gate's decision.
     pub gate: GateDecision,
     /// The run's findings: firing, pending and just resolved.
@@ -166,11 +173,13 @@ pub enum Progress<'a> {
         /// The run directory.
         run_dir: &'a Path,
     },
-    /// The headless agent of a session is set to run, one process per
-    /// step.
+    /// The headless agent of a session is set to run.
     HeadlessStarted {
-        /// The agent command each step runs.
+        /// The agent command.
         command: &'a str,
+        /// Whether one process serves the whole session (Claude Code's
+        /// stream-json) rather than one a step.
+        per_session: bool,
         /// The run directory.
         run_dir: &'a Path,
         /// Where each step's output goes (`RUN/agent-output/`).
@@ -254,12 +263,13 @@ pub async fn execute(
     };
     // Whatever stopped the agent phase, the run ends as every run does: the
     // phase file, the history, the journal, `run.json`, the clean-up.
-    let (sessions, steps, ending) = match agent {
-        Ok(agents) => (agents.sessions, agents.steps, agents.ending),
+    let (sessions, steps, ending, holds) = match agent {
+        Ok(agents) => (agents.sessions, agents.steps, agents.ending, agents.holds),
         Err(error) => (
             Vec::new(),
             skipped(plan, 0),
             Some((Phase::Failed, error.to_string())),
+            Vec::new(),
         ),
     };
     Ok(finish(
@@ -272,6 +282,7 @@ pub async fn execute(
             sessions,
             steps,
             ending,
+            holds,
             warnings,
             clock,
         },
@@ -293,6 +304,16 @@ async fn decide_phase(
         plan.loaded.formula.name(),
         &options.cwd,
     )?;
+    // A rate-limit hold or the day's budget keeps the gate closed whatever
+    // the findings say.
+    if decision.gate.open
+        && let Some(reason) =
+            holds::gate_hold(plan, options.state.path(), Some(&history), Utc::now())
+    {
+        decision.gate.open = false;
+        decision.gate.reason = reason;
+        history.close_gate(&plan.run_id, &decision.gate.reason)?;
+    }
     progress(Progress::Decided(&decision));
     let warnings = decide::run_actions(&mut decision, &history, &plan.run_id, &mut |action| {
         progress(Progress::ActionRan(action));
@@ -306,6 +327,7 @@ struct Outcome {
     sessions: Vec<String>,
     steps: Vec<StepResult>,
     ending: Option<(Phase, String)>,
+    holds: Vec<holds::Hold>,
     warnings: Vec<String>,
     clock: Instant,
 }
@@ -327,9 +349,22 @@ fn finish(
         sessions,
         steps,
         ending,
+        holds,
         mut warnings,
         clock,
     } = outcome;
+    record_holds(plan, state, holds, &steps, &mut warnings);
+    let usage = total_usage(&steps);
+    if let Some(usage) = usage
+        && let Err(error) = history.record_spend(
+            plan.loaded.formula.name(),
+            &plan.run_id,
+            plan.started_at,
+            &spend(&usage),
+        )
+    {
+        warnings.push(format!("could not record the run's spend: {error}"));
+    }
     let (phase, reason) = match ending {
         Some((phase, reason)) => (phase, Some(reason)),
         None => (Phase::Done, None),
@@ -360,6 +395,7 @@ fn finish(
         phase,
         reason,
         steps,
+        usage,
         gate: decision.gate.clone(),
         findings: decision.findings.clone(),
         actions: decision.actions.clone(),
@@ -369,7 +405,8 @@ fn finish(
         warnings,
     };
     let mut entry = journal_entry(plan, &report);
-    if plan.rules.has_rules() {
+    // A gate closed by a hold is news even for a formula without rules.
+    if plan.rules.has_rules() || !decision.gate.open {
         entry.decision = Some(decision.journal());
     }
     match retort_journal::append(&plan.journal_dir, &entry) {
@@ -390,6 +427,15 @@ fn finish(
     );
     report.pruned = pruned;
     report.warnings.extend(warnings);
+    if let Some(cutoff) = chrono::Duration::from_std(plan.loaded.formula.history.keep())
+        .ok()
+        .and_then(|keep| plan.started_at.checked_sub_signed(keep))
+        && let Err(error) = history.prune_spend(&report.formula, cutoff)
+    {
+        report
+            .warnings
+            .push(format!("could not prune the runs' spend: {error}"));
+    }
     let summary = serde_json::to_vec_pretty(&report).unwrap_or_default();
     if let Err(source) = write_atomic(&run.summary_file(), &summary) {
         report.warnings.push(format!(
@@ -418,9 +464,68 @@ fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
                 outcome: s.outcome.as_str().to_string(),
                 duration: s.duration_ms.map(Duration::from_millis),
                 reason: s.reason.clone(),
+                cost: s
+                    .usage
+                    .and_then(|u| u.cost_usd)
+                    .map(|cost| format!("${cost:.4}")),
             })
             .collect(),
         decision: None,
+        usage: report.usage.map(|u| spend(&u).describe()),
+    }
+}
+
+/// The usage of `steps` added up: none when no step reported any; the
+/// cost is known when every step that reported usage knew its own.
+pub fn total_usage(steps: &[StepResult]) -> Option<retort_agent::usage::Usage> {
+    steps
+        .iter()
+        .filter_map(|s| s.usage)
+        .reduce(|sum, usage| sum + usage)
+}
+
+fn spend(usage: &retort_agent::usage::Usage) -> retort_journal::spend::RunSpend {
+    retort_journal::spend::RunSpend {
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        cache_creation_input_tokens: usage.cache_creation_input_tokens,
+        cache_read_input_tokens: usage.cache_read_input_tokens,
+        cost_usd: usage.cost_usd,
+    }
+}
+
+/// Records the run's rate-limit holds in `STATE/holds.json`: those its
+/// steps left, and one for every other step that ended rate-limited (a
+/// tmux agent's screen), until the time its reason shows, else for
+/// [`retort_agent::stream_json::DEFAULT_RATE_LIMIT_HOLD`].
+fn record_holds(
+    plan: &Plan,
+    state: &StateDir,
+    mut found: Vec<holds::Hold>,
+    steps: &[StepResult],
+    warnings: &mut Vec<String>,
+) {
+    let now = Utc::now();
+    for step in steps
+        .iter()
+        .filter(|s| s.outcome == StepOutcome::RateLimited)
+    {
+        if found.iter().any(|h| h.run_id == plan.run_id) {
+            continue;
+        }
+        let Some(agent) = holds::agent_of_step(plan, &step.id) else {
+            continue;
+        };
+        let text = step.reason.clone().unwrap_or_default();
+        found.push(holds::rate_limit_hold(agent, &text, plan, now, None));
+    }
+    for hold in found {
+        if let Err(error) = holds::add(state.path(), hold) {
+            warnings.push(format!(
+                "could not record the rate-limit hold in {}: {error}",
+                holds::holds_file(state.path()).display()
+            ));
+        }
     }
 }
 

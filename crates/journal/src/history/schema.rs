@@ -118,6 +118,7 @@ CREATE INDEX proposals_by_key ON proposals (formula, action, fingerprint, create
 CREATE INDEX action_runs_by_proposal ON action_runs (proposal);
 ",
     ),
+    M::up(crate::spend::MIGRATION),
 ];
 
 /// Migrates the database of `conn` (at `path`) to [`SCHEMA_VERSION`], all
@@ -178,6 +179,6 @@ mod tests {
     #[test]
     fn the_migrations_are_valid_sql_in_order() {
         Migrations::from_slice(STEPS).validate().unwrap();
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(SCHEMA_VERSION, 3);
     }
 }
