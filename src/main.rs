@@ -70,6 +70,31 @@ async fn dispatch(command: Command) -> u8 {
             vars.into_iter().collect(),
         ),
         Command::Graph { formula, format } => commands::graph::graph(&formula, format),
+        Command::Rerun {
+            run_id,
+            from,
+            only,
+            agent,
+            backend,
+            state_dir,
+            vars,
+            quiet,
+        } => {
+            commands::rerun::rerun(commands::rerun::RerunArgs {
+                run_id,
+                from,
+                only,
+                agent,
+                backend: backend.map(|backend| match backend {
+                    cli::BackendArg::Tmux => retort_formula::formula::Backend::Tmux,
+                    cli::BackendArg::Headless => retort_formula::formula::Backend::Headless,
+                }),
+                state_dir,
+                vars: vars.into_iter().collect(),
+                quiet,
+            })
+            .await
+        }
         Command::Run {
             formula,
             agent,
@@ -96,6 +121,7 @@ async fn dispatch(command: Command) -> u8 {
                 vars: vars.into_iter().collect(),
                 snapshot,
                 quiet,
+                rerun: None,
             };
             commands::run::run(run).await
         }

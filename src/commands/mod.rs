@@ -9,6 +9,7 @@ pub mod preflight;
 pub mod proposals;
 pub mod reject;
 pub mod render;
+pub mod rerun;
 pub mod run;
 pub mod schedule;
 pub mod schema;
@@ -49,6 +50,7 @@ pub fn options(
             .ok()
             .and_then(|exe| exe.parent().map(PathBuf::from)),
         snapshot,
+        rerun: None,
     }
 }
 

@@ -41,6 +41,8 @@ pub struct RunArgs {
     pub snapshot: Option<PathBuf>,
     /// `--quiet`: nothing when done, else a short summary.
     pub quiet: bool,
+    /// `retort rerun`: the run this one reruns, and from which step.
+    pub rerun: Option<retort_runner::rerun::Rerun>,
 }
 
 /// Runs the formula (or prints its plan, with `--dry-run`). Returns the
@@ -62,6 +64,7 @@ pub async fn run(args: RunArgs) -> u8 {
     );
     options.ready = args.ready;
     options.backend = args.backend;
+    options.rerun = args.rerun;
     if dry_run {
         dry_run_plan(&options).await
     } else if args.quiet {
@@ -149,6 +152,7 @@ async fn run_formula(options: &RunOptions) -> u8 {
             }
         }
         Progress::ActionRan(planned) => eprintln!("retort: action {}", planned.line(false)),
+        Progress::Running(steps) => eprintln!("retort: running {}", steps.join(", ")),
         Progress::StepEnded(result) => {
             let cost = result
                 .usage

@@ -24,7 +24,20 @@ pub fn signal(
         return invalid(&signal::SignalError::NotInRun.to_string());
     };
     let run = RunDir::new(PathBuf::from(dir));
-    let step = match step.map_or_else(|| signal::current_step(&run), Ok) {
+    // The step: `--step`; else the headless process's own step; else the
+    // step of this agent's session (runs whose steps run at once give each
+    // session its own current-step file); else the run's current step.
+    let own = std::env::var("RETORT_STEP").ok().filter(|s| !s.is_empty());
+    let session_file = std::env::var_os(retort_runner::parallel::CURRENT_STEP_FILE_ENV)
+        .filter(|f| !f.is_empty())
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .map(|text| text.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let step = match step
+        .or(own)
+        .or(session_file)
+        .map_or_else(|| signal::current_step(&run), Ok)
+    {
         Ok(step) => step,
         Err(error) => return invalid(&error.to_string()),
     };

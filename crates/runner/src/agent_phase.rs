@@ -180,7 +180,11 @@ pub(crate) async fn agent_phase(
 }
 
 /// Renders every prompt with the decision, and saves each in `prompts/`.
-fn write_prompts(plan: &Plan, run: &RunDir, decision: &Decision) -> Result<(), RunError> {
+pub(crate) fn write_prompts(
+    plan: &Plan,
+    run: &RunDir,
+    decision: &Decision,
+) -> Result<(), RunError> {
     let prompts = render_prompts(
         &plan.loaded.formula,
         &plan.dag,
@@ -213,7 +217,7 @@ pub(crate) struct Watch {
 /// `--settings RUN/claude-settings.json` (written here: the permissions of
 /// [`Profile::claude_settings`], no hooks); for a generic agent, its
 /// command once per step, as written.
-fn headless_agent(
+pub(crate) fn headless_agent(
     plan: &Plan,
     planned: &SessionPlan,
     run: &RunDir,
@@ -425,7 +429,7 @@ async fn run_session_steps(
 /// reaches the agent even when a tmux server with another environment is
 /// already running), plus `RETORT_RUN_DIR`, `PHASE_FILE`, `RETORT_FORMULA`,
 /// `RETORT_RUN_ID`, and `PATH` with retort's directory first.
-fn session_spec(
+pub(crate) fn session_spec(
     plan: &Plan,
     planned: &SessionPlan,
     options: &RunOptions,
@@ -468,7 +472,7 @@ fn session_spec(
 /// lines saved and is killed; a headless agent's process group is ended
 /// (`graceful`: its last step ended with its signal, so it has time to
 /// exit by itself first).
-async fn retire(
+pub(crate) async fn retire(
     run: &RunDir,
     number: usize,
     agent: Agent,
@@ -495,16 +499,16 @@ async fn retire(
 
 /// What a session's readiness wait was for: the rule, the session's first
 /// step, and where its pane's screen is saved.
-struct Waited<'a> {
-    readiness: &'a Readiness,
-    first: &'a str,
-    pane_file: &'a Path,
+pub(crate) struct Waited<'a> {
+    pub(crate) readiness: &'a Readiness,
+    pub(crate) first: &'a str,
+    pub(crate) pane_file: &'a Path,
 }
 
 /// What waiting for the agent of a tmux session to be ready means for its
 /// first step: nothing (it is ready, or ready enough, which is a warning),
 /// or how the step ends before it starts.
-fn not_ready_end(
+pub(crate) fn not_ready_end(
     ready: ReadyEnd,
     session: &AgentSession,
     waited: &Waited<'_>,

@@ -19,8 +19,10 @@
 mod agent_phase;
 pub mod holds;
 pub mod lock;
+pub mod parallel;
 pub mod phase;
 pub mod plan;
+pub mod rerun;
 pub mod retention;
 pub mod run;
 pub mod scheduler;

@@ -64,6 +64,8 @@ pub struct RunOptions {
     /// A saved `snapshot.json` to use instead of a live preflight
     /// (`--snapshot`): how a past run is replayed.
     pub snapshot: Option<PathBuf>,
+    /// `retort rerun`: the run this one reruns, and from which step.
+    pub rerun: Option<crate::rerun::Rerun>,
 }
 
 /// One agent session of a run: consecutive steps on the same model.
@@ -126,6 +128,11 @@ pub struct Plan {
     pub phase_file: PathBuf,
     /// The journal directory.
     pub journal_dir: PathBuf,
+    /// The steps this run does not run but takes from the run it reruns,
+    /// by id, with their outcome and output there.
+    pub reused: BTreeMap<String, retort_decide::condition::StepValue>,
+    /// The run this one reruns (`retort rerun`), if any.
+    pub rerun_of: Option<String>,
 }
 
 /// Checks the formula (every problem, `--var` values included, rules too),
@@ -154,7 +161,14 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         vars,
     } = ready;
     let formula = &loaded.formula;
-    let snapshot = match &options.snapshot {
+    let rerun_snapshot = options.rerun.as_ref().map(|rerun| {
+        options
+            .state
+            .runs_dir()
+            .join(&rerun.of)
+            .join("snapshot.json")
+    });
+    let snapshot = match options.snapshot.as_ref().or(rerun_snapshot.as_ref()) {
         Some(path) => read_snapshot(path)?,
         None => {
             let preflight = options
@@ -255,7 +269,13 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         .as_ref()
         .map_or(DEFAULT_SUBMIT_DELAY, |d| d.get_ref().0);
 
+    let reused = match &options.rerun {
+        Some(rerun) => rerun.reused(&options.state, formula, &dag)?,
+        None => BTreeMap::new(),
+    };
     Ok(Plan {
+        reused,
+        rerun_of: options.rerun.as_ref().map(|r| r.of.clone()),
         journal_dir: options.state.journal_dir(formula.name()),
         backend: options.backend.unwrap_or(agent.backend),
         readiness,

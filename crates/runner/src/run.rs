@@ -53,6 +53,14 @@ pub enum RunError {
     /// A prompt could not be rendered.
     #[error(transparent)]
     Prompt(#[from] PromptError),
+    /// `retort rerun` cannot rerun as asked.
+    #[error("cannot rerun run {run}: {reason}")]
+    Rerun {
+        /// The run to rerun.
+        run: String,
+        /// Why, and how to fix it.
+        reason: String,
+    },
     /// `--step` names no step.
     #[error("formula `{formula}` has no step `{step}`; its steps are: {known}")]
     UnknownStep {
@@ -122,6 +130,10 @@ pub struct StepResult {
 pub struct RunReport {
     /// The formula's name.
     pub formula: String,
+    /// The formula file, as given (`retort rerun` runs it again).
+    pub formula_path: PathBuf,
+    /// The run this one reruns (`retort rerun RUN_ID`), if any.
+    pub rerun_of: Option<String>,
     /// The run id.
     pub run_id: String,
     /// The run directory.
@@ -206,6 +218,9 @@ pub enum Progress<'a> {
     },
     /// A step ended.
     StepEnded(&'a StepResult),
+    /// The steps running now, in the order they started (runs whose steps
+    /// may run at once; see [`crate::parallel`]).
+    Running(&'a [String]),
     /// The decide phase has recorded the findings and the gate's decision.
     Decided(&'a Decision),
     /// An auto action has run.
@@ -259,6 +274,10 @@ pub async fn execute(
     }
     let agent = match decision.gate.open {
         false => Ok(Agents::default()),
+        true if crate::parallel::uses_scheduler(plan) => {
+            crate::parallel::parallel_phase(plan, options, &run, &decision, &mut warnings, progress)
+                .await
+        }
         true => agent_phase(plan, options, &run, &decision, &mut warnings, progress).await,
     };
     // Whatever stopped the agent phase, the run ends as every run does: the
@@ -387,6 +406,9 @@ fn finish(
     let mut report = RunReport {
         backend: plan.backend,
         formula: plan.loaded.formula.name().to_string(),
+        formula_path: std::path::absolute(&plan.loaded.path)
+            .unwrap_or_else(|_| plan.loaded.path.clone()),
+        rerun_of: plan.rerun_of.clone(),
         run_id: plan.run_id.clone(),
         run_dir: run.path().to_path_buf(),
         sessions,
