@@ -47,7 +47,9 @@ fn main() {
             times[k].push(took);
         }
     }
-    println!("DAG scheduler, {steps} headless steps of a no-op agent (`retort signal done`), {rounds} rounds");
+    println!(
+        "DAG scheduler, {steps} headless steps of a no-op agent (`retort signal done`), {rounds} rounds"
+    );
     println!(
         "{:<18} {:>10} {:>10} {:>10} {:>12}",
         "", "median", "min", "max", "per step"
@@ -82,12 +84,21 @@ fn run(dir: &Path, name: &str, formula: &str) -> Duration {
     let bin_dir = PathBuf::from(binary);
     let path_env = format!(
         "{}:{}",
-        bin_dir.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        bin_dir
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         std::env::var("PATH").unwrap_or_default()
     );
     let clock = Instant::now();
     let output = Command::new(binary)
-        .args(["run", path.to_str().unwrap_or_default(), "--quiet", "--backend", "headless"])
+        .args([
+            "run",
+            path.to_str().unwrap_or_default(),
+            "--quiet",
+            "--backend",
+            "headless",
+        ])
         .args(["--agent", "retort signal done", "--state-dir"])
         .arg(&state)
         .current_dir(dir)
@@ -108,7 +119,9 @@ fn run(dir: &Path, name: &str, formula: &str) -> Duration {
 fn chain(n: usize, session: bool) -> String {
     let mut text = String::from("name = \"chain\"\nmax_parallel = 1\n");
     for i in 0..n {
-        text.push_str(&format!("[[steps]]\nid = \"s{i}\"\ndescription = \"Step {i}.\"\n"));
+        text.push_str(&format!(
+            "[[steps]]\nid = \"s{i}\"\ndescription = \"Step {i}.\"\n"
+        ));
         if i > 0 {
             text.push_str(&format!("needs = [\"s{}\"]\n", i - 1));
         }
@@ -124,7 +137,9 @@ fn chain(n: usize, session: bool) -> String {
 fn layers(n: usize, width: usize) -> String {
     let mut text = String::from("name = \"layers\"\nmax_parallel = 4\n");
     for i in 0..n {
-        text.push_str(&format!("[[steps]]\nid = \"s{i}\"\ndescription = \"Step {i}.\"\n"));
+        text.push_str(&format!(
+            "[[steps]]\nid = \"s{i}\"\ndescription = \"Step {i}.\"\n"
+        ));
         if i >= width {
             let layer = i / width - 1;
             let a = layer * width + i % width;

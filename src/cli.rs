@@ -234,6 +234,11 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         output_file: Option<PathBuf>,
     },
+
+    /// Record an agent hook's JSON (standard input) in the run directory
+    /// (run by Claude Code's hooks, from the settings retort writes).
+    #[command(hide = true)]
+    Hook,
 }
 
 /// `retort schedule`: the generator's options, or `list`.

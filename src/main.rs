@@ -144,6 +144,7 @@ async fn dispatch(command: Command) -> u8 {
             output,
             output_file,
         } => commands::signal::signal(signal, reason, step, output, output_file),
+        Command::Hook => commands::hook::hook(),
     }
 }
 

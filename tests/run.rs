@@ -135,10 +135,11 @@ fn seed_formula_runs_to_phase_done_with_five_prompts_in_order() {
         env.contains(&format!("RETORT_RUN_DIR={}\n", run_dir.display())),
         "{env}"
     );
+    // The agent's own phase file, not retort's.
     assert!(
         env.contains(&format!(
             "PHASE_FILE={}\n",
-            sandbox.state().join("run-supervisor.phase").display()
+            run_dir.join("agent.phase").display()
         )),
         "{env}"
     );

@@ -4,6 +4,7 @@ pub mod approve;
 pub mod check;
 pub mod completions;
 pub mod graph;
+pub mod hook;
 pub mod man;
 pub mod preflight;
 pub mod proposals;
@@ -63,7 +64,17 @@ pub fn state_dir(explicit: Option<&std::path::Path>) -> Result<StateDir, u8> {
 /// Runs `run::prepare`, printing warnings (unless `quiet`), and turns
 /// errors into exit statuses.
 pub async fn prepare(options: &RunOptions, placeholder_run: bool, quiet: bool) -> Result<Plan, u8> {
-    match engine_run::prepare(options, placeholder_run).await {
+    reported(engine_run::prepare(options, placeholder_run).await, quiet)
+}
+
+/// Runs `run::prepare_run` (no prompts rendered: a run renders them when
+/// its gate opens), as [`prepare`].
+pub async fn prepare_run(options: &RunOptions, quiet: bool) -> Result<Plan, u8> {
+    reported(engine_run::prepare_run(options).await, quiet)
+}
+
+fn reported(prepared: Result<Plan, RunError>, quiet: bool) -> Result<Plan, u8> {
+    match prepared {
         Ok(plan) => {
             if !quiet {
                 for warning in &plan.warnings {

@@ -54,7 +54,8 @@ pub async fn rerun(args: RerunArgs) -> u8 {
         phase_file: None,
         dry_run: false,
         vars: args.vars,
-        snapshot: None,
+        // The past run's snapshot: no preflight.
+        snapshot: Some(state.runs_dir().join(&args.run_id).join("snapshot.json")),
         quiet: args.quiet,
         rerun: Some(Rerun {
             of: args.run_id,

@@ -15,7 +15,7 @@ use retort_runner::phase::Phase;
 use retort_runner::run::{self, Plan, Progress, RunError, RunOptions, RunReport, StepOutcome};
 use retort_runner::state::StateDir;
 
-use super::{options, prepare};
+use super::{options, prepare, prepare_run};
 use crate::{EXIT_FAILED, EXIT_TEMPFAIL, invalid};
 
 /// What `retort run` was asked.
@@ -84,7 +84,7 @@ async fn dry_run_plan(options: &RunOptions) -> u8 {
 }
 
 async fn run_formula(options: &RunOptions) -> u8 {
-    let plan = match prepare(options, false, false).await {
+    let plan = match prepare_run(options, false).await {
         Ok(plan) => plan,
         Err(code) => return code,
     };
@@ -207,7 +207,7 @@ async fn run_formula(options: &RunOptions) -> u8 {
 /// of a few lines on standard error. Errors that stop a run before it ends
 /// (an invalid formula, the lock held) are printed as without `--quiet`.
 async fn run_quietly(options: &RunOptions) -> u8 {
-    let plan = match prepare(options, false, true).await {
+    let plan = match prepare_run(options, true).await {
         Ok(plan) => plan,
         Err(code) => return code,
     };

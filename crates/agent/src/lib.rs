@@ -9,7 +9,12 @@
 //! its agent and `retort signal` share.
 //!
 //! It also owns what retort knows of each agent CLI ([`profile`]: Claude
-//! Code's permissions, settings and command lines, or a generic CLI's).
+//! Code's permissions, settings and command lines, or a generic CLI's;
+//! [`claude_code`]: what its screen shows), the [`watchdog`] of a tmux
+//! session (dialogs, permission requests, rate limits and API errors, an
+//! agent idle without signalling, prompts not delivered), the hook
+//! [`events`] Claude Code reports through `retort hook`, and the usage read
+//! from its [`transcript`].
 //!
 //! In: the formula's `[agent]` table (for the profile), a session spec
 //! (command, working directory, environment), prompt files, a step
@@ -20,6 +25,8 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod claude_code;
+pub mod events;
 pub mod headless;
 pub mod output;
 pub mod profile;
@@ -28,5 +35,7 @@ pub mod run_dir;
 pub mod session;
 pub mod signal;
 pub mod stream_json;
+pub mod transcript;
 pub mod usage;
 pub mod wait;
+pub mod watchdog;

@@ -20,12 +20,18 @@
 //!   prompt anyway, with a warning: the run does not fail on a guess.
 //!
 //! The wait ends early when the agent exits or its session goes, and on
-//! SIGINT, SIGTERM or SIGHUP.
+//! SIGINT, SIGTERM or SIGHUP; and at once when the screen shows a dialog
+//! retort never answers ([`crate::claude_code::ScreenPatterns::dialog`]:
+//! Claude Code's folder-trust, API-key, login and onboarding dialogs, or a
+//! generic agent's `[agent.screen] dialog`), naming it and how to settle it.
+//! For Claude Code the ready text is known: `? for shortcuts` under its
+//! input box.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::claude_code::{Dialog, ScreenPatterns};
 use crate::session::{AgentExit, AgentSession};
 use crate::wait::Interrupts;
 
@@ -102,12 +108,21 @@ pub enum ReadyEnd {
     AgentEnded(AgentExit),
     /// retort was interrupted by this signal first.
     Interrupted(&'static str),
+    /// The screen showed a dialog retort never answers.
+    Dialog {
+        /// The dialog and how to settle it.
+        dialog: Dialog,
+        /// After this long.
+        after: Duration,
+    },
 }
 
-/// Waits until the agent in `session` is ready, as `readiness` says.
+/// Waits until the agent in `session` is ready, as `readiness` says, or
+/// shows one of the dialogs of `patterns`.
 pub async fn wait_until_ready(
     session: &AgentSession,
     readiness: &Readiness,
+    patterns: &ScreenPatterns,
     interrupts: &mut Interrupts,
 ) -> ReadyEnd {
     let started = Instant::now();
@@ -125,6 +140,12 @@ pub async fn wait_until_ready(
         }
         let now = Instant::now();
         let screen = session.screen().await;
+        if let Some(dialog) = screen.as_deref().and_then(|s| patterns.dialog(s)) {
+            return ReadyEnd::Dialog {
+                dialog,
+                after: now - started,
+            };
+        }
         match judge.look(screen.as_deref(), now - started) {
             Verdict::Ready => return ReadyEnd::Ready(now - started),
             Verdict::Waiting if now < deadline => {}

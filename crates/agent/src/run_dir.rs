@@ -11,12 +11,16 @@
 //!   agent-pane.txt                 the agent pane's last lines, at the end
 //!   agent-2.exit, agent-pane-2.txt the same for a second session (a step changed model), …
 //!   agent-output/STEP.log          headless: what the agent wrote while on STEP
+//!   agent.phase                    the agent's own $PHASE_FILE (PHASE:done|failed|escalate), cleared before each step
+//!   claude-settings.json           Claude Code's settings for the session (permissions, hooks); -2, … for later sessions
+//!   agent-events.jsonl             Claude Code's hook events, one JSON object a line (`retort hook`)
+//!   nudge.md                       the reminder pasted to an agent idle without signalling
 //!   steps/STEP.signal              the agent's signal for a step (JSON; no steps/ without an agent)
 //!   run.json                       the run's outcome, per step, and what retention removed
 //! ```
 //!
-//! An agent finds its run directory in [`RUN_DIR_ENV`] and the phase file
-//! in [`PHASE_FILE_ENV`].
+//! An agent finds its run directory in [`RUN_DIR_ENV`] and its own phase
+//! file (`agent.phase`) in [`PHASE_FILE_ENV`].
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +28,8 @@ use retort_os::paths::file_safe;
 
 /// The environment variable, set in an agent's session, naming its run directory.
 pub const RUN_DIR_ENV: &str = "RETORT_RUN_DIR";
-/// The environment variable, set in an agent's session, naming the phase file.
+/// The environment variable, set in an agent's session, naming the agent's
+/// own phase file (`RUN/agent.phase`; retort's phase file stays retort's).
 pub const PHASE_FILE_ENV: &str = "PHASE_FILE";
 
 /// The directory of one run.

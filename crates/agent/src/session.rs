@@ -274,10 +274,25 @@ impl AgentSession {
         if self.agent_exit().is_some() {
             return Ok(());
         }
+        self.paste(prompt, buffer).await?;
+        tokio::time::sleep(submit_delay).await;
+        if self.agent_exit().is_some() {
+            return Ok(());
+        }
+        self.press_enter().await
+    }
+
+    /// Pastes the file at `path` into the agent's pane through the tmux
+    /// paste buffer `buffer` (bracketed, when the agent asked for bracketed
+    /// paste), and deletes the buffer.
+    ///
+    /// # Errors
+    /// [`SessionError`] when tmux fails (the session is gone, …).
+    pub async fn paste(&self, path: &Path, buffer: &str) -> Result<(), SessionError> {
         let target = window_target(&self.name);
         let load = LoadBuffer::new()
             .buffer_name(buffer)
-            .path(prompt.to_string_lossy().into_owned());
+            .path(path.to_string_lossy().into_owned());
         let paste = PasteBuffer::new()
             .buffer_name(buffer)
             .delete()
@@ -289,10 +304,15 @@ impl AgentSession {
                 Tmux::new().add_command(load).add_command(paste),
             )
             .await?;
-        tokio::time::sleep(submit_delay).await;
-        if self.agent_exit().is_some() {
-            return Ok(());
-        }
+        Ok(())
+    }
+
+    /// Presses Enter in the agent's pane.
+    ///
+    /// # Errors
+    /// [`SessionError`] when tmux fails.
+    pub async fn press_enter(&self) -> Result<(), SessionError> {
+        let target = window_target(&self.name);
         self.server
             .run(
                 "send-keys",

@@ -6,6 +6,14 @@
 //! ```json
 //! {"step":"report","signal":"failed","reason":"Matrix is down","at":"2026-11-21T11:20:05Z"}
 //! ```
+//!
+//! Or, as the seed formula tells it to, the agent writes
+//! `echo 'PHASE:done' > "$PHASE_FILE"` (`PHASE:failed`, `PHASE:escalate`,
+//! with an optional reason after the word or on the next line). The agent's
+//! `$PHASE_FILE` is its own, `RUN/agent.phase` ([`agent_phase_file`]), never
+//! retort's phase file; it is cleared before each step ([`clear_agent_phase`]),
+//! and what the agent writes there signals the step in progress
+//! ([`read_step_end`]).
 
 use std::fmt;
 use std::path::Path;
@@ -116,6 +124,70 @@ pub fn read(run: &RunDir, step: &str) -> Result<Option<SignalRecord>, SignalErro
     read_file(&run.signal_file(step))
 }
 
+/// The agent's own phase file, `RUN/agent.phase`: what `$PHASE_FILE` names
+/// in its session.
+pub fn agent_phase_file(run: &RunDir) -> std::path::PathBuf {
+    run.path().join("agent.phase")
+}
+
+/// Removes the agent's phase file, so that what it says next is about the
+/// step about to start. A file already gone is no error.
+///
+/// # Errors
+/// [`SignalError::Write`] when it exists and cannot be removed.
+pub fn clear_agent_phase(run: &RunDir) -> Result<(), SignalError> {
+    let path = agent_phase_file(run);
+    match std::fs::remove_file(&path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(SignalError::Write {
+            path,
+            source: error,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// How `step` was signalled, if it was: its signal file (`retort signal`),
+/// else the agent's phase file (`PHASE:done`, …), read as a signal of the
+/// step in progress.
+///
+/// # Errors
+/// [`SignalError::Malformed`] when the signal file holds something else.
+pub fn read_step_end(run: &RunDir, step: &str) -> Result<Option<SignalRecord>, SignalError> {
+    if let Some(record) = read(run, step)? {
+        return Ok(Some(record));
+    }
+    Ok(std::fs::read_to_string(agent_phase_file(run))
+        .ok()
+        .and_then(|text| parse_phase(&text))
+        .map(|(signal, reason)| SignalRecord {
+            step: step.to_string(),
+            signal,
+            reason,
+            at: chrono::Utc::now(),
+        }))
+}
+
+/// Reads a phase file's text as the seed formula writes it: a first line
+/// `PHASE:done`, `PHASE:failed` or `PHASE:escalate`, then an optional
+/// reason, after the word or on the lines below (a `Reason:` prefix is
+/// dropped). `None` for anything else (an empty file, another word).
+pub fn parse_phase(text: &str) -> Option<(Signal, Option<String>)> {
+    let text = text.trim_start();
+    let rest = text.strip_prefix("PHASE:")?;
+    let end = rest
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    let signal = match &rest[..end] {
+        "done" => Signal::Done,
+        "failed" => Signal::Failed,
+        "escalate" => Signal::Escalate,
+        _ => return None,
+    };
+    let reason = rest[end..].trim();
+    let reason = reason.strip_prefix("Reason:").unwrap_or(reason).trim();
+    Some((signal, (!reason.is_empty()).then(|| reason.to_string())))
+}
+
 fn read_file(path: &Path) -> Result<Option<SignalRecord>, SignalError> {
     match std::fs::read(path) {
         Ok(bytes) => {
@@ -127,5 +199,26 @@ fn read_file(path: &Path) -> Result<Option<SignalRecord>, SignalError> {
                 })
         }
         Err(_) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_files_read_as_the_seed_writes_them() {
+        assert_eq!(parse_phase("PHASE:done\n"), Some((Signal::Done, None)));
+        assert_eq!(
+            parse_phase("PHASE:failed\nReason: Matrix is down\n"),
+            Some((Signal::Failed, Some("Matrix is down".to_string())))
+        );
+        assert_eq!(
+            parse_phase("PHASE:escalate disk full"),
+            Some((Signal::Escalate, Some("disk full".to_string())))
+        );
+        assert_eq!(parse_phase("PHASE:working\n"), None);
+        assert_eq!(parse_phase(""), None);
+        assert_eq!(parse_phase("done"), None);
     }
 }

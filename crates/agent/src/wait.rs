@@ -13,8 +13,6 @@ use crate::run_dir::RunDir;
 use crate::session::AgentExit;
 use crate::signal::{self, Signal, SignalRecord};
 
-/// How often the run checks that the agent's session still exists, besides
-/// watching the pane's process: 2 seconds. A backstop for a session killed
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,6 +44,8 @@ impl StepOutcome {
     }
 }
 
+/// How often the run checks that the agent's session still exists, besides
+/// watching the pane's process: 2 seconds. A backstop for a session killed
 /// from outside whose pane process ignores SIGHUP.
 pub const LIVENESS_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -61,6 +61,16 @@ pub enum StepEnd {
     Interrupted(&'static str),
     /// Watching for the signal failed: the reason.
     Broken(String),
+    /// The watchdog ended the step on what it saw (a permission request, a
+    /// rate limit, an API error, an agent idle without signalling, a prompt
+    /// not delivered): the outcome, and a reason saying what was seen and
+    /// what to do.
+    Watchdog {
+        /// The step's outcome.
+        outcome: StepOutcome,
+        /// What was seen, and what to do.
+        reason: String,
+    },
 }
 
 impl StepEnd {
@@ -102,11 +112,12 @@ impl StepEnd {
                 Some(format!("step `{step}`: retort was interrupted by {name}")),
             ),
             StepEnd::Broken(reason) => (StepOutcome::Failed, Some(reason)),
+            StepEnd::Watchdog { outcome, reason } => (outcome, Some(reason)),
         }
     }
 }
 
-/// Waits for `step`'s signal file, woken by the file-system watcher; ends
+/// Waits for `step`'s signal file (or the agent's phase file), woken by the file-system watcher; ends
 /// early when the agent exits (its exit file appears) or its session
 /// vanishes (the pane's pidfd, or the liveness check), at the deadline, or
 /// on SIGINT/SIGTERM/SIGHUP. A signal given just before the agent exited
@@ -122,7 +133,7 @@ pub async fn wait_for_step(
     let mut liveness = tokio::time::interval(LIVENESS_INTERVAL);
     liveness.tick().await;
     loop {
-        match signal::read(run, step) {
+        match signal::read_step_end(run, step) {
             Ok(Some(record)) => return StepEnd::Signalled(record),
             Ok(None) => {}
             Err(error) => return StepEnd::Broken(format!("step `{step}`: {error}")),

@@ -183,6 +183,141 @@ pub fn check_file(path: &Path, options: &CheckOptions) -> Result<Checked, Formul
 
 /// Checks `text` as the formula file `path`. Never panics, whatever `text` holds.
 pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checked {
+    begin(path, text, options).finish()
+}
+
+/// A formula checked up to its typed value (the TOML document, its
+/// structure, vars, the settings of `[agent]`, the schedule):
+/// [`Begun::finish`] checks the DAG, the templates, the rules and actions
+/// (compiling the rules' CEL is the costly part of a small formula's check)
+/// and what depends on them (unused vars). A run starts its preflight
+/// between the two, as soon as the formula says what to collect, and
+/// finishes the check beside it.
+#[derive(Debug)]
+pub struct Begun {
+    checked: Checked,
+    /// The typed formula, when the file got that far.
+    formula: Option<Formula>,
+    /// Where each `[vars]` entry is.
+    var_spans: BTreeMap<String, Range<usize>>,
+    /// Which problems [`Begun::finish`] leaves out.
+    unreliable: Unreliable,
+}
+
+/// What the parser could not read, and the stand-ins for missing required
+/// keys: later stages' problems there would only be false ones.
+#[derive(Debug, Default)]
+struct Unreliable {
+    /// How many problems the parser found (always kept).
+    found_by_parser: usize,
+    /// How many problems the parser and the structure check found (kept).
+    found_by_structure: usize,
+    /// Values holding a syntax error.
+    values: Vec<Range<usize>>,
+    /// Where the stand-ins are.
+    stand_ins: Vec<usize>,
+}
+
+impl Begun {
+    /// The typed formula, when the file got that far.
+    pub fn formula(&self) -> Option<&Formula> {
+        self.formula.as_ref()
+    }
+
+    /// Whether a problem found so far is an error (the DAG, templates and
+    /// rules are not checked yet).
+    pub fn has_errors(&self) -> bool {
+        self.checked.has_errors()
+    }
+
+    /// A check that stopped before the typed formula.
+    fn stopped(checked: Checked) -> Begun {
+        Begun {
+            checked,
+            formula: None,
+            var_spans: BTreeMap::new(),
+            unreliable: Unreliable::default(),
+        }
+    }
+
+    /// Checks the DAG, the templates, the rules and actions, then the vars
+    /// no template or rule uses: the whole check, as [`check_source`]
+    /// returns it.
+    pub fn finish(self) -> Checked {
+        let Begun {
+            mut checked,
+            formula,
+            var_spans,
+            unreliable,
+        } = self;
+        let Some(formula) = formula else {
+            return sorted(checked);
+        };
+        let text = checked.source.text().to_string();
+        let names = Names::of(&formula);
+        let (dag, (template_problems, mut used)) = dag_and_templates(&formula, &text, &names);
+        match dag {
+            Ok(dag) => checked.dag = Some(dag),
+            Err(problems) => checked.problems.extend(problems),
+        }
+        checked.problems.extend(template_problems);
+        let (condition_problems, condition_vars) = retort_decide::condition::check(&formula, &text);
+        checked.problems.extend(condition_problems);
+        used.extend(condition_vars);
+        if let Some(zero) = formula.max_parallel.as_ref().filter(|n| *n.get_ref() == 0) {
+            checked.problems.push(Problem::BadValue {
+                message: "`max_parallel` is 0, so no step could ever start".to_string(),
+                span: span(zero.span()),
+                help: Some(
+                    "give 1 to run the steps one at a time, or more to run independent steps at once (default 4)".to_string(),
+                ),
+            });
+        }
+        let inspected = RuleSet::inspect(&formula, &text);
+        checked.problems.extend(inspected.problems);
+        checked.rules = inspected.rules.map(Arc::new);
+        used.extend(inspected.used_vars);
+        for (name, place) in &var_spans {
+            if !used.contains(name.as_str()) {
+                checked.problems.push(Problem::UnusedVar {
+                    name: name.clone(),
+                    span: span(place.clone()),
+                });
+            }
+        }
+        let mut index = 0;
+        checked.problems.retain(|problem| {
+            index += 1;
+            let Some(at) = problem.primary_span().map(|s| s.offset()) else {
+                return true;
+            };
+            let parsed = index <= unreliable.found_by_parser;
+            let in_unreliable = unreliable.values.iter().any(|v| v.contains(&at));
+            let at_stand_in =
+                index > unreliable.found_by_structure && unreliable.stand_ins.contains(&at);
+            parsed || !(in_unreliable || at_stand_in)
+        });
+        checked.formula = Some(formula);
+        sorted(checked)
+    }
+}
+
+/// Reads the formula at `path` and checks it up to its typed value (see
+/// [`Begun`]).
+///
+/// # Errors
+/// [`FormulaError::Read`] when the file cannot be read.
+pub fn begin_file(path: &Path, options: &CheckOptions) -> Result<Begun, FormulaError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FormulaError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(begin(path, text, options))
+}
+
+/// Checks `text` as the formula file `path` up to its typed value (see
+/// [`Begun`]).
+pub fn begin(path: &Path, text: String, options: &CheckOptions) -> Begun {
     let source = SourceFile::new(path, text);
     let mut checked = Checked {
         path: path.to_path_buf(),
@@ -202,7 +337,7 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
     // inside such a value are left out. A syntax error between values (a
     // header or a key the parser could not read) may have lost any part of
     // the document, so the check stops there.
-    let mut unreliable = Vec::new();
+    let mut unreliable = Unreliable::default();
     if !syntax_errors.is_empty() {
         let values = leaf_spans(&document);
         for error in &syntax_errors {
@@ -211,30 +346,29 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
                 .iter()
                 .find(|v| v.start <= at && at < v.end.max(v.start + 1))
             {
-                Some(value) => unreliable.push(value.clone()),
-                None => return sorted(checked),
+                Some(value) => unreliable.values.push(value.clone()),
+                None => return Begun::stopped(checked),
             }
         }
     }
-    let found_by_parser = checked.problems.len();
+    unreliable.found_by_parser = checked.problems.len();
     let structure = structure::check(&document, formula_shape());
     checked.problems.extend(structure.problems);
     // Later stages see the document without the keys reported above, and
     // with a stand-in for each required key that is missing (their own
     // problems at a stand-in are left out: the missing key is reported).
     structure::repair(&mut document, &structure.repairs);
-    let found_by_structure = checked.problems.len();
-    let stand_ins = match structure.complete {
-        true => Vec::new(),
-        false => stand_in::fill(&mut document, formula_shape()),
-    };
+    unreliable.found_by_structure = checked.problems.len();
+    if !structure.complete {
+        unreliable.stand_ins = stand_in::fill(&mut document, formula_shape());
+    }
     let var_spans = key_spans(&document, "vars");
     let plain = plain_text_spans(&document);
     let formula = match Formula::from_document(document) {
         Ok(formula) => formula,
         Err(error) => {
             checked.problems.push(value_problem(&error));
-            return sorted(checked);
+            return Begun::stopped(checked);
         }
     };
     checked
@@ -242,40 +376,9 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
         .extend(plain_text_problems(&formula, &plain, text));
     checked.problems.extend(var_name_problems(&var_spans));
 
-    let names = Names::of(&formula);
-    let (dag, (template_problems, mut used)) = dag_and_templates(&formula, text, &names);
-    match dag {
-        Ok(dag) => checked.dag = Some(dag),
-        Err(problems) => checked.problems.extend(problems),
-    }
     let (vars, var_problems) = resolve_vars(&formula, &var_spans, options);
     checked.vars = vars;
     checked.problems.extend(var_problems);
-    checked.problems.extend(template_problems);
-    let (condition_problems, condition_vars) = retort_decide::condition::check(&formula, text);
-    checked.problems.extend(condition_problems);
-    used.extend(condition_vars);
-    if let Some(zero) = formula.max_parallel.as_ref().filter(|n| *n.get_ref() == 0) {
-        checked.problems.push(Problem::BadValue {
-            message: "`max_parallel` is 0, so no step could ever start".to_string(),
-            span: span(zero.span()),
-            help: Some(
-                "give 1 to run the steps one at a time, or more to run independent steps at once (default 4)".to_string(),
-            ),
-        });
-    }
-    let inspected = RuleSet::inspect(&formula, text);
-    checked.problems.extend(inspected.problems);
-    checked.rules = inspected.rules.map(Arc::new);
-    used.extend(inspected.used_vars);
-    for (name, place) in &var_spans {
-        if !used.contains(name.as_str()) {
-            checked.problems.push(Problem::UnusedVar {
-                name: name.clone(),
-                span: span(place.clone()),
-            });
-        }
-    }
     if let Some(ready) = &formula.agent.ready
         && ready.get_ref().trim().is_empty()
     {
@@ -323,21 +426,12 @@ pub fn check_source(path: &Path, text: String, options: &CheckOptions) -> Checke
             }
         }
     }
-    // What the parser could not read, and the stand-ins, would only give
-    // false problems of their own.
-    let mut index = 0;
-    checked.problems.retain(|problem| {
-        index += 1;
-        let Some(at) = problem.primary_span().map(|s| s.offset()) else {
-            return true;
-        };
-        let parsed = index <= found_by_parser;
-        let in_unreliable = unreliable.iter().any(|v| v.contains(&at));
-        let at_stand_in = index > found_by_structure && stand_ins.contains(&at);
-        parsed || !(in_unreliable || at_stand_in)
-    });
-    checked.formula = Some(formula);
-    sorted(checked)
+    Begun {
+        checked,
+        formula: Some(formula),
+        var_spans,
+        unreliable,
+    }
 }
 
 /// The byte spans of every value in `document` that is not a table (an

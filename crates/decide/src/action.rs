@@ -76,15 +76,21 @@ impl FindingContext {
     }
 }
 
-/// The shape of [`FindingContext`], compiled once from its JSON Schema, for
-/// checking the `finding.…` paths of `run` templates.
+/// The shape of [`FindingContext`], for checking the `finding.…` paths of
+/// `run` templates: its JSON Schema compiled ahead of time into
+/// `crates/decide/shapes/finding.json` (see [`Shape::generated`]).
 pub fn finding_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
-        Shape::from_schema(
-            &serde_json::to_value(schemars::schema_for!(FindingContext)).unwrap_or_default(),
-        )
+        Shape::generated(include_str!("../shapes/finding.json"), finding_shape_now)
     });
     &SHAPE
+}
+
+/// [`finding_shape`] compiled now from its JSON Schema, without
+/// descriptions: what `shapes/finding.json` holds.
+pub fn finding_shape_now() -> Shape {
+    let schema = serde_json::to_value(schemars::schema_for!(FindingContext));
+    Shape::from_schema(&schema.unwrap_or_default()).without_descriptions()
 }
 
 /// A command ready to run.

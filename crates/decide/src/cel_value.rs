@@ -12,16 +12,22 @@ use serde_json::Value as Json;
 
 use retort_formula::shape::{NodeId, Shape};
 
-/// The shape of [`retort_preflight::Snapshot`], compiled once from its JSON
-/// Schema; sections preflight gains are in it without changes here.
+/// The shape of [`retort_preflight::Snapshot`]: its JSON Schema compiled
+/// ahead of time into `crates/decide/shapes/snapshot.json` (a test keeps it
+/// current; see [`Shape::generated`]), read once.
 pub fn snapshot_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
-        Shape::from_schema(
-            &serde_json::to_value(schemars::schema_for!(retort_preflight::Snapshot))
-                .unwrap_or_default(),
-        )
+        Shape::generated(include_str!("../shapes/snapshot.json"), snapshot_shape_now)
     });
     &SHAPE
+}
+
+/// [`snapshot_shape`] compiled now from the snapshot's JSON Schema, without
+/// descriptions (rules only look paths up): what `shapes/snapshot.json`
+/// holds.
+pub fn snapshot_shape_now() -> Shape {
+    let schema = serde_json::to_value(schemars::schema_for!(retort_preflight::Snapshot));
+    Shape::from_schema(&schema.unwrap_or_default()).without_descriptions()
 }
 
 /// Converts `value`, whose shape is node `id` of `shape` (or unknown), into

@@ -745,9 +745,15 @@ pub fn json_schema() -> serde_json::Value {
     schema
 }
 
-/// The formula's shape (its JSON Schema, compiled once).
+/// The formula's shape: its JSON Schema compiled ahead of time into
+/// `crates/formula/shapes/formula.json` (see [`Shape::generated`]), read
+/// once.
 pub fn formula_shape() -> &'static Shape {
-    static SHAPE: LazyLock<Shape> = LazyLock::new(|| Shape::from_schema(&json_schema()));
+    static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
+        Shape::generated(include_str!("../shapes/formula.json"), || {
+            Shape::from_schema(&json_schema())
+        })
+    });
     &SHAPE
 }
 

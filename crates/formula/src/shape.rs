@@ -16,16 +16,25 @@
 //! An object that lists its properties and says nothing of others is taken
 //! to have exactly those (a Rust struct), since that is what `schemars`
 //! means by it.
+//!
+//! Generating a schema with `schemars`, serialising it and compiling it
+//! costs millions of instructions, and every process that checks a formula
+//! needs several shapes. So the compiled shapes are generated ahead of
+//! time and checked in (`crates/*/shapes/*.json`, each read by
+//! [`Shape::generated`]); each crate has a test that its files are what
+//! its types compile to today (`RETORT_BLESS=1 cargo test` rewrites them,
+//! see [`Shape::check_generated`]).
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// An index into a [`Shape`]'s nodes.
 pub type NodeId = usize;
 
 /// What a value may be.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Kind {
     /// Anything.
     Any,
@@ -66,13 +75,15 @@ pub enum Kind {
 }
 
 /// One node: a kind and the schema's description of it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Node {
     /// What the value may be.
     pub kind: Kind,
     /// The schema's description (the Rust doc comment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The schema's `format`, such as `date-time` for a timestamp string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
 }
 
@@ -85,6 +96,14 @@ pub struct Shape {
     present: Vec<Vec<NodeId>>,
 }
 
+/// A shape as its file under `crates/*/shapes/` holds it: JSON, one node a
+/// line.
+#[derive(Serialize, Deserialize)]
+struct Encoded {
+    root: NodeId,
+    nodes: Vec<Node>,
+}
+
 impl Shape {
     /// Compiles `schema` (a JSON Schema as `schemars` writes it).
     pub fn from_schema(schema: &Value) -> Shape {
@@ -94,8 +113,90 @@ impl Shape {
             defs: HashMap::new(),
         };
         let root = compiler.compile(schema);
+        Shape::from_nodes(compiler.nodes, root)
+    }
+
+    /// The shape compiled ahead of time into `encoded` (the text of a file
+    /// [`Shape::encode`] wrote); when that text does not decode (a file
+    /// edited by hand), the shape `compile()` compiles now, so that a bad
+    /// file costs time, never correctness.
+    pub fn generated(encoded: &str, compile: impl FnOnce() -> Shape) -> Shape {
+        match serde_json::from_str::<Encoded>(encoded) {
+            Ok(Encoded { root, nodes }) if Shape::is_valid(&nodes, root) => {
+                Shape::from_nodes(nodes, root)
+            }
+            _ => compile(),
+        }
+    }
+
+    /// The same shape without the schema's descriptions: for shapes only
+    /// looked up (template and rule paths), never described to a user; a
+    /// third of the size to read.
+    pub fn without_descriptions(mut self) -> Shape {
+        for node in &mut self.nodes {
+            node.description = None;
+        }
+        self
+    }
+
+    /// The shape as text for [`Shape::generated`]: JSON, one node a line,
+    /// so that a change of a type shows as a readable diff.
+    pub fn encode(&self) -> String {
+        let mut text = format!("{{\"root\": {},\n\"nodes\": [\n", self.root);
+        for (id, node) in self.nodes.iter().enumerate() {
+            if id > 0 {
+                text.push_str(",\n");
+            }
+            text.push_str(&serde_json::to_string(node).unwrap_or_default());
+        }
+        text.push_str("\n]}\n");
+        text
+    }
+
+    /// Whether the generated file `path` holds `compiled` (a shape compiled
+    /// now from its schema): `Err` with how to regenerate it when not. With
+    /// the environment variable `RETORT_BLESS` set, (re)writes the file
+    /// instead. For each crate's test that its checked-in shapes are
+    /// current.
+    ///
+    /// # Errors
+    /// A message naming the file when it is missing or out of date, or
+    /// cannot be written.
+    pub fn check_generated(path: &std::path::Path, compiled: &Shape) -> Result<(), String> {
+        let expected = compiled.encode();
+        if std::env::var_os("RETORT_BLESS").is_some() {
+            return std::fs::write(path, &expected)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()));
+        }
+        match std::fs::read_to_string(path) {
+            Ok(found) if found == expected => Ok(()),
+            _ => Err(format!(
+                "{} is not what the types compile to now; regenerate it with `RETORT_BLESS=1 cargo test`",
+                path.display()
+            )),
+        }
+    }
+
+    /// Whether every node id in `nodes` (and `root`) is in range, so that
+    /// no lookup can panic.
+    fn is_valid(nodes: &[Node], root: NodeId) -> bool {
+        let ok = |id: &NodeId| *id < nodes.len();
+        ok(&root)
+            && nodes.iter().all(|node| match &node.kind {
+                Kind::Array { items } => ok(items),
+                Kind::Object {
+                    properties,
+                    additional,
+                    ..
+                } => properties.values().all(ok) && additional.as_ref().is_none_or(ok),
+                Kind::Union(members) => members.iter().all(ok),
+                _ => true,
+            })
+    }
+
+    fn from_nodes(nodes: Vec<Node>, root: NodeId) -> Shape {
         let mut shape = Shape {
-            nodes: compiler.nodes,
+            nodes,
             root,
             present: Vec::new(),
         };

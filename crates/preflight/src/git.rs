@@ -3,11 +3,15 @@
 //! ahead/behind its upstream and its worktrees; and the worktree directories
 //! matching globs, with their age.
 //!
-//! Each repository costs three concurrent `git` processes, never a shell:
-//! `rev-parse --absolute-git-dir --show-toplevel`, `status --porcelain=v2
-//! --branch` and `worktree list --porcelain` (machine-readable formats that
-//! git keeps stable), all with `--no-optional-locks` so that looking never
-//! takes `index.lock` from under an agent at work. A rebase or merge in
+//! Each repository costs one `git` process, never a shell: `status
+//! --porcelain=v2 --branch` (a machine-readable format that git keeps
+//! stable), with `--no-optional-locks` so that looking never takes
+//! `index.lock` from under an agent at work. Where the working tree and the
+//! git directory are, and the worktrees, are read from the repository's
+//! files (`.git`, `HEAD`, refs, `worktrees/`: see `git/files.rs`), as
+//! git reads them; a repository of another layout (bare, reftable refs, a
+//! `core.worktree`, …) also gets `rev-parse --absolute-git-dir
+//! --show-toplevel` and `worktree list --porcelain`, at once. A rebase or merge in
 //! progress is read from the git directory (`rebase-merge/`,
 //! `rebase-apply/`, `MERGE_HEAD`), as git itself decides it.
 
@@ -21,6 +25,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{GitConfig, RepoConfig};
 use crate::files::{Kind, age_seconds, expand, modified, resolve};
 use crate::snapshot::{CollectorStatus, impl_section, plural};
+
+mod files;
 
 /// Git repositories, their worktrees, and worktree directories.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema, PartialEq)]
@@ -240,13 +246,36 @@ async fn read_repo(path: PathBuf, expected_branch: Option<String>, now: DateTime
         expected_branch,
         ..Repo::default()
     };
-    let (dirs, status, worktrees) = tokio::join!(
-        git(
-            &path,
-            &["rev-parse", "--absolute-git-dir", "--show-toplevel"]
-        ),
+    // The working tree, the git directory and the worktrees are read from
+    // files where the repository has the plain layout (`files`), so that
+    // only `git status` runs; otherwise `git` is asked for them too. The
+    // status is polled first: its process starts before the files are read.
+    let (status, (dirs, worktrees)) = tokio::join!(
         git(&path, &["status", "--porcelain=v2", "--branch"]),
-        git(&path, &["worktree", "list", "--porcelain"]),
+        async {
+            let layout = files::layout(&path);
+            let listed = layout.as_ref().and_then(files::worktrees);
+            let dirs = async {
+                match &layout {
+                    Some(layout) => Ok(format!(
+                        "{}\n{}\n",
+                        layout.git_dir.display(),
+                        layout.root.display()
+                    )),
+                    None => {
+                        let args = ["rev-parse", "--absolute-git-dir", "--show-toplevel"];
+                        git(&path, &args).await
+                    }
+                }
+            };
+            let worktrees = async {
+                match &listed {
+                    Some(listed) => Ok(files::porcelain(listed)),
+                    None => git(&path, &["worktree", "list", "--porcelain"]).await,
+                }
+            };
+            tokio::join!(dirs, worktrees)
+        },
     );
     let dirs = match dirs {
         Ok(out) => out,

@@ -217,36 +217,66 @@ impl RunInfo {
     }
 }
 
-/// The shape of [`TemplateContext`], for checking description templates.
+/// The shape of [`TemplateContext`], for checking description templates:
+/// its JSON Schema compiled ahead of time into
+/// `crates/prompt/shapes/description.json` (see [`Shape::generated`]).
 pub fn description_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
-        Shape::from_schema(
-            &serde_json::to_value(schemars::schema_for!(TemplateContext)).unwrap_or_default(),
-        )
+        Shape::generated(include_str!("../shapes/description.json"), || {
+            shape_now::<TemplateContext>()
+        })
     });
     &SHAPE
 }
 
-/// The shape of [`AgentContext`], for checking the agent command template.
+/// The shape of [`AgentContext`], for checking the agent command template:
+/// its JSON Schema compiled ahead of time into
+/// `crates/prompt/shapes/agent-command.json` (see [`Shape::generated`]).
 pub fn agent_command_shape() -> &'static Shape {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
-        Shape::from_schema(
-            &serde_json::to_value(schemars::schema_for!(AgentContext)).unwrap_or_default(),
-        )
+        Shape::generated(include_str!("../shapes/agent-command.json"), || {
+            shape_now::<AgentContext>()
+        })
     });
     &SHAPE
+}
+
+/// The shape of `T` compiled now from its JSON Schema, without
+/// descriptions (templates only look paths up): what the files under
+/// `shapes/` hold for [`TemplateContext`] and [`AgentContext`].
+pub fn shape_now<T: schemars::JsonSchema>() -> Shape {
+    let schema = serde_json::to_value(schemars::schema_for!(T));
+    Shape::from_schema(&schema.unwrap_or_default()).without_descriptions()
 }
 
 /// Whether the step at `position` of the topological order opens an agent
-/// session: the first step does, and so does a step whose model differs
-/// from the step before it.
+/// session: the first step does, and so does a step whose model, or whose
+/// `allowed_tools` or `disallowed_tools`, differ from the step before it
+/// (an agent's permissions are fixed when it starts).
 pub fn opens_session(formula: &Formula, dag: &StepDag, position: usize) -> bool {
     let order = dag.order();
     match position.checked_sub(1) {
         None => true,
         Some(previous) => {
-            formula.model_of(&formula.steps[order[previous]])
-                != formula.model_of(&formula.steps[order[position]])
+            let (a, b) = (
+                &formula.steps[order[previous]],
+                &formula.steps[order[position]],
+            );
+            let allowed = |s: &'_ retort_formula::formula::Step| {
+                s.allowed_tools
+                    .iter()
+                    .map(|t| t.get_ref().clone())
+                    .collect::<Vec<_>>()
+            };
+            let denied = |s: &'_ retort_formula::formula::Step| {
+                s.disallowed_tools
+                    .iter()
+                    .map(|t| t.get_ref().clone())
+                    .collect::<Vec<_>>()
+            };
+            formula.model_of(a) != formula.model_of(b)
+                || allowed(a) != allowed(b)
+                || denied(a) != denied(b)
         }
     }
 }

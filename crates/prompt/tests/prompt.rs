@@ -259,3 +259,40 @@ fn a_var_with_a_context_name_never_hides_the_context() {
     );
     assert!(prompts[0].text.starts_with("# n"), "`first` stays retort's");
 }
+
+#[test]
+fn a_step_with_other_tools_opens_a_session_of_its_own() {
+    use retort_prompt::prompt::opens_session;
+    let text = r#"
+name = "tools"
+[[steps]]
+id = "a"
+description = "A."
+[[steps]]
+id = "b"
+needs = ["a"]
+description = "B."
+[[steps]]
+id = "c"
+needs = ["b"]
+description = "C."
+allowed_tools = ["Bash(df -h)"]
+[[steps]]
+id = "d"
+needs = ["c"]
+description = "D."
+allowed_tools = ["Bash(df -h)"]
+[[steps]]
+id = "e"
+needs = ["d"]
+description = "E."
+allowed_tools = ["Bash(df -h)"]
+disallowed_tools = ["WebFetch"]
+"#;
+    let loaded = parse_source(Path::new("tools.toml"), text.into()).unwrap();
+    let dag = StepDag::check(&loaded.formula).unwrap();
+    let opens: Vec<bool> = (0..5)
+        .map(|position| opens_session(&loaded.formula, &dag, position))
+        .collect();
+    assert_eq!(opens, [true, false, true, false, true]);
+}

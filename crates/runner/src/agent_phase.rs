@@ -7,19 +7,20 @@
 //! session); its steps end as [`crate::turns`] says. After every step the
 //! run's spend is held against `[budget] run_usd`.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use retort_agent::agent::Agent;
+use retort_agent::claude_code::settings_file;
 use retort_agent::headless::HeadlessAgent;
-use retort_agent::profile::Profile;
-use retort_agent::ready::{Readiness, ReadyEnd, wait_until_ready};
+use retort_agent::ready::wait_until_ready;
 use retort_agent::session::{AgentSession, SessionSpec};
+use retort_agent::signal::{agent_phase_file, clear_agent_phase};
 use retort_agent::usage::Usage;
 use retort_agent::wait::{Interrupts, StepEnd, StepOutcome, wait_for_step};
+use retort_agent::watchdog::TmuxWatch;
 use retort_decide::decide::Decision;
 use retort_formula::formula::{AgentKind, Backend};
 use retort_os::atomic::write_atomic;
@@ -31,6 +32,7 @@ use crate::phase::Phase;
 use crate::plan::{Plan, RunOptions, SessionPlan};
 use crate::run::{PANE_CAPTURE_LINES, Progress, RunError, StepResult, millis, write_file};
 use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir};
+use crate::tmux_start::{Waited, not_ready_end, session_readiness, tmux_command};
 use crate::turns::{SessionAccount, TurnStep, wait_for_turns};
 
 /// What the agent phase of a run did: the tmux sessions it used, each
@@ -121,6 +123,16 @@ pub(crate) async fn agent_phase(
             break;
         }
         let mut spec = session_spec(plan, planned, options, run, number);
+        if plan.backend == Backend::Tmux {
+            match tmux_command(planned, options, run, number) {
+                Ok(command) => spec.command = command,
+                Err(error) if number == 0 => return Err(error),
+                Err(error) => {
+                    agents.ending = Some((Phase::Failed, error.to_string()));
+                    break;
+                }
+            }
+        }
         // The next session starts before the last one is killed, so that the
         // tmux server never runs out of sessions (and exits) mid-run.
         let started = match plan.backend {
@@ -129,7 +141,7 @@ pub(crate) async fn agent_phase(
                 .map(Agent::Tmux)
                 .map_err(RunError::Session),
             Backend::Headless => {
-                headless_agent(plan, planned, run, number, &mut spec).map(Agent::Headless)
+                headless_agent(planned, run, number, &mut spec).map(Agent::Headless)
             }
         };
         if let Some((finished, agent, graceful)) = previous.take() {
@@ -215,30 +227,22 @@ pub(crate) struct Watch {
 /// The headless agent of session `number`: for Claude Code, one
 /// stream-json process for the session, its command line with
 /// `--settings RUN/claude-settings.json` (written here: the permissions of
-/// [`Profile::claude_settings`], no hooks); for a generic agent, its
-/// command once per step, as written.
+/// [`retort_agent::profile::Profile::claude_settings`]; print mode reports
+/// through its output, so no hooks); for a generic agent, its command once
+/// per step, as written.
 pub(crate) fn headless_agent(
-    plan: &Plan,
     planned: &SessionPlan,
     run: &RunDir,
     number: usize,
     spec: &mut SessionSpec,
 ) -> Result<HeadlessAgent, RunError> {
-    let formula = &plan.loaded.formula;
-    let steps: Vec<_> = planned
-        .steps
-        .clone()
-        .map(|position| &formula.steps[plan.dag.order()[position]])
-        .collect();
-    let profile = Profile::new(&formula.agent, &spec.command, &steps);
+    let profile = &planned.profile;
     if profile.kind == AgentKind::Generic {
         return Ok(HeadlessAgent::new(spec.clone()));
     }
-    let settings = claude_settings_file(run, number);
+    let settings = settings_file(run, number);
     let mut json = profile.claude_settings("");
     if let Some(object) = json.as_object_mut() {
-        // `retort hook` is the tmux side's; print mode reports through
-        // its output instead.
         object.remove("hooks");
     }
     write_file(
@@ -247,15 +251,6 @@ pub(crate) fn headless_agent(
     )?;
     spec.command = profile.headless_command(&spec.command, &settings);
     Ok(HeadlessAgent::stream_json(spec.clone()))
-}
-
-/// `RUN/claude-settings.json` for the first session, `claude-settings-N.json`
-/// for the Nth after it.
-pub(crate) fn claude_settings_file(run: &RunDir, number: usize) -> std::path::PathBuf {
-    match number {
-        0 => run.path().join("claude-settings.json"),
-        n => run.path().join(format!("claude-settings-{}.json", n + 1)),
-    }
 }
 
 /// Reports a started agent and, for a tmux session, waits until it is
@@ -282,11 +277,13 @@ async fn agent_started(
                 run_dir: run.path(),
             });
             // The session's first step cannot start until its agent is
-            // ready.
-            let ready = wait_until_ready(session, &plan.readiness, &mut watch.interrupts).await;
+            // ready. Claude Code's ready screen is known.
+            let (readiness, patterns) = session_readiness(&plan.readiness, &planned.profile);
+            let ready =
+                wait_until_ready(session, &readiness, &patterns, &mut watch.interrupts).await;
             let pane_file = run.pane_capture_file(number);
             let waited = Waited {
-                readiness: &plan.readiness,
+                readiness: &readiness,
                 first,
                 pane_file: &pane_file,
             };
@@ -322,6 +319,10 @@ async fn run_session_steps(
     let count = plan.dag.order().len();
     let mut graceful = false;
     let mut account = SessionAccount::default();
+    let mut tmux_watch = match agent {
+        Agent::Tmux(_) => Some(TmuxWatch::new(&planned.profile, run)),
+        Agent::Headless(_) => None,
+    };
     for position in planned.steps.clone() {
         let step = &formula.steps[plan.dag.order()[position]];
         let step_clock = Instant::now();
@@ -334,7 +335,7 @@ async fn run_session_steps(
         });
         let started = match not_ready.take() {
             Some(end) => Err(end),
-            None => match start_step(run, agent, step.id(), plan).await {
+            None => match start_step(run, agent, tmux_watch.as_mut(), step.id(), plan).await {
                 Ok(()) => Ok(()),
                 // When the agent is gone, say how it ended rather than
                 // that the paste failed.
@@ -345,8 +346,8 @@ async fn run_session_steps(
             },
         };
         let stream = matches!(&*agent, Agent::Headless(h) if h.is_stream());
-        let (outcome, reason, usage) = match started {
-            Ok(()) if stream => {
+        let (outcome, reason, usage) = match (started, &*agent, tmux_watch.as_mut()) {
+            (Ok(()), Agent::Headless(_), _) if stream => {
                 let turn_step = TurnStep {
                     id: step.id(),
                     timeout: step.timeout(),
@@ -368,7 +369,30 @@ async fn run_session_steps(
                 }
                 (end.outcome, end.reason, end.usage)
             }
-            started => {
+            (Ok(()), Agent::Tmux(session), Some(tmux)) => {
+                let buffer = format!("retort-{}-{}-nudge", plan.run_id, file_safe(step.id()));
+                let end = tmux
+                    .watch_step(
+                        run,
+                        step.id(),
+                        session,
+                        &buffer,
+                        &mut watch.wakes,
+                        deadline,
+                        &mut watch.interrupts,
+                    )
+                    .await;
+                graceful = matches!(end, StepEnd::Signalled(_));
+                // The agent's turn ends after its signal: the next prompt
+                // waits for that, and the step's usage is read once it has.
+                if graceful {
+                    tmux.settle(session, SETTLE_LIMIT).await;
+                }
+                let usage = tmux.take_usage(graceful).await;
+                let (outcome, reason) = end.describe(step.id(), step.timeout());
+                (outcome, reason, usage)
+            }
+            (started, _, _) => {
                 let end = match started {
                     Ok(()) => {
                         wait_for_step(
@@ -388,11 +412,12 @@ async fn run_session_steps(
                 (outcome, reason, None::<Usage>)
             }
         };
+        let duration_ms = Some(millis(step_clock.elapsed()));
         let result = StepResult {
             id: step.id().to_string(),
             title: step.title().to_string(),
             outcome,
-            duration_ms: Some(millis(step_clock.elapsed())),
+            duration_ms,
             reason: reason.clone(),
             usage,
         };
@@ -444,9 +469,11 @@ pub(crate) fn session_spec(
     if let Ok(existing) = std::env::var("PATH") {
         path.push(existing);
     }
+    // The agent's own phase file: what it writes there signals the step in
+    // progress; retort's phase file stays retort's.
     let ours = [
         (RUN_DIR_ENV, run.path().display().to_string()),
-        (PHASE_FILE_ENV, plan.phase_file.display().to_string()),
+        (PHASE_FILE_ENV, agent_phase_file(run).display().to_string()),
         ("PATH", path.join(":")),
         ("RETORT_FORMULA", plan.loaded.formula.name().to_string()),
         ("RETORT_RUN_ID", plan.run_id.clone()),
@@ -497,86 +524,34 @@ pub(crate) async fn retire(
     }
 }
 
-/// What a session's readiness wait was for: the rule, the session's first
-/// step, and where its pane's screen is saved.
-pub(crate) struct Waited<'a> {
-    pub(crate) readiness: &'a Readiness,
-    pub(crate) first: &'a str,
-    pub(crate) pane_file: &'a Path,
-}
-
-/// What waiting for the agent of a tmux session to be ready means for its
-/// first step: nothing (it is ready, or ready enough, which is a warning),
-/// or how the step ends before it starts.
-pub(crate) fn not_ready_end(
-    ready: ReadyEnd,
-    session: &AgentSession,
-    waited: &Waited<'_>,
-    progress: &mut dyn FnMut(Progress<'_>),
-    warnings: &mut Vec<String>,
-) -> Option<StepEnd> {
-    match ready {
-        ReadyEnd::Ready(after) => {
-            progress(Progress::AgentReady {
-                session: session.name(),
-                after,
-            });
-            None
-        }
-        ReadyEnd::Unsettled(after) => {
-            warnings.push(format!(
-                "the agent in tmux session {} was still changing its screen after {}; its first prompt was pasted anyway (set `[agent] ready` to the text it shows when it waits for input)",
-                session.name(),
-                humantime::format_duration(after)
-            ));
-            None
-        }
-        ReadyEnd::NotShown { after, screen } => {
-            Some(StepEnd::Broken(not_ready_reason(waited, after, &screen)))
-        }
-        ReadyEnd::AgentEnded(exit) => Some(StepEnd::AgentEnded(exit)),
-        ReadyEnd::Interrupted(name) => Some(StepEnd::Interrupted(name)),
-    }
-}
-
-/// Why the first step of a session failed when its agent never became
-/// ready: what it was waiting for, and the last line its screen showed.
-fn not_ready_reason(waited: &Waited<'_>, after: Duration, screen: &str) -> String {
-    let waited_for = match waited.readiness {
-        Readiness::Shows { text, .. } => format!("show `{text}` (its ready text)"),
-        Readiness::Settled { .. } => "settle".to_string(),
-    };
-    let last = screen
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .map_or_else(|| "a blank screen".to_string(), |line| format!("`{line}`"));
-    format!(
-        "step `{}`: the agent was not ready: its screen did not {waited_for} within {}; it last showed {last} (whole screen in {})",
-        waited.first,
-        humantime::format_duration(after),
-        waited.pane_file.display()
-    )
-}
-
 /// Marks `step` current and gives the agent its prompt: pasted into its
 /// tmux session, or on the standard input of a new headless process.
 async fn start_step(
     run: &RunDir,
     agent: &mut Agent,
+    tmux_watch: Option<&mut TmuxWatch>,
     step: &str,
     plan: &Plan,
 ) -> Result<(), String> {
     write_atomic(&run.current_step_file(), format!("{step}\n").as_bytes())
         .map_err(|e| format!("could not write {}: {e}", run.current_step_file().display()))?;
+    // What the agent wrote to its phase file was about the step before.
+    clear_agent_phase(run).map_err(|e| e.to_string())?;
     match agent {
         Agent::Tmux(session) => {
             let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));
-            session
-                .deliver(&run.prompt_file(step), &buffer, plan.submit_delay)
-                .await
-                .map_err(|e| format!("could not deliver the prompt of step `{step}`: {e}"))
+            let prompt = run.prompt_file(step);
+            let delivered = match tmux_watch {
+                Some(tmux) => {
+                    tmux.deliver(session, &prompt, &buffer, plan.submit_delay)
+                        .await
+                }
+                None => session
+                    .deliver(&prompt, &buffer, plan.submit_delay)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            delivered.map_err(|e| format!("step `{step}`: could not deliver its prompt: {e}"))
         }
         Agent::Headless(headless) => headless
             .deliver(step, &run.prompt_file(step), &run.agent_output_file(step))
@@ -584,3 +559,7 @@ async fn start_step(
             .map_err(|e| format!("could not start the agent on step `{step}`: {e}")),
     }
 }
+
+/// How long a signalled step waits for the agent's turn to end (its `Stop`
+/// hook) before the next prompt is pasted anyway: 30 s.
+const SETTLE_LIMIT: Duration = Duration::from_secs(30);

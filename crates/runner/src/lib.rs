@@ -6,7 +6,10 @@
 //! steps, record), the run [`lock`] that keeps runs of one formula from
 //! overlapping, the [`phase`] file, the [`state`] directory,
 //! [`retention`] of what old runs left, and the [`holds`] (rate limits,
-//! the day's budget) that keep a gate closed.
+//! the day's budget) that keep a gate closed. Private: the agent phase
+//! (each session's agent started, each step given and waited for), the
+//! start of a tmux session (its command line and Claude Code settings, its
+//! readiness) and a headless agent's turns.
 //!
 //! In: [`plan::RunOptions`] (formula path, vars, state dir, backend,
 //! agent overrides). Out: a [`run::RunReport`], the phase file, `run.json`,
@@ -27,4 +30,5 @@ pub mod retention;
 pub mod run;
 pub mod scheduler;
 pub mod state;
+mod tmux_start;
 mod turns;

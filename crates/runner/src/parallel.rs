@@ -35,15 +35,18 @@ use retort_os::paths::file_safe;
 use retort_prompt::prompt::{PromptRenderer, dag_ancestors, render_agent_command};
 
 use crate::agent_phase::{
-    Agents, Waited, Watch, headless_agent, not_ready_end, retire, session_spec, spent,
-    write_prompts,
+    Agents, Watch, headless_agent, retire, session_spec, spent, write_prompts,
 };
 use crate::phase::Phase;
 use crate::plan::{Plan, RunOptions, SessionPlan};
 use crate::run::{Progress, RunError, StepResult, millis};
 use crate::scheduler::{Ended, Next, NotRun, Scheduler, StepSpec};
 use crate::state::RunDir;
+use crate::tmux_start::{Waited, not_ready_end, session_readiness, tmux_command};
 use crate::turns::{SessionAccount, TurnStep, wait_for_turns};
+use retort_agent::profile::Profile;
+use retort_agent::signal::clear_agent_phase;
+use retort_agent::watchdog::TmuxWatch;
 
 /// The environment variable naming the file that holds the step a
 /// session's agent is on (`RUN/current_step`, `current_step-2`, … by
@@ -105,6 +108,8 @@ struct AttemptEnd {
     transient: Option<Option<Duration>>,
     timed_out: bool,
     account: SessionAccount,
+    tmux_watch: Option<TmuxWatch>,
+    profile: Profile,
 }
 
 type Attempt<'a> = Pin<Box<dyn Future<Output = AttemptEnd> + 'a>>;
@@ -112,7 +117,7 @@ type Attempt<'a> = Pin<Box<dyn Future<Output = AttemptEnd> + 'a>>;
 /// A session's agent, when no step of it runs.
 enum Slot {
     NotStarted,
-    Idle(Agent, SessionAccount, bool),
+    Idle(Agent, SessionAccount, Option<TmuxWatch>, Profile, bool),
     Busy,
 }
 
@@ -329,95 +334,69 @@ pub(crate) async fn parallel_phase(
                     )),
                     Err(error) => Some(error.to_string()),
                 };
-                // The session's agent.
-                let (agent, account, not_ready) =
-                    match std::mem::replace(&mut slots[session], Slot::Busy) {
-                        Slot::Idle(agent, account, _) => (Some(agent), account, None),
-                        Slot::Busy | Slot::NotStarted => {
-                            let model = formula.model_of(step).map(str::to_string);
-                            let agent_command = match session {
-                                0 => template.clone(),
-                                _ => render_agent_command(
-                                    &agent_template,
-                                    formula,
-                                    model.as_deref(),
-                                    &plan.vars,
-                                )
-                                .unwrap_or_else(|_| template.clone()),
-                            };
-                            let planned = SessionPlan {
-                                name: match session {
-                                    0 => base_name.clone(),
-                                    n => format!("{base_name}-{}", n + 1),
-                                },
-                                model,
-                                agent_command,
-                                steps: position..position + 1,
-                            };
-                            let mut spec = session_spec(plan, &planned, options, run, session);
-                            spec.env.push((
-                                CURRENT_STEP_FILE_ENV.to_string(),
-                                current_step_file(run, session).display().to_string(),
-                            ));
-                            let started = match plan.backend {
-                                Backend::Tmux => AgentSession::start(&options.tmux, &spec)
-                                    .await
-                                    .map(Agent::Tmux)
-                                    .map_err(RunError::Session),
-                                Backend::Headless => {
-                                    headless_agent(plan, &planned, run, session, &mut spec)
-                                        .map(Agent::Headless)
+                // The session's agent: idle since its last step, or new.
+                let taken = match std::mem::replace(&mut slots[session], Slot::Busy) {
+                    Slot::Idle(agent, account, tmux_watch, profile, _) => {
+                        Ok((agent, account, tmux_watch, profile))
+                    }
+                    Slot::Busy | Slot::NotStarted => {
+                        let name = match session {
+                            0 => base_name.clone(),
+                            n => format!("{base_name}-{}", n + 1),
+                        };
+                        let started = start_session(
+                            plan,
+                            options,
+                            run,
+                            session,
+                            name,
+                            step,
+                            &template,
+                            &agent_template,
+                        )
+                        .await;
+                        if let Ok((agent, _, _, _)) = &started {
+                            match agent {
+                                Agent::Tmux(tmux) => {
+                                    agents.sessions.push(tmux.name().to_string());
+                                    progress(Progress::SessionStarted {
+                                        session: tmux.name(),
+                                        run_dir: run.path(),
+                                    });
                                 }
-                            };
-                            match started {
-                                Ok(agent) => {
-                                    match &agent {
-                                        Agent::Tmux(tmux) => {
-                                            agents.sessions.push(tmux.name().to_string());
-                                            progress(Progress::SessionStarted {
-                                                session: tmux.name(),
-                                                run_dir: run.path(),
-                                            });
-                                        }
-                                        Agent::Headless(headless) => {
-                                            if session == 0 {
-                                                progress(Progress::HeadlessStarted {
-                                                    command: headless.command(),
-                                                    per_session: headless.is_stream(),
-                                                    run_dir: run.path(),
-                                                    output_dir: &run.agent_output_dir(),
-                                                });
-                                            }
-                                        }
-                                    }
-                                    (Some(agent), SessionAccount::default(), None)
+                                Agent::Headless(headless) if session == 0 => {
+                                    progress(Progress::HeadlessStarted {
+                                        command: headless.command(),
+                                        per_session: headless.is_stream(),
+                                        run_dir: run.path(),
+                                        output_dir: &run.agent_output_dir(),
+                                    });
                                 }
-                                Err(error) => (
-                                    None,
-                                    SessionAccount::default(),
-                                    Some(format!("cannot start session {}: {error}", planned.name)),
-                                ),
+                                Agent::Headless(_) => {}
                             }
                         }
-                    };
-                let Some(agent) = agent else {
-                    slots[session] = Slot::NotStarted;
-                    let reason = not_ready.unwrap_or_default();
-                    let attempt_end = AttemptEndInfo {
-                        outcome: StepOutcome::Failed,
-                        reason: Some(reason),
-                    };
-                    finish_without_agent(
-                        &mut scheduler,
-                        position,
-                        clock.elapsed(),
-                        step,
-                        attempt_end,
-                        &mut results,
-                        &mut records,
-                        progress,
-                    );
-                    continue;
+                        started
+                    }
+                };
+                let (agent, account, tmux_watch, profile) = match taken {
+                    Ok(taken) => taken,
+                    Err(reason) => {
+                        slots[session] = Slot::NotStarted;
+                        finish_without_agent(
+                            &mut scheduler,
+                            position,
+                            clock.elapsed(),
+                            step,
+                            AttemptEndInfo {
+                                outcome: StepOutcome::Failed,
+                                reason: Some(reason),
+                            },
+                            &mut results,
+                            &mut records,
+                            progress,
+                        );
+                        continue;
+                    }
                 };
                 progress(Progress::StepStarted {
                     number: position + 1,
@@ -437,6 +416,8 @@ pub(crate) async fn parallel_phase(
                     session,
                     agent,
                     account,
+                    tmux_watch,
+                    profile,
                     first,
                     prompt_error,
                     watch,
@@ -498,7 +479,13 @@ pub(crate) async fn parallel_phase(
                     slots[end.session] = Slot::NotStarted;
                     first_of_session[end.session] = true;
                 } else {
-                    slots[end.session] = Slot::Idle(end.agent, end.account, end.graceful);
+                    slots[end.session] = Slot::Idle(
+                        end.agent,
+                        end.account,
+                        end.tmux_watch,
+                        end.profile,
+                        end.graceful,
+                    );
                 }
                 if let Next::RetryAt(at) = next {
                     let waiting = at.saturating_sub(elapsed);
@@ -623,7 +610,7 @@ pub(crate) async fn parallel_phase(
         }
     }
     for (number, slot) in slots.into_iter().enumerate() {
-        if let Slot::Idle(agent, _, graceful) = slot {
+        if let Slot::Idle(agent, _, _, _, graceful) = slot {
             retire(run, number, agent, graceful, warnings).await;
         }
     }
@@ -635,6 +622,72 @@ pub(crate) async fn parallel_phase(
     agents.steps = results.into_iter().flatten().collect();
     agents.ending = ending;
     Ok(agents)
+}
+
+/// What a started session hands its steps.
+type Started = (Agent, SessionAccount, Option<TmuxWatch>, Profile);
+
+/// Starts the agent of session `number` for its first step `step`: a
+/// tmux session (with Claude Code's settings) or a headless agent, its
+/// environment naming the session's current-step file.
+///
+/// # Errors
+/// Why it could not start, as the step's reason.
+#[allow(clippy::too_many_arguments)]
+async fn start_session(
+    plan: &Plan,
+    options: &RunOptions,
+    run: &RunDir,
+    number: usize,
+    name: String,
+    step: &retort_formula::formula::Step,
+    first_command: &str,
+    agent_template: &str,
+) -> Result<Started, String> {
+    let formula = &plan.loaded.formula;
+    let model = formula.model_of(step).map(str::to_string);
+    let agent_command = match number {
+        0 => first_command.to_string(),
+        _ => render_agent_command(agent_template, formula, model.as_deref(), &plan.vars)
+            .map_err(|e| e.to_string())?,
+    };
+    let profile = Profile::new(&formula.agent, &agent_command, &[step]);
+    let planned = SessionPlan {
+        name,
+        model,
+        agent_command,
+        steps: 0..0,
+        profile,
+    };
+    let mut spec = session_spec(plan, &planned, options, run, number);
+    spec.env.push((
+        CURRENT_STEP_FILE_ENV.to_string(),
+        current_step_file(run, number).display().to_string(),
+    ));
+    let started = match plan.backend {
+        Backend::Tmux => match tmux_command(&planned, options, run, number) {
+            Ok(command) => {
+                spec.command = command;
+                AgentSession::start(&options.tmux, &spec)
+                    .await
+                    .map(Agent::Tmux)
+                    .map_err(RunError::Session)
+            }
+            Err(error) => Err(error),
+        },
+        Backend::Headless => headless_agent(&planned, run, number, &mut spec).map(Agent::Headless),
+    };
+    let agent = started.map_err(|e| format!("cannot start session {}: {e}", planned.name))?;
+    let tmux_watch = match &agent {
+        Agent::Tmux(_) => Some(TmuxWatch::new(&planned.profile, run)),
+        Agent::Headless(_) => None,
+    };
+    Ok((
+        agent,
+        SessionAccount::default(),
+        tmux_watch,
+        planned.profile,
+    ))
 }
 
 /// The file holding the step session `number`'s agent is on:
@@ -695,6 +748,8 @@ async fn attempt<'a>(
     session: usize,
     mut agent: Agent,
     mut account: SessionAccount,
+    mut tmux_watch: Option<TmuxWatch>,
+    profile: Profile,
     first: bool,
     prompt_error: Option<String>,
     mut watch: Watch,
@@ -708,10 +763,11 @@ async fn attempt<'a>(
         && not_ready.is_none()
         && let Agent::Tmux(tmux) = &agent
     {
-        let ready = wait_until_ready(tmux, &plan.readiness, &mut watch.interrupts).await;
+        let (readiness, patterns) = session_readiness(&plan.readiness, &profile);
+        let ready = wait_until_ready(tmux, &readiness, &patterns, &mut watch.interrupts).await;
         let pane_file = run.pane_capture_file(session);
         let waited = Waited {
-            readiness: &plan.readiness,
+            readiness: &readiness,
             first: step.id(),
             pane_file: &pane_file,
         };
@@ -720,7 +776,16 @@ async fn attempt<'a>(
     }
     let started = match not_ready {
         Some(end) => Err(end),
-        None => match start(run, &mut agent, session, step.id(), plan).await {
+        None => match start(
+            run,
+            &mut agent,
+            tmux_watch.as_mut(),
+            session,
+            step.id(),
+            plan,
+        )
+        .await
+        {
             Ok(()) => Ok(()),
             Err(reason) => Err(match agent.agent_exit() {
                 Some(exit) => StepEnd::AgentEnded(exit),
@@ -729,7 +794,21 @@ async fn attempt<'a>(
         },
     };
     let stream = matches!(&agent, Agent::Headless(h) if h.is_stream());
+    let watched = matches!(agent, Agent::Tmux(_)) && tmux_watch.is_some();
     let (outcome, reason, usage, graceful, transient, timed_out) = match started {
+        Ok(()) if watched => match (&agent, tmux_watch.as_mut()) {
+            (Agent::Tmux(session), Some(tmux)) => {
+                watch_tmux_step(plan, run, step, session, tmux, &mut watch, deadline).await
+            }
+            _ => (
+                StepOutcome::Failed,
+                Some(format!("step `{}`: its agent has no tmux watch", step.id())),
+                None,
+                false,
+                None,
+                false,
+            ),
+        },
         Ok(()) if stream => {
             let turn_step = TurnStep {
                 id: step.id(),
@@ -773,11 +852,7 @@ async fn attempt<'a>(
                 Err(end) => end,
             };
             let graceful = matches!(end, StepEnd::Signalled(_));
-            let (transient, timed_out) = match &end {
-                StepEnd::Signalled(_) | StepEnd::Interrupted(_) => (None, false),
-                StepEnd::TimedOut => (Some(None), true),
-                StepEnd::AgentEnded(_) | StepEnd::Broken(_) => (Some(None), false),
-            };
+            let (transient, timed_out) = transience(&end);
             let (outcome, reason) = end.describe(step.id(), step.timeout());
             let transient = match outcome {
                 StepOutcome::RateLimited => Some(None),
@@ -798,6 +873,69 @@ async fn attempt<'a>(
         transient,
         timed_out,
         account,
+        tmux_watch,
+        profile,
+    }
+}
+
+/// What an attempt came to: outcome, reason, usage, whether it ended with
+/// the agent's signal, whether it is transient (and the earliest retry),
+/// whether it timed out.
+type Came = (
+    StepOutcome,
+    Option<String>,
+    Option<Usage>,
+    bool,
+    Option<Option<Duration>>,
+    bool,
+);
+
+/// Waits for a step of a tmux session with its watchdog (dialogs,
+/// permissions, idle turns), lets the agent's turn settle after its
+/// signal, and reads the step's usage.
+async fn watch_tmux_step(
+    plan: &Plan,
+    run: &RunDir,
+    step: &retort_formula::formula::Step,
+    session: &AgentSession,
+    tmux: &mut TmuxWatch,
+    watch: &mut Watch,
+    deadline: tokio::time::Instant,
+) -> Came {
+    let buffer = format!("retort-{}-{}-nudge", plan.run_id, file_safe(step.id()));
+    let end = tmux
+        .watch_step(
+            run,
+            step.id(),
+            session,
+            &buffer,
+            &mut watch.wakes,
+            deadline,
+            &mut watch.interrupts,
+        )
+        .await;
+    let graceful = matches!(end, StepEnd::Signalled(_));
+    if graceful {
+        tmux.settle(session, Duration::from_secs(30)).await;
+    }
+    let usage = tmux.take_usage(graceful).await;
+    let (transient, timed_out) = transience(&end);
+    let (outcome, reason) = end.describe(step.id(), step.timeout());
+    let transient = match outcome {
+        StepOutcome::Done | StepOutcome::Escalated => None,
+        _ => transient,
+    };
+    (outcome, reason, usage, graceful, transient, timed_out)
+}
+
+/// Whether a step's end is transient (retried while retries are left), and
+/// whether it was a timeout. A signal, an interrupt or what the watchdog
+/// saw on the screen (a dialog, a permission request) is not.
+fn transience(end: &StepEnd) -> (Option<Option<Duration>>, bool) {
+    match end {
+        StepEnd::TimedOut => (Some(None), true),
+        StepEnd::AgentEnded(_) | StepEnd::Broken(_) => (Some(None), false),
+        _ => (None, false),
     }
 }
 
@@ -806,6 +944,7 @@ async fn attempt<'a>(
 async fn start(
     run: &RunDir,
     agent: &mut Agent,
+    tmux_watch: Option<&mut TmuxWatch>,
     session: usize,
     step: &str,
     plan: &Plan,
@@ -813,12 +952,24 @@ async fn start(
     let current = current_step_file(run, session);
     write_atomic(&current, format!("{step}\n").as_bytes())
         .map_err(|e| format!("could not write {}: {e}", current.display()))?;
+    // What the agent wrote to its phase file was about the step before.
+    clear_agent_phase(run).map_err(|e| e.to_string())?;
     match agent {
         Agent::Tmux(tmux) => {
             let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));
-            tmux.deliver(&run.prompt_file(step), &buffer, plan.submit_delay)
-                .await
-                .map_err(|e| format!("could not deliver the prompt of step `{step}`: {e}"))
+            let prompt = run.prompt_file(step);
+            let delivered = match tmux_watch {
+                Some(watch) => {
+                    watch
+                        .deliver(tmux, &prompt, &buffer, plan.submit_delay)
+                        .await
+                }
+                None => tmux
+                    .deliver(&prompt, &buffer, plan.submit_delay)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            delivered.map_err(|e| format!("step `{step}`: could not deliver its prompt: {e}"))
         }
         Agent::Headless(headless) => headless
             .deliver(step, &run.prompt_file(step), &run.agent_output_file(step))

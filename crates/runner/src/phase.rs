@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use retort_os::atomic::write_atomic;
+use retort_os::atomic::write_durable;
 
 /// A run's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,10 +52,11 @@ pub fn phase_text(phase: Phase, reason: Option<&str>) -> String {
     text
 }
 
-/// Writes the phase file atomically.
+/// Writes the phase file atomically and durably (it survives a crash of
+/// the machine: the next run and supervisors read it).
 ///
 /// # Errors
 /// The I/O error.
 pub fn write_phase_file(path: &Path, phase: Phase, reason: Option<&str>) -> std::io::Result<()> {
-    write_atomic(path, phase_text(phase, reason).as_bytes())
+    write_durable(path, phase_text(phase, reason).as_bytes())
 }

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use retort_preflight::Snapshot;
 
 use crate::state::{RunDir, StateDir, new_run_id};
+use retort_agent::profile::Profile;
 use retort_agent::ready::Readiness;
 use retort_agent::session::{DEFAULT_SUBMIT_DELAY, TmuxServer};
 use retort_check::check::{self, CheckOptions, Purpose, Ready};
@@ -68,8 +69,9 @@ pub struct RunOptions {
     pub rerun: Option<crate::rerun::Rerun>,
 }
 
-/// One agent session of a run: consecutive steps on the same model.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One agent session of a run: consecutive steps on the same model, with
+/// the same tools.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionPlan {
     /// The tmux session's name: `retort-FORMULA-RUN_ID`, then `…-2`, `…-3`
     /// for the sessions after a change of model.
@@ -80,6 +82,8 @@ pub struct SessionPlan {
     pub agent_command: String,
     /// The positions (in topological order) of its steps.
     pub steps: Range<usize>,
+    /// What retort knows of its agent CLI, and grants it.
+    pub profile: Profile,
 }
 
 /// Everything decided before anything is started.
@@ -105,7 +109,8 @@ pub struct Plan {
     /// What templates know of the run.
     pub run_info: RunInfo,
     /// Each step's prompt, in topological order, rendered with the preview
-    /// decision.
+    /// decision; empty from [`prepare_run`] (a run renders its prompts when
+    /// its gate opens).
     pub prompts: Vec<Prompt>,
     /// The agent sessions, in order (one unless steps change model).
     pub sessions: Vec<SessionPlan>,
@@ -148,12 +153,60 @@ pub struct Plan {
 /// [`RunError::Snapshot`] when `--snapshot` is not a snapshot;
 /// [`RunError::Prompt`] when a template fails to render.
 pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, RunError> {
+    prepare_with(options, placeholder_run, true).await
+}
+
+/// [`prepare`] for a run that [`crate::run::execute`] carries out: the
+/// same, but no prompt is rendered ([`Plan::prompts`] is empty). A run
+/// renders its prompts once, with the decision it commits, and only when
+/// the gate opens; a template that fails to render then fails the run.
+///
+/// # Errors
+/// As [`prepare`], but never [`RunError::Prompt`] for a step's prompt.
+pub async fn prepare_run(options: &RunOptions) -> Result<Plan, RunError> {
+    prepare_with(options, false, false).await
+}
+
+async fn prepare_with(
+    options: &RunOptions,
+    placeholder_run: bool,
+    render: bool,
+) -> Result<Plan, RunError> {
     let check_options = CheckOptions {
         vars: options.vars.clone(),
         cwd: options.cwd.clone(),
         purpose: Purpose::Run,
     };
-    let (ready, problems) = check::check_file(&options.formula, &check_options)?.into_ready()?;
+    let begun = check::begin_file(&options.formula, &check_options)?;
+    // The preflight starts as soon as the formula says what to collect; its
+    // DAG, templates and rules (CEL compilation: the costly part of the
+    // check) are checked on a thread of their own meanwhile. A formula with
+    // errors found before that gets no preflight.
+    let preflight = match (&options.snapshot, begun.formula()) {
+        (None, Some(formula)) if !begun.has_errors() => Some(
+            options
+                .preflight
+                .clone()
+                .configure(&formula.preflight, &options.cwd),
+        ),
+        _ => None,
+    };
+    let (checked, collected) = match preflight {
+        Some(preflight) => {
+            let finishing = tokio::task::spawn_blocking(move || begun.finish());
+            let snapshot = retort_preflight::collect(&preflight).await;
+            let checked = match finishing.await.map_err(|e| e.try_into_panic()) {
+                Ok(checked) => checked,
+                // A bug in the checker panics as it would have here.
+                Err(Ok(panic)) => std::panic::resume_unwind(panic),
+                // Cancelled (the runtime shutting down): check here.
+                Err(Err(_)) => check::check_file(&options.formula, &check_options)?,
+            };
+            (checked, Some(snapshot))
+        }
+        None => (begun.finish(), None),
+    };
+    let (ready, problems) = checked.into_ready()?;
     let Ready {
         loaded,
         dag,
@@ -161,16 +214,10 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         vars,
     } = ready;
     let formula = &loaded.formula;
-    let rerun_snapshot = options.rerun.as_ref().map(|rerun| {
-        options
-            .state
-            .runs_dir()
-            .join(&rerun.of)
-            .join("snapshot.json")
-    });
-    let snapshot = match options.snapshot.as_ref().or(rerun_snapshot.as_ref()) {
-        Some(path) => read_snapshot(path)?,
-        None => {
+    let snapshot = match (collected, &options.snapshot) {
+        (Some(snapshot), _) => snapshot,
+        (None, Some(path)) => read_snapshot(path)?,
+        (None, None) => {
             let preflight = options
                 .preflight
                 .clone()
@@ -210,18 +257,24 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         RunInfo {
             id: run_id.clone(),
             dir: run_dir.path().display().to_string(),
-            phase_file: phase_file.display().to_string(),
+            // The agent's own phase file ($PHASE_FILE), not retort's.
+            phase_file: retort_agent::signal::agent_phase_file(&run_dir)
+                .display()
+                .to_string(),
         }
     };
-    let prompts = render_prompts(
-        formula,
-        &dag,
-        &snapshot,
-        &context_files,
-        &run_info,
-        &vars,
-        &decision,
-    )?;
+    let prompts = match render {
+        true => render_prompts(
+            formula,
+            &dag,
+            &snapshot,
+            &context_files,
+            &run_info,
+            &vars,
+            &decision,
+        )?,
+        false => Vec::new(),
+    };
 
     let template = options
         .agent
@@ -239,11 +292,13 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
                 0 => base_name.clone(),
                 n => format!("{base_name}-{}", n + 1),
             };
+            let profile = Profile::new(&formula.agent, &agent_command, &[step]);
             sessions.push(SessionPlan {
                 name,
                 model,
                 agent_command,
                 steps: position..position + 1,
+                profile,
             });
         } else if let Some(last) = sessions.last_mut() {
             last.steps.end = position + 1;
@@ -260,8 +315,16 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
         .ready_timeout
         .as_ref()
         .map_or(DEFAULT_READY_TIMEOUT, |t| t.get_ref().0);
+    // Claude Code's ready screen is known: its input box's footer.
+    let claude = sessions
+        .first()
+        .is_some_and(|s| s.profile.kind == retort_formula::formula::AgentKind::ClaudeCode);
     let readiness = match ready_text {
         Some(text) => Readiness::Shows { text, timeout },
+        None if claude => Readiness::Shows {
+            text: retort_agent::claude_code::SHORTCUTS_FOOTER.to_string(),
+            timeout,
+        },
         None => Readiness::Settled { timeout },
     };
     let submit_delay = agent

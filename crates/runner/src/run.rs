@@ -37,7 +37,7 @@ use retort_os::atomic::write_atomic;
 use retort_prompt::prompt::PromptError;
 
 use crate::agent_phase::{Agents, agent_phase, skipped};
-pub use crate::plan::{Plan, RunOptions, SessionPlan, prepare, read_snapshot};
+pub use crate::plan::{Plan, RunOptions, SessionPlan, prepare, prepare_run, read_snapshot};
 pub use retort_agent::wait::StepOutcome;
 
 /// Lines of the agent's pane kept in `agent-pane.txt` at the end of a run.
@@ -120,8 +120,8 @@ pub struct StepResult {
     pub duration_ms: Option<u64>,
     /// Why it failed or escalated.
     pub reason: Option<String>,
-    /// The tokens and US dollars the step's agent reported (headless
-    /// Claude Code: its turns' `result` frames); none when not known.
+    /// The tokens and cost of its model use, where the agent tells them
+    /// (Claude Code: its transcript in tmux, its result frames headless).
     pub usage: Option<retort_agent::usage::Usage>,
 }
 

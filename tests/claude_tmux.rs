@@ -1,0 +1,476 @@
+//! `retort run` with the real Claude Code CLI in tmux: the pinned CLI
+//! (tests/claude-code/install.sh, or `$RETORT_CLAUDE_BIN`) against the
+//! testkit's scripted model server on 127.0.0.1. Only the model is a
+//! stand-in. Each test has its own machine (HOME, `~/.claude.json`, working
+//! folder, `bin/` with `claude` first on PATH) and its own tmux server.
+//!
+//! The watchdog's cases end within the issue's limits: a permission
+//! request, a start-up dialog and a rate limit under 60 s; an agent idle
+//! without signalling under `idle_timeout` + 30 s.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use retort_testkit::{
+    ClaudeCode, FAKE_API_KEY, Machine, ModelServer, Reply, Rule, Scenario, Setup, Usage, When,
+};
+use serde_json::Value;
+use support::{seed_formula, stderr, stdout};
+
+/// One test's world: the scripted model, the machine, and retort's state.
+struct World {
+    server: ModelServer,
+    machine: Machine,
+}
+
+impl World {
+    fn new(scenario: Scenario, setup: Setup) -> World {
+        let claude = ClaudeCode::find().expect("the pinned Claude Code CLI");
+        let server = ModelServer::start(scenario).expect("model server");
+        let machine = Machine::new(setup).expect("machine");
+        std::os::unix::fs::symlink(claude.bin(), machine.bin_dir().join("claude"))
+            .expect("claude on PATH");
+        for dir in ["state", "tmux"] {
+            std::fs::create_dir_all(machine.root().join(dir)).unwrap();
+        }
+        World { server, machine }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.machine.root().join("state")
+    }
+
+    /// `retort run FORMULA` in the machine's working folder, with exactly
+    /// the machine's environment (HOME, PATH with `claude`, the model
+    /// server, the key) and its own tmux server.
+    fn run(&self, formula: &Path, extra: &[&str]) -> Command {
+        let mut command = Command::new(support::retort());
+        command
+            .arg("run")
+            .arg(formula)
+            .arg("--state-dir")
+            .arg(self.state())
+            .args(extra)
+            .current_dir(self.machine.work_dir())
+            .env_clear()
+            .envs(self.machine.env(&self.server))
+            .env("TMUX_TMPDIR", self.machine.root().join("tmux"));
+        command
+    }
+
+    fn formula(&self, text: &str) -> PathBuf {
+        let path = self.machine.root().join("formula.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn summary(&self) -> Value {
+        let runs = self.state().join("runs");
+        let dir = std::fs::read_dir(&runs)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+    }
+
+    /// The prompts the model got (the last user entry's text), main
+    /// requests only.
+    fn prompts(&self) -> Vec<String> {
+        self.server
+            .message_requests()
+            .iter()
+            .filter(|r| !r.messages().is_side())
+            .map(|r| r.messages().last_user_text())
+            .collect()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("kill-server")
+            .env("TMUX_TMPDIR", self.machine.root().join("tmux"))
+            .env_remove("TMUX")
+            .output();
+    }
+}
+
+/// A model that ends every step with `command` and answers the tool's
+/// result with a short text.
+fn signalling(command: &str) -> Scenario {
+    Scenario::new()
+        .when(When::SideRequest, Reply::text("Supervisor run"))
+        .rule(
+            Rule::new(When::AfterToolResult, Reply::text("Step done.")).usage(Usage::new(1200, 40)),
+        )
+        .rule(Rule::new(When::Any, Reply::bash(command)).usage(Usage::new(3000, 60)))
+}
+
+/// A secret of the operator's environment, which the agent's session
+/// inherits and no command line may show.
+const FORGE_TOKEN: &str = "forge-token-retort-test-5f1c2a9e";
+
+const ONE_STEP: &str = r#"
+name = "one-step"
+[agent]
+idle_timeout = "5s"
+[[steps]]
+id = "check"
+description = "Look at the machine."
+"#;
+
+fn finished(output: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", stdout(output), stderr(output))
+}
+
+/// Scans every process's command line for `secret` until `stop` is set;
+/// returns the command lines that held it.
+fn scan_cmdlines(
+    secret: &'static str,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        let mut found = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                if let Ok(bytes) = std::fs::read(entry.path().join("cmdline"))
+                    && String::from_utf8_lossy(&bytes).contains(secret)
+                {
+                    found.push(String::from_utf8_lossy(&bytes).replace('\0', " "));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        found
+    })
+}
+
+#[test]
+fn the_seed_formula_reaches_phase_done_with_claude_code_and_no_secret_on_a_command_line() {
+    let world = World::new(signalling("retort signal done"), Setup::used_before());
+    let stop = Arc::new(AtomicBool::new(false));
+    let scanner = scan_cmdlines(FAKE_API_KEY, stop.clone());
+
+    let forge_scanner = scan_cmdlines(FORGE_TOKEN, stop.clone());
+    // The scan sees what is on a command line: a canary that is.
+    let canary_scanner = scan_cmdlines("retort-canary-on-a-command-line", stop.clone());
+    let mut canary = Command::new("sh")
+        .args(["-c", "sleep 1", "retort-canary-on-a-command-line"])
+        .spawn()
+        .unwrap();
+
+    let started = Instant::now();
+    let output = world
+        .run(&seed_formula(), &[])
+        .env("FORGE_TOKEN", FORGE_TOKEN)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    canary.wait().unwrap();
+    assert!(!canary_scanner.join().unwrap().is_empty(), "the scan works");
+    let mut leaks = scanner.join().unwrap();
+    leaks.extend(forge_scanner.join().unwrap());
+
+    assert_eq!(output.status.code(), Some(0), "{}", finished(&output));
+    let phase = std::fs::read_to_string(world.state().join("run-supervisor.phase")).unwrap();
+    assert_eq!(phase, "PHASE:done\n");
+    assert_eq!(leaks, Vec::<String>::new(), "a secret on a command line");
+    let summary = world.summary();
+    let steps = summary["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 5, "{summary}");
+    for step in steps {
+        assert_eq!(step["outcome"], "done", "{summary}");
+        // Each step: the tool call (3000 in, 60 out) and the reply after it
+        // (1200 in, 40 out), read from Claude Code's transcript.
+        assert_eq!(step["usage"]["input_tokens"], 4200, "{step}");
+        assert_eq!(step["usage"]["output_tokens"], 100, "{step}");
+        assert!(step["usage"]["cost_usd"].as_f64().unwrap() > 0.0, "{step}");
+    }
+    // Five prompts, each its own turn (none queued into a finishing turn).
+    let prompts = world.prompts();
+    for id in [
+        "preflight",
+        "health-assessment",
+        "decide-actions",
+        "report",
+        "journal",
+    ] {
+        assert_eq!(
+            prompts
+                .iter()
+                .filter(|p| p.contains(&format!("(`{id}`)")))
+                .count(),
+            1,
+            "one prompt for {id}: {prompts:#?}"
+        );
+    }
+    let settings = std::fs::read_to_string(
+        PathBuf::from(summary["run_dir"].as_str().unwrap()).join("claude-settings.json"),
+    )
+    .unwrap();
+    assert!(settings.contains("Bash(retort signal:*)"), "{settings}");
+    let hook = format!("'{}' hook", support::retort());
+    assert!(settings.contains(&hook), "{settings}");
+    let events = std::fs::read_to_string(
+        PathBuf::from(summary["run_dir"].as_str().unwrap()).join("agent-events.jsonl"),
+    )
+    .unwrap();
+    assert!(
+        events
+            .lines()
+            .filter(|l| l.contains(r#""hook_event_name":"Stop""#))
+            .count()
+            >= 5,
+        "a Stop hook per turn: {events}"
+    );
+    eprintln!("seed formula with Claude Code in tmux: {took:?}");
+}
+
+#[test]
+fn an_agent_following_the_seeds_phase_file_instruction_completes() {
+    let world = World::new(
+        signalling(r#"echo 'PHASE:done' > "$PHASE_FILE""#),
+        Setup::used_before(),
+    );
+    let formula = world.formula(
+        r#"
+name = "two-steps"
+[[steps]]
+id = "first"
+description = "Do the first thing."
+[[steps]]
+id = "second"
+needs = ["first"]
+description = "Do the second thing."
+"#,
+    );
+    let output = world.run(&formula, &[]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", finished(&output));
+    let phase = std::fs::read_to_string(world.state().join("two-steps.phase")).unwrap();
+    assert_eq!(phase, "PHASE:done\n", "retort's phase file is retort's");
+    let summary = world.summary();
+    assert_eq!(summary["steps"][1]["outcome"], "done", "{summary}");
+}
+
+#[test]
+fn a_permission_request_fails_the_step_naming_tool_and_command() {
+    let world = World::new(
+        Scenario::new()
+            .when(When::SideRequest, Reply::text("Title"))
+            .when(When::Any, Reply::bash("rm -rf /tmp/retort-not-granted")),
+        Setup::used_before(),
+    );
+    let formula = world.formula(ONE_STEP);
+    let started = Instant::now();
+    let output = world.run(&formula, &[]).output().unwrap();
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
+    let summary = world.summary();
+    let reason = summary["steps"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("asked for permission to run Bash(rm -rf /tmp/retort-not-granted)"),
+        "{reason}"
+    );
+    assert!(reason.contains("allowed_tools"), "{reason}");
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    eprintln!("permission request: {took:?}: {reason}");
+}
+
+#[test]
+fn an_untrusted_folder_fails_the_run_naming_the_dialog_and_is_never_trusted() {
+    let world = World::new(
+        signalling("retort signal done"),
+        Setup::used_before().without_trust(),
+    );
+    let formula = world.formula(ONE_STEP);
+    let started = Instant::now();
+    let output = world.run(&formula, &[]).output().unwrap();
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
+    let reason = world.summary()["steps"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("folder-trust dialog"), "{reason}");
+    let folder = world.machine.work_dir().display().to_string();
+    assert!(
+        reason.contains(&format!(
+            "projects[\"{folder}\"].hasTrustDialogAccepted = true"
+        )),
+        "{reason}"
+    );
+    // The CLI adds keys of its own as it starts (firstStartTime,
+    // machineID, …); the folder stays untrusted.
+    let work = world.machine.work_dir().to_string_lossy().into_owned();
+    let claude_json = world.machine.claude_json();
+    assert_ne!(
+        claude_json["projects"][work.as_str()]["hasTrustDialogAccepted"],
+        Value::Bool(true),
+        "retort trusted the folder: {claude_json}"
+    );
+    assert!(world.prompts().is_empty(), "no prompt reached the model");
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    eprintln!("folder-trust dialog: {took:?}: {reason}");
+}
+
+#[test]
+fn an_agent_idle_without_signalling_is_nudged_once_then_fails() {
+    let world = World::new(
+        Scenario::new()
+            .when(When::SideRequest, Reply::text("Title"))
+            .when(When::Any, Reply::text("I had a look.")),
+        Setup::used_before(),
+    );
+    let formula = world.formula(ONE_STEP);
+    let started = Instant::now();
+    let output = world.run(&formula, &[]).output().unwrap();
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
+    let reason = world.summary()["steps"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("the agent stopped without signalling"),
+        "{reason}"
+    );
+    let prompts = world.prompts();
+    assert_eq!(
+        prompts
+            .iter()
+            .filter(|p| p.contains("You ended your turn without signalling step `check`"))
+            .count(),
+        1,
+        "one nudge: {prompts:#?}"
+    );
+    assert!(took < Duration::from_secs(5 + 30), "{took:?}");
+    eprintln!("idle without signal (idle_timeout 5s): {took:?}: {reason}");
+}
+
+#[test]
+fn a_rate_limited_agent_ends_the_step_rate_limited() {
+    let world = World::new(
+        Scenario::new()
+            .when(When::SideRequest, Reply::text("Title"))
+            .when(When::Any, Reply::rate_limited(3600)),
+        Setup::used_before(),
+    );
+    let formula = world.formula(ONE_STEP);
+    let started = Instant::now();
+    let output = world.run(&formula, &[]).output().unwrap();
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
+    let summary = world.summary();
+    assert_eq!(summary["steps"][0]["outcome"], "rate-limited", "{summary}");
+    let reason = summary["steps"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("Request rejected (429)"), "{reason}");
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    eprintln!("rate limit: {took:?}: {reason}");
+}
+
+/// Another agent CLI (`kind = "generic"`): the scripted agent, hung in a
+/// step, with `[agent.screen]` saying what its idle screen shows (it draws
+/// no prompt marker after a prompt, so the prompt's echoed last line is
+/// what a waiting screen shows; its banner has scrolled off by then).
+#[test]
+fn a_generic_agent_idle_by_its_screen_patterns_is_nudged_then_fails() {
+    let sandbox = support::Sandbox::new();
+    let formula = sandbox.path("generic.toml");
+    std::fs::write(
+        &formula,
+        format!(
+            r#"
+name = "generic"
+[agent]
+command = "{}"
+ready = "agent>"
+idle_timeout = "2s"
+[agent.screen]
+idle = ["This is the last step"]
+[[steps]]
+id = "stuck"
+description = "Hang."
+"#,
+            support::scripted_agent()
+        ),
+    )
+    .unwrap();
+    let state = sandbox.state();
+    let started = Instant::now();
+    let output = sandbox
+        .retort(&[
+            "run",
+            formula.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+        .env("AGENT_HANG_AT", "stuck")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
+    let phase = sandbox.phase("generic");
+    assert!(
+        phase.contains("step `stuck`: the agent stopped without signalling"),
+        "{phase}"
+    );
+    let pane = std::fs::read_to_string(sandbox.run_dir().join("agent-pane.txt")).unwrap();
+    assert!(
+        pane.contains("You ended your turn without signalling step `stuck`"),
+        "the nudge was pasted: {pane}"
+    );
+    assert!(took < Duration::from_secs(2 + 30), "{took:?}");
+    eprintln!("generic agent idle (idle_timeout 2s): {took:?}");
+}
+
+#[test]
+fn retort_hook_appends_one_line_per_hook_and_prints_nothing() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let hook = |env: Option<&Path>, input: &str| {
+        let mut command = Command::new(support::retort());
+        command
+            .arg("hook")
+            .env_remove("RETORT_RUN_DIR")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(dir) = env {
+            command.env("RETORT_RUN_DIR", dir);
+        }
+        let mut child = command.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let stop = "{\n \"hook_event_name\": \"Stop\",\n \"last_assistant_message\": \"Done.\"\n}\n";
+    for output in [
+        hook(Some(dir.path()), stop),
+        hook(Some(dir.path()), "not json"),
+        hook(None, stop),
+    ] {
+        assert_eq!(output.status.code(), Some(0));
+        assert!(
+            output.stdout.is_empty() && output.stderr.is_empty(),
+            "{}",
+            finished(&output)
+        );
+    }
+    let events = std::fs::read_to_string(dir.path().join("agent-events.jsonl")).unwrap();
+    assert_eq!(
+        events,
+        "{\"hook_event_name\":\"Stop\",\"last_assistant_message\":\"Done.\"}\n"
+    );
+}
