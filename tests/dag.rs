@@ -269,6 +269,14 @@ fn rerun_from_a_step_reuses_the_steps_before_it() {
     let second = runs(&sandbox)[1].clone();
     let report = json(&second.join("run.json"));
     assert_eq!(report["rerun_of"], first_id.as_str());
+    // The run history records it as a rerun.
+    let history =
+        retort_journal::History::open(&retort_journal::history::history_file(&sandbox.state()))
+            .unwrap();
+    let of = history
+        .rerun_of(second.file_name().unwrap().to_str().unwrap())
+        .unwrap();
+    assert_eq!(of.as_deref(), Some(first_id.as_str()));
     let outcomes = outcomes(&second);
     let ran: Vec<String> = attempts_of(&second).into_iter().map(|a| a.0).collect();
     assert_eq!(ran.len(), 2);
@@ -290,5 +298,43 @@ fn rerun_from_a_step_reuses_the_steps_before_it() {
         stderr(&output).contains("has no step `nope`"),
         "{}",
         stderr(&output)
+    );
+}
+
+#[test]
+fn a_chain_run_one_step_at_a_time_keeps_to_the_run_timeout_too() {
+    let sandbox = Sandbox::new();
+    let chain = r#"
+name = "chain"
+max_parallel = 1
+timeout = "2s"
+[[steps]]
+id = "a"
+description = "A."
+[[steps]]
+id = "b"
+description = "B."
+needs = ["a"]
+[[steps]]
+id = "c"
+description = "C."
+needs = ["b"]
+"#;
+    let output = run_formula(&sandbox, chain, &[("AGENT_HANG_AT", "b")]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let phase = sandbox.phase("chain");
+    assert!(
+        phase.contains("step `b`: the run's timeout of 2s was reached"),
+        "{phase}"
+    );
+    let run = &runs(&sandbox)[0];
+    assert!(
+        !run.join("attempts.json").exists(),
+        "a chain one step at a time runs in the sequential loop"
+    );
+    let outcomes = outcomes(run);
+    assert_eq!(
+        outcomes.iter().map(|o| o.1.as_str()).collect::<Vec<_>>(),
+        ["done", "failed", "skipped"]
     );
 }

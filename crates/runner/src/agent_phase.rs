@@ -118,6 +118,8 @@ pub(crate) async fn agent_phase(
     // The agent of the session before, and whether its last step ended
     // with the agent's signal (a headless agent then gets time to exit).
     let mut previous: Option<(usize, Agent, bool)> = None;
+    // The run's own timeout bounds every step's.
+    let run_deadline = tokio::time::Instant::now() + plan.loaded.formula.run_timeout();
     for (number, planned) in plan.sessions.iter().enumerate() {
         if agents.ending.is_some() {
             break;
@@ -178,6 +180,7 @@ pub(crate) async fn agent_phase(
             not_ready,
             &mut agents,
             &mut watch,
+            run_deadline,
             progress,
         )
         .await;
@@ -313,6 +316,7 @@ async fn run_session_steps(
     mut not_ready: Option<StepEnd>,
     agents: &mut Agents,
     watch: &mut Watch,
+    run_deadline: tokio::time::Instant,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> bool {
     let formula = &plan.loaded.formula;
@@ -326,7 +330,7 @@ async fn run_session_steps(
     for position in planned.steps.clone() {
         let step = &formula.steps[plan.dag.order()[position]];
         let step_clock = Instant::now();
-        let deadline = tokio::time::Instant::now() + step.timeout();
+        let deadline = (tokio::time::Instant::now() + step.timeout()).min(run_deadline);
         progress(Progress::StepStarted {
             number: position + 1,
             count,
@@ -411,6 +415,14 @@ async fn run_session_steps(
                 let (outcome, reason) = end.describe(step.id(), step.timeout());
                 (outcome, reason, None::<Usage>)
             }
+        };
+        let reason = match outcome {
+            StepOutcome::Failed if tokio::time::Instant::now() >= run_deadline => Some(format!(
+                "step `{}`: the run's timeout of {} was reached",
+                step.id(),
+                humantime::format_duration(plan.loaded.formula.run_timeout())
+            )),
+            _ => reason,
         };
         let duration_ms = Some(millis(step_clock.elapsed()));
         let result = StepResult {

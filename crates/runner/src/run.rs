@@ -402,6 +402,13 @@ fn finish(
     ) {
         warnings.push(format!("could not record the end of the run: {error}"));
     }
+    if let Some(of) = &plan.rerun_of
+        && let Err(error) = history.mark_rerun(&plan.run_id, of)
+    {
+        warnings.push(format!(
+            "could not record the run as a rerun of {of}: {error}"
+        ));
+    }
 
     let mut report = RunReport {
         backend: plan.backend,

@@ -119,6 +119,9 @@ CREATE INDEX action_runs_by_proposal ON action_runs (proposal);
 ",
     ),
     M::up(crate::spend::MIGRATION),
+    // A run made by `retort rerun RUN_ID` names the run it reruns. A new
+    // nullable column changes no earlier query's result.
+    M::up("ALTER TABLE runs ADD COLUMN rerun_of TEXT;"),
 ];
 
 /// Migrates the database of `conn` (at `path`) to [`SCHEMA_VERSION`], all
