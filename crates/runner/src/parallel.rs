@@ -34,9 +34,7 @@ use retort_os::atomic::write_atomic;
 use retort_os::paths::file_safe;
 use retort_prompt::prompt::{PromptRenderer, dag_ancestors, render_agent_command};
 
-use crate::agent_phase::{
-    Agents, Watch, headless_agent, retire, session_spec, spent, write_prompts,
-};
+use crate::agent_phase::{Agents, Watch, headless_agent, retire, session_spec};
 use crate::phase::Phase;
 use crate::plan::{Plan, RunOptions, SessionPlan};
 use crate::run::{Progress, RunError, StepResult, millis};
@@ -117,7 +115,7 @@ type Attempt<'a> = Pin<Box<dyn Future<Output = AttemptEnd> + 'a>>;
 /// A session's agent, when no step of it runs.
 enum Slot {
     NotStarted,
-    Idle(Agent, SessionAccount, Option<TmuxWatch>, Profile, bool),
+    Idle(Box<(Agent, SessionAccount, Option<TmuxWatch>, Profile, bool)>),
     Busy,
 }
 
@@ -134,7 +132,11 @@ pub(crate) async fn parallel_phase(
     warnings: &mut Vec<String>,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Agents, RunError> {
-    write_prompts(plan, run, decision)?;
+    // Each prompt is rendered as its step starts, with its ancestors' ends.
+    run.create_agent_dirs().map_err(|source| RunError::Write {
+        path: run.steps_dir(),
+        source,
+    })?;
     let formula = &plan.loaded.formula;
     let order = plan.dag.order();
     let count = order.len();
@@ -232,6 +234,8 @@ pub(crate) async fn parallel_phase(
     let mut timed_out = false;
     let mut interrupts = Interrupts::new();
     let mut interrupted: Option<&'static str> = None;
+    // What the steps have cost so far (USD), held against the run's budget.
+    let mut spent_so_far = 0.0;
 
     loop {
         if !timed_out && tokio::time::Instant::now() >= run_deadline {
@@ -336,7 +340,8 @@ pub(crate) async fn parallel_phase(
                 };
                 // The session's agent: idle since its last step, or new.
                 let taken = match std::mem::replace(&mut slots[session], Slot::Busy) {
-                    Slot::Idle(agent, account, tmux_watch, profile, _) => {
+                    Slot::Idle(idle) => {
+                        let (agent, account, tmux_watch, profile, _) = *idle;
                         Ok((agent, account, tmux_watch, profile))
                     }
                     Slot::Busy | Slot::NotStarted => {
@@ -408,7 +413,7 @@ pub(crate) async fn parallel_phase(
                 progress(Progress::Running(&running_ids));
                 let watch = new_watch();
                 let deadline = (tokio::time::Instant::now() + step.timeout()).min(run_deadline);
-                let spent_before = spent(&results.iter().flatten().cloned().collect::<Vec<_>>());
+                let spent_before = spent_so_far;
                 running.push(Box::pin(attempt(
                     plan,
                     run,
@@ -440,6 +445,7 @@ pub(crate) async fn parallel_phase(
         tokio::select! {
             Some(end) = running.next(), if !running.is_empty() => {
                 let elapsed = clock.elapsed();
+                spent_so_far += end.usage.and_then(|u| u.cost_usd).unwrap_or(0.0);
                 let step = &formula.steps[order[end.position]];
                 let id = step.id().to_string();
                 running_ids.retain(|r| *r != id);
@@ -479,13 +485,13 @@ pub(crate) async fn parallel_phase(
                     slots[end.session] = Slot::NotStarted;
                     first_of_session[end.session] = true;
                 } else {
-                    slots[end.session] = Slot::Idle(
+                    slots[end.session] = Slot::Idle(Box::new((
                         end.agent,
                         end.account,
                         end.tmux_watch,
                         end.profile,
                         end.graceful,
-                    );
+                    )));
                 }
                 if let Next::RetryAt(at) = next {
                     let waiting = at.saturating_sub(elapsed);
@@ -546,7 +552,7 @@ pub(crate) async fn parallel_phase(
                         ending = Some((phase, reason.unwrap_or_default()));
                     }
                 }
-                if let Some(budget) = crate::holds::run_budget_reached(plan, spent(&results.iter().flatten().cloned().collect::<Vec<_>>())) {
+                if let Some(budget) = crate::holds::run_budget_reached(plan, spent_so_far) {
                     scheduler.stop();
                     ending.get_or_insert((Phase::Failed, budget));
                 }
@@ -610,7 +616,8 @@ pub(crate) async fn parallel_phase(
         }
     }
     for (number, slot) in slots.into_iter().enumerate() {
-        if let Slot::Idle(agent, _, _, _, graceful) = slot {
+        if let Slot::Idle(idle) = slot {
+            let (agent, _, _, _, graceful) = *idle;
             retire(run, number, agent, graceful, warnings).await;
         }
     }
