@@ -5,8 +5,12 @@
 //! sessions), [`run`] (carrying it out: decide, start agents, wait on
 //! steps, record), the run [`lock`] that keeps runs of one formula from
 //! overlapping, the [`phase`] file, the [`state`] directory,
-//! [`retention`] of what old runs left, and the [`holds`] (rate limits,
-//! the day's budget) that keep a gate closed. Private: the agent phase
+//! [`retention`] of what old runs left, the [`holds`] (rate limits,
+//! the day's budget) that keep a gate closed, the DAG [`scheduler`]
+//! (pure: which step starts when, retries, the failure policy) and the
+//! [`parallel`] agent phase it drives (branches at once, `when`, retries,
+//! outputs, the run's timeout), and [`rerun`]s of past runs. Private: the
+//! sequential agent phase of a chain run one step at a time
 //! (each session's agent started, each step given and waited for), the
 //! start of a tmux session (its command line and Claude Code settings, its
 //! readiness) and a headless agent's turns.

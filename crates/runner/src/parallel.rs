@@ -108,6 +108,9 @@ struct AttemptEnd {
     account: SessionAccount,
     tmux_watch: Option<TmuxWatch>,
     profile: Profile,
+    /// Rate-limited: the agent's words and until when (headless Claude
+    /// Code, which says).
+    rate_limit: Option<(String, chrono::DateTime<chrono::Utc>)>,
 }
 
 type Attempt<'a> = Pin<Box<dyn Future<Output = AttemptEnd> + 'a>>;
@@ -273,13 +276,22 @@ pub(crate) async fn parallel_phase(
                     results[position] = Some(result);
                     continue;
                 }
-                let seen: BTreeMap<String, StepValue> = ancestors[order[position]]
-                    .iter()
-                    .filter_map(|&a| {
-                        let aid = formula.steps[a].id();
-                        values.get(aid).map(|v| (aid.to_string(), v.clone()))
-                    })
-                    .collect();
+                // Its ancestors' ends, for a step whose description or
+                // condition names `steps` (copying them for every step of a
+                // long chain would cost each step as much as the chain).
+                let names_steps = step.when().is_some_and(|w| w.contains("steps"))
+                    || (step.is_template(formula.raw)
+                        && step.description.get_ref().contains("steps"));
+                let seen: BTreeMap<String, StepValue> = match names_steps {
+                    false => BTreeMap::new(),
+                    true => ancestors[order[position]]
+                        .iter()
+                        .filter_map(|&a| {
+                            let aid = formula.steps[a].id();
+                            values.get(aid).map(|v| (aid.to_string(), v.clone()))
+                        })
+                        .collect(),
+                };
                 if let Some(when) = step.when() {
                     match conditions.evaluate(when, &seen) {
                         Ok(true) => {}
@@ -446,6 +458,16 @@ pub(crate) async fn parallel_phase(
             Some(end) = running.next(), if !running.is_empty() => {
                 let elapsed = clock.elapsed();
                 spent_so_far += end.usage.and_then(|u| u.cost_usd).unwrap_or(0.0);
+                if let Some((text, until)) = &end.rate_limit {
+                    let key = crate::holds::agent_key(&formula.agent, &template);
+                    agents.holds.push(crate::holds::rate_limit_hold(
+                        key,
+                        text,
+                        plan,
+                        chrono::Utc::now(),
+                        Some(*until),
+                    ));
+                }
                 let step = &formula.steps[order[end.position]];
                 let id = step.id().to_string();
                 running_ids.retain(|r| *r != id);
@@ -801,6 +823,7 @@ async fn attempt<'a>(
         },
     };
     let stream = matches!(&agent, Agent::Headless(h) if h.is_stream());
+    let mut rate_limit = None;
     let watched = matches!(agent, Agent::Tmux(_)) && tmux_watch.is_some();
     let (outcome, reason, usage, graceful, transient, timed_out) = match started {
         Ok(()) if watched => match (&agent, tmux_watch.as_mut()) {
@@ -834,6 +857,7 @@ async fn attempt<'a>(
                 StepOutcome::RateLimited => Some(reset.map(|r| r + Duration::ZERO)),
                 _ => None,
             };
+            rate_limit = end.rate_limit.clone();
             (
                 end.outcome,
                 end.reason,
@@ -882,6 +906,7 @@ async fn attempt<'a>(
         account,
         tmux_watch,
         profile,
+        rate_limit,
     }
 }
 
