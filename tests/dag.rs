@@ -338,3 +338,45 @@ needs = ["b"]
         ["done", "failed", "skipped"]
     );
 }
+
+#[test]
+fn in_tmux_each_branch_gets_a_session_of_its_own() {
+    let sandbox = Sandbox::new();
+    let path = write_formula(&sandbox, DIAMOND);
+    let agent = scripted_agent();
+    let output = sandbox
+        .retort(&[
+            "run",
+            path.to_str().unwrap(),
+            "--agent",
+            &agent,
+            "--ready",
+            "agent>",
+            "--state-dir",
+            sandbox.state().to_str().unwrap(),
+        ])
+        .env("AGENT_OUTPUT", "said STEP")
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    let run = &runs(&sandbox)[0];
+    let report = json(&run.join("run.json"));
+    let sessions: Vec<&str> = report["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    // a, b and d in one conversation; c in a second session.
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert!(sessions[1].ends_with("-2"), "{sessions:?}");
+    // Each session's agent signalled its own step: c's came from session 2.
+    assert_eq!(
+        std::fs::read_to_string(run.join("steps/c.output")).unwrap(),
+        "said c"
+    );
+    let prompt = std::fs::read_to_string(run.join("prompts/d.md")).unwrap();
+    assert!(prompt.contains("b said said b; c was done."), "{prompt}");
+    assert!(sandbox.tmux_sessions().is_empty(), "sessions ended");
+}

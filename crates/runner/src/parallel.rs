@@ -506,7 +506,9 @@ pub(crate) async fn parallel_phase(
                     retire(run, end.session, end.agent, false, warnings).await;
                     slots[end.session] = Slot::NotStarted;
                     first_of_session[end.session] = true;
-                } else {
+                } else if (end.position + 1..count)
+                    .any(|p| sessions[p] == end.session && results[p].is_none())
+                {
                     slots[end.session] = Slot::Idle(Box::new((
                         end.agent,
                         end.account,
@@ -514,6 +516,11 @@ pub(crate) async fn parallel_phase(
                         end.profile,
                         end.graceful,
                     )));
+                } else {
+                    // The session's last step: its agent is ended now, not
+                    // at the end of the run.
+                    retire(run, end.session, end.agent, end.graceful, warnings).await;
+                    slots[end.session] = Slot::NotStarted;
                 }
                 if let Next::RetryAt(at) = next {
                     let waiting = at.saturating_sub(elapsed);
