@@ -109,6 +109,9 @@ pub enum Command {
         /// directory) on standard error.
         #[arg(long, conflicts_with = "dry_run")]
         quiet: bool,
+        /// With --dry-run: the plan as text, or as one JSON object.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text, requires = "dry_run")]
+        format: OutputFormat,
     },
 
     /// Run a past run's formula again with its saved snapshot: STEP and
@@ -168,6 +171,9 @@ pub enum Command {
         /// List every proposal, decided ones too.
         #[arg(long)]
         all: bool,
+        /// Text, or a JSON array of proposals.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
         /// The state directory [default: as for `run`].
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
@@ -205,9 +211,71 @@ pub enum Command {
         /// [default: every local collector with its defaults].
         #[arg(long, value_name = "FORMULA")]
         formula: Option<PathBuf>,
-        /// Print JSON instead of markdown.
+        /// Markdown (what a prompt gets) or JSON (what `snapshot.json` holds).
+        #[arg(long, value_enum, default_value_t = PreflightFormat::Markdown)]
+        format: PreflightFormat,
+        /// Print JSON: the same as `--format json`.
         #[arg(long)]
         json: bool,
+    },
+
+    /// Every formula of the state directory: its last run (phase, age),
+    /// next scheduled run, open findings by priority, pending proposals,
+    /// and holds (rate limits) that keep gates closed. Reads only.
+    Status {
+        /// The state directory [default: as for `run`].
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Text, or one JSON object.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+
+    /// Past runs, newest first: when, phase, gate, findings, reason.
+    History {
+        /// Only this formula's runs (its `name`).
+        formula: Option<String>,
+        /// Only runs of this recent period: `7d`, `12h`, `30m`.
+        #[arg(long, value_name = "DURATION", value_parser = parse_period)]
+        since: Option<std::time::Duration>,
+        /// At most this many runs.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// The state directory [default: as for `run`].
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Text, or a JSON array of runs.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+
+    /// One run: its steps with durations, outcomes and reasons, findings,
+    /// actions, cost, notifications, and the paths of its prompts and logs.
+    Show {
+        /// The run id (`retort history` lists them).
+        run_id: String,
+        /// The state directory [default: as for `run`].
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Text, or one JSON object.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+
+    /// A report over a period, per formula: runs and outcomes, step
+    /// durations (median, p95), findings by priority, recurring
+    /// fingerprints, actions and proposals, agent sessions started and
+    /// avoided, tokens and cost.
+    Report {
+        /// The period: `7d`, `24h`.
+        #[arg(long, value_name = "DURATION", value_parser = parse_period, default_value = "7d")]
+        since: std::time::Duration,
+        /// Markdown, or one JSON object.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        format: ReportFormat,
+        /// The state directory [default: as for `run`].
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
 
     /// Print the JSON Schema of formula files, for editors (taplo / Even
@@ -371,6 +439,40 @@ pub enum GraphFormat {
     Dot,
     /// A Mermaid flowchart.
     Mermaid,
+}
+
+/// How a command that reads the state directory prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for a person.
+    Text,
+    /// JSON, for programs.
+    Json,
+}
+
+/// How `retort preflight` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PreflightFormat {
+    /// The sections a prompt gets.
+    Markdown,
+    /// What `snapshot.json` holds.
+    Json,
+}
+
+/// How `retort report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A markdown document, a section per formula.
+    Markdown,
+    /// One JSON object.
+    Json,
+}
+
+/// Parses a period such as `7d`, `12h` or `90m` (humantime).
+fn parse_period(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|error| {
+        format!("`{text}` is not a period ({error}); write it like 7d, 12h or 30m")
+    })
 }
 
 /// Parses `NAME=VALUE`.

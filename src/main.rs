@@ -106,6 +106,7 @@ async fn dispatch(command: Command) -> u8 {
             vars,
             snapshot,
             quiet,
+            format,
         } => {
             let run = commands::run::RunArgs {
                 formula,
@@ -122,13 +123,18 @@ async fn dispatch(command: Command) -> u8 {
                 snapshot,
                 quiet,
                 rerun: None,
+                json: format == cli::OutputFormat::Json,
             };
             commands::run::run(run).await
         }
         Command::Schedule(args) => commands::schedule::schedule(args),
         Command::Completions { shell } => commands::completions::completions(shell),
         Command::Man { output } => commands::man::man(output.as_deref()),
-        Command::Proposals { all, state_dir } => commands::proposals::proposals(all, state_dir),
+        Command::Proposals {
+            all,
+            format,
+            state_dir,
+        } => commands::proposals::proposals(all, format, state_dir),
         Command::Approve { id, state_dir } => commands::approve::approve(id, state_dir).await,
         Command::Reject {
             id,
@@ -136,7 +142,32 @@ async fn dispatch(command: Command) -> u8 {
             state_dir,
         } => commands::reject::reject(id, reason, state_dir),
         Command::Schema => commands::schema::schema(),
-        Command::Preflight { formula, json } => commands::preflight::preflight(formula, json).await,
+        Command::Preflight {
+            formula,
+            format,
+            json,
+        } => {
+            let json = json || format == cli::PreflightFormat::Json;
+            commands::preflight::preflight(formula, json).await
+        }
+        Command::Status { state_dir, format } => commands::status::status(state_dir, format),
+        Command::History {
+            formula,
+            since,
+            limit,
+            state_dir,
+            format,
+        } => commands::history::history(formula, since, limit, state_dir, format),
+        Command::Show {
+            run_id,
+            state_dir,
+            format,
+        } => commands::show::show(&run_id, state_dir, format),
+        Command::Report {
+            since,
+            format,
+            state_dir,
+        } => commands::report::report(since, format, state_dir),
         Command::Signal {
             signal,
             reason,

@@ -4,17 +4,22 @@ pub mod approve;
 pub mod check;
 pub mod completions;
 pub mod graph;
+pub mod history;
 pub mod hook;
 pub mod man;
+pub mod plan_json;
 pub mod preflight;
 pub mod proposals;
 pub mod reject;
 pub mod render;
+pub mod report;
 pub mod rerun;
 pub mod run;
 pub mod schedule;
 pub mod schema;
+pub mod show;
 pub mod signal;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,6 +41,9 @@ pub fn options(
     vars: BTreeMap<String, String>,
     snapshot: Option<PathBuf>,
 ) -> RunOptions {
+    // A formula that declares the var `report` gets the report in it.
+    let mut vars = vars;
+    report::fill_report_var(&formula, &state, &mut vars);
     RunOptions {
         formula,
         agent,

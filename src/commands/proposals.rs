@@ -8,10 +8,12 @@ use retort_journal::history::ProposalStatus;
 
 use super::state_dir;
 use crate::EXIT_FAILED;
+use crate::cli::OutputFormat;
 
-/// Prints the pending proposals (all of them, with `all`), one block each.
+/// Prints the pending proposals (all of them, with `all`), one block each,
+/// or as a JSON array with `format` JSON.
 /// Writes nothing. Returns the exit status.
-pub fn proposals(all: bool, state: Option<PathBuf>) -> u8 {
+pub fn proposals(all: bool, format: OutputFormat, state: Option<PathBuf>) -> u8 {
     let state = match state_dir(state.as_deref()) {
         Ok(state) => state,
         Err(code) => return code,
@@ -23,6 +25,31 @@ pub fn proposals(all: bool, state: Option<PathBuf>) -> u8 {
             return EXIT_FAILED;
         }
     };
+    if format == OutputFormat::Json {
+        let list: Vec<serde_json::Value> = records
+            .iter()
+            .map(|record| {
+                let p = &record.proposal;
+                serde_json::json!({
+                    "id": record.id,
+                    "status": record.status.as_str(),
+                    "formula": p.formula,
+                    "action": p.action,
+                    "fingerprint": p.fingerprint,
+                    "priority": p.priority,
+                    "message": p.message,
+                    "argv": p.argv,
+                    "cwd": p.cwd,
+                    "created_at": p.created_at,
+                    "created_run": p.created_run,
+                    "decided_at": record.decided_at,
+                    "decided_by": record.decided_by,
+                    "note": record.note,
+                })
+            })
+            .collect();
+        return super::history::print_json(&serde_json::Value::Array(list));
+    }
     if records.is_empty() {
         crate::out(&format!(
             "No {}proposals.\n",

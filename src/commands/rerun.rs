@@ -53,6 +53,7 @@ pub async fn rerun(args: RerunArgs) -> u8 {
         state_dir: Some(state.path().to_path_buf()),
         phase_file: None,
         dry_run: false,
+        json: false,
         vars: args.vars,
         // The past run's snapshot: no preflight.
         snapshot: Some(state.runs_dir().join(&args.run_id).join("snapshot.json")),

@@ -43,6 +43,8 @@ pub struct RunArgs {
     pub quiet: bool,
     /// `retort rerun`: the run this one reruns, and from which step.
     pub rerun: Option<retort_runner::rerun::Rerun>,
+    /// `--format json` (with `--dry-run`): the plan as JSON.
+    pub json: bool,
 }
 
 /// Runs the formula (or prints its plan, with `--dry-run`). Returns the
@@ -65,7 +67,12 @@ pub async fn run(args: RunArgs) -> u8 {
     options.ready = args.ready;
     options.backend = args.backend;
     options.rerun = args.rerun;
-    if dry_run {
+    if dry_run && args.json {
+        match prepare(&options, false, false).await {
+            Ok(plan) => super::plan_json::print(&plan, &options),
+            Err(code) => code,
+        }
+    } else if dry_run {
         dry_run_plan(&options).await
     } else if args.quiet {
         run_quietly(&options).await

@@ -28,6 +28,7 @@
 //!    missing context files.
 //! 8. The `schedule` cron expression ([`retort_schedule::Schedule`]), its
 //!    refusal underlined inside the string.
+//! 9. The `[[notify]]` tables ([`retort_notify::NotifyConfig::check`]).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -166,6 +167,23 @@ fn check_schedule(formula: &Formula, text: &str) -> Option<Problem> {
                 .to_string(),
         ),
     })
+}
+
+/// The problems of the `[[notify]]` tables
+/// ([`retort_notify::NotifyConfig::check`]): keys of the wrong kind or
+/// missing, URLs, rooms, variable and header names, body templates, an
+/// empty `on`. Unset variables are a run's problem, not the check's.
+fn check_notify(formula: &Formula) -> Vec<Problem> {
+    formula
+        .notify
+        .iter()
+        .flat_map(|table| table.check())
+        .map(|problem| Problem::BadValue {
+            message: format!("`[[notify]]`: {}", problem.message),
+            span: span(problem.span.unwrap_or(0..0)),
+            help: Some(problem.help),
+        })
+        .collect()
 }
 
 /// Reads and checks the formula at `path`.
@@ -415,6 +433,7 @@ pub fn begin(path: &Path, text: String, options: &CheckOptions) -> Begun {
     if let Some(problem) = check_schedule(&formula, text) {
         checked.problems.push(problem);
     }
+    checked.problems.extend(check_notify(&formula));
     if options.purpose == Purpose::Authoring {
         for file in &formula.context.files {
             if !options.cwd.join(file.get_ref()).exists() {

@@ -126,6 +126,13 @@ pub struct Formula {
     /// its defaults.
     #[serde(default)]
     pub preflight: retort_preflight::Settings,
+    /// Who hears about the formula's runs (`[[notify]]` tables): a Matrix
+    /// room or a webhook each, the news it is sent (`on`), the least urgent
+    /// finding (`min_priority`) and how long the same news stays quiet
+    /// (`repeat`); secrets by environment variable name only. See
+    /// [`retort_notify::config`] and `docs/notifications.md`. Default: none.
+    #[serde(default)]
+    pub notify: Vec<retort_notify::config::NotifyConfig>,
     /// How many steps may run at once: steps whose `needs` are done start
     /// together, each in its own agent session (tmux) or process
     /// (headless), up to this many. 1 runs the steps one at a time in

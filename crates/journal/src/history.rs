@@ -11,6 +11,7 @@
 //! | `run_findings` | finding a run saw, with its state in that run              |
 //! | `proposals`    | proposed action waiting for (or given) a human's decision  |
 //! | `action_runs`  | action started, automatically or by `retort approve`       |
+//! | `deliveries`   | notification message to one target (retort-notify's record) |
 //!
 //! Rows do not stay for ever: [`History::prune`] removes what a formula's
 //! runs left before a given time (its `[history] keep`), except what later
@@ -36,12 +37,15 @@
 //! (`2026-11-21T11:20:00.000Z`), which sorts in time order.
 //!
 //! The parts, one file each under `history/`: `schema.rs` (the migrations),
-//! `records.rs` (the rows as Rust values), `rows.rs` (reading and writing
+//! `records.rs` (the rows as Rust values), `queries.rs` (read-only
+//! queries for looking back), `deliveries.rs` (notification deliveries), `rows.rs` (reading and writing
 //! them, shared by the database and its transactions), `transaction.rs`
 //! (a run's writes, in one transaction), `prune.rs` (what
 //! [`History::prune`] removes), `read_only.rs` (opening without writing).
 
+mod deliveries;
 mod prune;
+mod queries;
 mod read_only;
 mod records;
 mod rows;
@@ -55,6 +59,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use thiserror::Error;
 
+pub use queries::FingerprintCount;
 pub use records::{
     ActionRunRecord, FindingRecord, FindingStatus, FormulaState, NewProposal, ProposalRecord,
     ProposalStatus, PrunedRows, RunFindingRecord, RunRecord,

@@ -450,6 +450,10 @@ async fn run_session_steps(
                 agents.ending = Some((Phase::Failed, reason.unwrap_or_default()));
             }
             StepOutcome::Escalated => {
+                // A human hears of it now: the steps after it are skipped.
+                if let Some(step) = agents.steps.last() {
+                    crate::notify::escalated(plan, run, step).await;
+                }
                 agents.ending = Some((Phase::Escalate, reason.unwrap_or_default()));
             }
             StepOutcome::Done | StepOutcome::Skipped => {}

@@ -13,7 +13,8 @@
 //! sequential agent phase of a chain run one step at a time
 //! (each session's agent started, each step given and waited for), the
 //! start of a tmux session (its command line and Claude Code settings, its
-//! readiness) and a headless agent's turns.
+//! readiness) and a headless agent's turns, and when notifications are sent
+//! (`notify.rs`: the moment a step escalates, and at the end of a run).
 //!
 //! In: [`plan::RunOptions`] (formula path, vars, state dir, backend,
 //! agent overrides). Out: a [`run::RunReport`], the phase file, `run.json`,
@@ -26,6 +27,7 @@
 mod agent_phase;
 pub mod holds;
 pub mod lock;
+mod notify;
 pub mod parallel;
 pub mod phase;
 pub mod plan;

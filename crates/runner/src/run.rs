@@ -130,7 +130,8 @@ pub struct StepResult {
 pub struct RunReport {
     /// The formula's name.
     pub formula: String,
-    /// The formula file, as given (`retort rerun` runs it again).
+    /// The formula file, as the run was given it (`retort status` reads
+    /// its `schedule` from there).
     pub formula_path: PathBuf,
     /// The run this one reruns (`retort rerun RUN_ID`), if any.
     pub rerun_of: Option<String>,
@@ -291,6 +292,9 @@ pub async fn execute(
             Vec::new(),
         ),
     };
+    let state = options.state.path();
+    let ending_ref = ending.as_ref();
+    warnings.extend(crate::notify::run_ended(plan, state, &decision, &steps, ending_ref).await);
     Ok(finish(
         plan,
         &options.state,

@@ -45,11 +45,12 @@ fn a_turn_shows_ready_permission_busy_idle_and_api_error_screens() {
     .unwrap();
     let machine = Machine::new(Setup::used_before()).unwrap();
     let calls = machine.root().join("retort-calls.txt");
-    // A slow `retort`, so the turn is busy long enough to type into it.
+    // A slow `retort`, so the turn is busy long enough to type into it,
+    // even on a loaded machine.
     machine
         .add_command(
             "retort",
-            &format!("#!/bin/sh\necho \"$*\" >> '{}'\nsleep 2\n", calls.display()),
+            &format!("#!/bin/sh\necho \"$*\" >> '{}'\nsleep 8\n", calls.display()),
         )
         .unwrap();
     let started = Instant::now();
@@ -109,6 +110,8 @@ fn a_turn_shows_ready_permission_busy_idle_and_api_error_screens() {
 
     // A prompt typed while the tool runs reaches the model with its result.
     tmux.paste("Also: note the time").unwrap();
+    tmux.wait_for_text("❯\u{a0}Also: note the time", WAIT)
+        .unwrap();
     tmux.keys(&["Enter"]).unwrap();
 
     let idle = tmux

@@ -22,6 +22,9 @@ impl History {
     ///   fingerprint (cooldowns count from it too) and those with an action
     ///   run that is kept.
     ///
+    /// - its notification deliveries planned before `before`, except
+    ///   pending ones and the latest of each (kind, fingerprint, target).
+    ///
     /// Pending proposals, the `findings` table and other formulas' rows are
     /// never touched. Each query uses an index: runs by formula, action runs
     /// and proposals by formula, action and fingerprint, action runs by
@@ -39,6 +42,7 @@ impl History {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&fail)?;
+        let before_time = before;
         let before = time_text(before);
         let mut removed = [0_u64; 4];
         for (count, sql) in removed.iter_mut().zip(prune_statements()) {
@@ -47,11 +51,13 @@ impl History {
         }
         let [run_findings, runs, action_runs, proposals] = removed;
         tx.commit().map_err(&fail)?;
+        let deliveries = self.prune_deliveries(formula, before_time)?;
         Ok(PrunedRows {
             runs,
             run_findings,
             action_runs,
             proposals,
+            deliveries,
         })
     }
 }

@@ -275,11 +275,13 @@ pub struct PrunedRows {
     pub action_runs: u64,
     /// Rows of `proposals` (approved, rejected or expired).
     pub proposals: u64,
+    /// Rows of `deliveries` (notifications delivered, failed or closed).
+    pub deliveries: u64,
 }
 
 impl PrunedRows {
     /// All the rows removed.
     pub fn total(&self) -> u64 {
-        self.runs + self.run_findings + self.action_runs + self.proposals
+        self.runs + self.run_findings + self.action_runs + self.proposals + self.deliveries
     }
 }

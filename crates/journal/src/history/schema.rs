@@ -12,7 +12,7 @@ use rusqlite_migration::{M, Migrations, SchemaVersion};
 use super::{HistoryError, sqlite_error};
 
 /// The schema version this build writes (SQLite's `PRAGMA user_version`):
-/// the number of schema migrations it knows (2).
+/// the number of schema migrations it knows (3).
 pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;
 
 /// The oldest schema version a read-only view
@@ -119,6 +119,26 @@ CREATE INDEX action_runs_by_proposal ON action_runs (proposal);
 ",
     ),
     M::up(crate::spend::MIGRATION),
+    M::up(
+        r"
+-- Notifications: one row per message to one target (retort-notify's
+-- DeliveryRecord). The key columns are what deduplication and `retort show`
+-- search by; `record` is the whole record as JSON, as retort-notify writes it.
+CREATE TABLE deliveries (
+    id          TEXT PRIMARY KEY,
+    formula     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    planned_at  TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    record      TEXT NOT NULL
+);
+CREATE INDEX deliveries_by_formula ON deliveries (formula, planned_at);
+CREATE INDEX deliveries_by_run ON deliveries (run_id);
+",
+    ),
     // A run made by `retort rerun RUN_ID` names the run it reruns. A new
     // nullable column changes no earlier query's result.
     M::up("ALTER TABLE runs ADD COLUMN rerun_of TEXT;"),
@@ -182,6 +202,6 @@ mod tests {
     #[test]
     fn the_migrations_are_valid_sql_in_order() {
         Migrations::from_slice(STEPS).validate().unwrap();
-        assert_eq!(SCHEMA_VERSION, 3);
+        assert_eq!(SCHEMA_VERSION, 4);
     }
 }

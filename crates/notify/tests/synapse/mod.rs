@@ -279,10 +279,17 @@ fn venv() -> PathBuf {
     if let Some(dir) = std::env::var_os("RETORT_SYNAPSE_VENV") {
         return PathBuf::from(dir);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("synapse-venv")
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("synapse-venv");
+    }
+    // The workspace's target directory: this file is also used by the
+    // `retort` package's end-to-end tests, at the workspace root.
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|dir| dir.join("target/synapse-venv"))
+        .find(|venv| venv.exists())
+        .unwrap_or_else(|| manifest.join("../../target/synapse-venv"))
 }
 
 fn free_port() -> u16 {

@@ -1,0 +1,230 @@
+//! `retort status`: every formula of the state directory at a glance.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Local, Utc};
+use serde_json::{Value, json};
+
+use retort_journal::history::{FindingStatus, History, ProposalStatus};
+use retort_journal::summary::RunSummary;
+use retort_runner::state::StateDir;
+use retort_schedule::Schedule;
+
+use super::history::{ago, open, print_json, when};
+use crate::EXIT_FAILED;
+use crate::cli::OutputFormat;
+
+/// The file in the state directory where rate-limit holds are kept (by the
+/// runner, when its agent reported a rate limit): a JSON array of
+/// `{agent, until, reason, formula, run_id, at}`.
+const HOLDS_FILE: &str = "holds.json";
+
+/// Prints, for every formula of the state directory: its last run (phase,
+/// age), its next scheduled run (from the `schedule` of the formula file
+/// its last run recorded), open (firing) findings by priority and pending
+/// proposals; then the holds in force. Writes nothing. Returns the exit
+/// status: 0, or 1 when the history cannot be read.
+pub fn status(state: Option<PathBuf>, format: OutputFormat) -> u8 {
+    let (state, history) = match open(state) {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let now = Utc::now();
+    let formulas = match history.as_ref().map(|h| formulas(h, &state, now)) {
+        None => Vec::new(),
+        Some(Ok(formulas)) => formulas,
+        Some(Err(error)) => {
+            eprintln!("error: {error}");
+            return EXIT_FAILED;
+        }
+    };
+    let holds = holds(state.path(), now);
+    if format == OutputFormat::Json {
+        return print_json(&json!({
+            "state_dir": state.path(),
+            "formulas": formulas,
+            "holds": holds,
+        }));
+    }
+    crate::out(&text(&state, &formulas, &holds, now));
+    0
+}
+
+/// Each formula's status as JSON.
+fn formulas(
+    history: &History,
+    state: &StateDir,
+    now: DateTime<Utc>,
+) -> Result<Vec<Value>, retort_journal::HistoryError> {
+    let pending = history.proposals(Some(ProposalStatus::Pending))?;
+    let mut out = Vec::new();
+    for formula in history.formulas()? {
+        let last = history.recent_runs(Some(&formula), None, Some(1))?.pop();
+        let summary = last
+            .as_ref()
+            .and_then(|run| RunSummary::read(&state.runs_dir(), &run.run_id));
+        let formula_path = summary.as_ref().and_then(|s| s.formula_path.clone());
+        let schedule = formula_path.as_deref().and_then(schedule_of);
+        let next = schedule
+            .as_ref()
+            .and_then(|s| s.next_runs(&now.with_timezone(&Local), 1).pop());
+        let mut findings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for finding in history.state(&formula)?.findings {
+            if finding.status == FindingStatus::Firing {
+                findings
+                    .entry(finding.priority.clone())
+                    .or_default()
+                    .push(json!({
+                        "fingerprint": finding.fingerprint,
+                        "message": finding.message,
+                        "since": finding.fired_at,
+                    }));
+            }
+        }
+        let proposals: Vec<Value> = pending
+            .iter()
+            .filter(|p| p.proposal.formula == formula)
+            .map(|p| {
+                json!({
+                    "id": p.id,
+                    "action": p.proposal.action,
+                    "fingerprint": p.proposal.fingerprint,
+                    "created_at": p.proposal.created_at,
+                })
+            })
+            .collect();
+        out.push(json!({
+            "formula": formula,
+            "formula_path": formula_path,
+            "last_run": last.as_ref().map(|run| json!({
+                "run_id": run.run_id,
+                "at": run.at,
+                "finished_at": run.finished_at,
+                "phase": run.phase,
+                "reason": run.reason,
+                "age_seconds": (now - run.at).num_seconds().max(0),
+            })),
+            "schedule": schedule.as_ref().map(Schedule::as_str),
+            "next_run": next.map(|t| t.to_rfc3339()),
+            "open_findings": findings,
+            "pending_proposals": proposals,
+        }));
+    }
+    Ok(out)
+}
+
+/// The `schedule` of the formula file at `path`, when it can be read and
+/// has one that parses.
+fn schedule_of(path: &Path) -> Option<Schedule> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let table: toml::Table = text.parse().ok()?;
+    Schedule::parse(table.get("schedule")?.as_str()?).ok()
+}
+
+/// The holds of `STATE/holds.json` still in force at `now`.
+fn holds(state: &Path, now: DateTime<Utc>) -> Vec<Value> {
+    let Ok(text) = std::fs::read(state.join(HOLDS_FILE)) else {
+        return Vec::new();
+    };
+    let Ok(Value::Array(holds)) = serde_json::from_slice::<Value>(&text) else {
+        return Vec::new();
+    };
+    holds
+        .into_iter()
+        .filter(|hold| {
+            hold.get("until")
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|until| until.to_utc() > now)
+        })
+        .collect()
+}
+
+fn text(state: &StateDir, formulas: &[Value], holds: &[Value], now: DateTime<Utc>) -> String {
+    let mut out = format!("State directory {}\n", state.path().display());
+    if formulas.is_empty() {
+        out.push_str("No runs yet.\n");
+    }
+    let str_of = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+    let time_of = |v: &Value, key: &str| {
+        str_of(v, key)
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.to_utc())
+    };
+    for formula in formulas {
+        out.push_str(&format!(
+            "\n{}\n",
+            str_of(formula, "formula").unwrap_or_default()
+        ));
+        if let Some(run) = formula.get("last_run").filter(|r| !r.is_null()) {
+            let at = time_of(run, "at").unwrap_or(now);
+            out.push_str(&format!(
+                "  last run   {} {}, {} ({})\n",
+                str_of(run, "run_id").unwrap_or_default(),
+                str_of(run, "phase").unwrap_or_else(|| "unfinished".into()),
+                when(at),
+                ago(at, now)
+            ));
+            if let Some(reason) = str_of(run, "reason") {
+                out.push_str(&format!(
+                    "             {}\n",
+                    reason.lines().next().unwrap_or_default()
+                ));
+            }
+        }
+        match (time_of(formula, "next_run"), str_of(formula, "schedule")) {
+            (Some(next), Some(schedule)) => out.push_str(&format!(
+                "  next run   {} (schedule `{schedule}`)\n",
+                next.with_timezone(&Local).format("%Y-%m-%d %H:%M %Z")
+            )),
+            _ => out.push_str("  next run   not scheduled (or its formula file is not known)\n"),
+        }
+        let findings = formula.get("open_findings").and_then(Value::as_object);
+        match findings.filter(|f| !f.is_empty()) {
+            None => out.push_str("  findings   none open\n"),
+            Some(findings) => {
+                for (priority, list) in findings {
+                    for finding in list.as_array().into_iter().flatten() {
+                        out.push_str(&format!(
+                            "  finding    {priority} {}: {}\n",
+                            str_of(finding, "fingerprint").unwrap_or_default(),
+                            str_of(finding, "message").unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+        }
+        let proposals = formula
+            .get("pending_proposals")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if proposals.is_empty() {
+            out.push_str("  proposals  none pending\n");
+        }
+        for proposal in &proposals {
+            out.push_str(&format!(
+                "  proposal   #{} {} for {} (retort approve {0})\n",
+                proposal
+                    .get("id")
+                    .and_then(Value::as_i64)
+                    .unwrap_or_default(),
+                str_of(proposal, "action").unwrap_or_default(),
+                str_of(proposal, "fingerprint").unwrap_or_default()
+            ));
+        }
+    }
+    if !holds.is_empty() {
+        out.push_str("\nHolds (gates stay closed until they end):\n");
+        for hold in holds {
+            out.push_str(&format!(
+                "  {} until {}: {}\n",
+                str_of(hold, "agent").unwrap_or_default(),
+                str_of(hold, "until").unwrap_or_default(),
+                str_of(hold, "reason").unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
