@@ -24,17 +24,16 @@ pub fn signal(
         return invalid(&signal::SignalError::NotInRun.to_string());
     };
     let run = RunDir::new(PathBuf::from(dir));
-    // The step: `--step`; else the headless process's own step; else the
-    // step of this agent's session (runs whose steps run at once give each
-    // session its own current-step file); else the run's current step.
-    let own = std::env::var("RETORT_STEP").ok().filter(|s| !s.is_empty());
+    // The step: `--step`; else the step of this agent's session (runs
+    // whose steps run at once give each session its own current-step
+    // file); else the run's current step. (Not `RETORT_STEP`: a headless
+    // Claude Code session is one process for all its steps.)
     let session_file = std::env::var_os(retort_runner::parallel::CURRENT_STEP_FILE_ENV)
         .filter(|f| !f.is_empty())
         .and_then(|file| std::fs::read_to_string(file).ok())
         .map(|text| text.trim().to_string())
         .filter(|s| !s.is_empty());
     let step = match step
-        .or(own)
         .or(session_file)
         .map_or_else(|| signal::current_step(&run), Ok)
     {

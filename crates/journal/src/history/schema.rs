@@ -202,6 +202,6 @@ mod tests {
     #[test]
     fn the_migrations_are_valid_sql_in_order() {
         Migrations::from_slice(STEPS).validate().unwrap();
-        assert_eq!(SCHEMA_VERSION, 4);
+        assert_eq!(SCHEMA_VERSION, 5);
     }
 }
