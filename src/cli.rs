@@ -114,6 +114,36 @@ pub enum Command {
         format: OutputFormat,
     },
 
+    /// Run a past run's formula again with its saved snapshot: STEP and
+    /// its descendants run again (`--only`: STEP alone), every other step
+    /// keeps its outcome and output from that run. Recorded as a rerun of
+    /// RUN_ID. Exit statuses as for `run`.
+    Rerun {
+        /// The run to rerun (a directory name under STATE/runs/).
+        run_id: String,
+        /// Run this step and its descendants again [default: every step].
+        #[arg(long, value_name = "STEP", conflicts_with = "only")]
+        from: Option<String>,
+        /// Run only this step again.
+        #[arg(long, value_name = "STEP")]
+        only: Option<String>,
+        /// The agent's shell command; overrides the formula's.
+        #[arg(long, value_name = "CMD")]
+        agent: Option<String>,
+        /// What runs the agent; overrides the formula's `[agent] backend`.
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
+        /// The state directory, as for `run`.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Set a formula variable (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        /// Print nothing when the run ends done, else a short summary.
+        #[arg(long)]
+        quiet: bool,
+    },
+
     /// Write what runs every formula with a `schedule` by itself: a
     /// crontab block, systemd service and timer units, or Nomad periodic
     /// jobs, with absolute paths of this retort binary, the formulas and
@@ -264,6 +294,13 @@ pub enum Command {
         /// The step [default: the run's current step].
         #[arg(long, value_name = "ID")]
         step: Option<String>,
+        /// The step's output, which later steps see as `steps.ID.output`
+        /// (at most 64 KiB).
+        #[arg(long, value_name = "TEXT", conflicts_with = "output_file")]
+        output: Option<String>,
+        /// The step's output, read from this file (at most 64 KiB of text).
+        #[arg(long, value_name = "PATH")]
+        output_file: Option<PathBuf>,
     },
 
     /// Record an agent hook's JSON (standard input) in the run directory

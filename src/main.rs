@@ -70,6 +70,31 @@ async fn dispatch(command: Command) -> u8 {
             vars.into_iter().collect(),
         ),
         Command::Graph { formula, format } => commands::graph::graph(&formula, format),
+        Command::Rerun {
+            run_id,
+            from,
+            only,
+            agent,
+            backend,
+            state_dir,
+            vars,
+            quiet,
+        } => {
+            commands::rerun::rerun(commands::rerun::RerunArgs {
+                run_id,
+                from,
+                only,
+                agent,
+                backend: backend.map(|backend| match backend {
+                    cli::BackendArg::Tmux => retort_formula::formula::Backend::Tmux,
+                    cli::BackendArg::Headless => retort_formula::formula::Backend::Headless,
+                }),
+                state_dir,
+                vars: vars.into_iter().collect(),
+                quiet,
+            })
+            .await
+        }
         Command::Run {
             formula,
             agent,
@@ -97,6 +122,7 @@ async fn dispatch(command: Command) -> u8 {
                 vars: vars.into_iter().collect(),
                 snapshot,
                 quiet,
+                rerun: None,
                 json: format == cli::OutputFormat::Json,
             };
             commands::run::run(run).await
@@ -146,7 +172,9 @@ async fn dispatch(command: Command) -> u8 {
             signal,
             reason,
             step,
-        } => commands::signal::signal(signal, reason, step),
+            output,
+            output_file,
+        } => commands::signal::signal(signal, reason, step, output, output_file),
         Command::Hook => commands::hook::hook(),
     }
 }

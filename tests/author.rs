@@ -379,7 +379,7 @@ fn graph_draws_layers_dot_and_mermaid() {
     let text = stdout(&sandbox.retort(&["graph", path]).output().unwrap());
     assert_eq!(
         text,
-        "diamond: 4 steps in 3 layers\n\nlayer 1  look  Look \"around\"\nlayer 2  fix  fix  (needs look)\n         tell  tell  (needs look)\nlayer 3  write  write  (needs fix, tell)\n"
+        "diamond: 4 steps in 3 layers, up to 4 at once, 2 sessions, on_failure = stop\n\nlayer 1  look  Look \"around\"  [session 1]\nlayer 2  fix  fix  (needs look)  [session 1]\n         tell  tell  (needs look)  [session 2]\nlayer 3  write  write  (needs fix, tell)  [session 1]\n"
     );
     let dot = stdout(
         &sandbox

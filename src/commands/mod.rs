@@ -13,6 +13,7 @@ pub mod proposals;
 pub mod reject;
 pub mod render;
 pub mod report;
+pub mod rerun;
 pub mod run;
 pub mod schedule;
 pub mod schema;
@@ -58,6 +59,7 @@ pub fn options(
             .ok()
             .and_then(|exe| exe.parent().map(PathBuf::from)),
         snapshot,
+        rerun: None,
     }
 }
 

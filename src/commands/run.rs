@@ -41,6 +41,8 @@ pub struct RunArgs {
     pub snapshot: Option<PathBuf>,
     /// `--quiet`: nothing when done, else a short summary.
     pub quiet: bool,
+    /// `retort rerun`: the run this one reruns, and from which step.
+    pub rerun: Option<retort_runner::rerun::Rerun>,
     /// `--format json` (with `--dry-run`): the plan as JSON.
     pub json: bool,
 }
@@ -64,6 +66,7 @@ pub async fn run(args: RunArgs) -> u8 {
     );
     options.ready = args.ready;
     options.backend = args.backend;
+    options.rerun = args.rerun;
     if dry_run && args.json {
         match prepare(&options, false, false).await {
             Ok(plan) => super::plan_json::print(&plan, &options),
@@ -156,6 +159,7 @@ async fn run_formula(options: &RunOptions) -> u8 {
             }
         }
         Progress::ActionRan(planned) => eprintln!("retort: action {}", planned.line(false)),
+        Progress::Running(steps) => eprintln!("retort: running {}", steps.join(", ")),
         Progress::StepEnded(result) => {
             let cost = result
                 .usage
@@ -284,6 +288,26 @@ fn run_error(error: &RunError) -> u8 {
     }
 }
 
+/// How the steps run: at once or not, the run's timeout, and the parallel
+/// layers with each step's session and condition (`retort graph`'s text).
+fn parallel_layers(plan: &Plan) -> String {
+    let formula = &plan.loaded.formula;
+    let mut text = format!(
+        "  schedule    {}, on_failure = {}, run timeout {}\n",
+        match formula.max_parallel() {
+            1 => "one step at a time".to_string(),
+            n => format!("up to {n} steps at once"),
+        },
+        formula.on_failure.as_str(),
+        humantime::format_duration(formula.run_timeout()),
+    );
+    let drawing = retort_formula::graph::text(formula, &plan.dag);
+    for line in drawing.lines().skip(2) {
+        text.push_str(&format!("    {line}\n"));
+    }
+    text
+}
+
 /// `2100 tokens in, 100 out, $0.0075`: input tokens with the cache's,
 /// output tokens, and the cost when known.
 fn usage_words(usage: &Usage) -> String {
@@ -405,6 +429,7 @@ fn describe_plan(plan: &Plan, options: &RunOptions) -> String {
             }
         ));
     }
+    text.push_str(&parallel_layers(plan));
     text.push_str(
         "Dry run: nothing was started, run or written. `retort render FORMULA` prints the prompts.\n",
     );

@@ -16,6 +16,9 @@
 #   AGENT_HANG_AT=STEP      never signal: wait on a child process (its pid
 #                           in $AGENT_TRANSCRIPT/hang-pid.txt) that never ends
 #   AGENT_KILL_SESSION_AT=STEP  kill its own tmux session
+#   AGENT_EXIT_ONCE_AT=STEP exit without signalling the first time it gets STEP
+#   AGENT_SLEEP_MS=N        take N ms over each step first
+#   AGENT_OUTPUT=TEXT       signal done --output TEXT (STEP in it: the step)
 # Otherwise it signals done.
 #
 # Run headless (`retort run --backend headless`), it gets one prompt on its
@@ -56,9 +59,23 @@ while IFS= read -r line; do
     *) continue ;;
   esac
   n=$((n + 1))
-  step=$(cat "$RETORT_RUN_DIR/current_step")
+  # Headless, the process's own step; in tmux, its session's current step.
+  if [ -n "${RETORT_STEP:-}" ]; then
+    step=$RETORT_STEP
+  else
+    step=$(cat "${RETORT_CURRENT_STEP_FILE:-$RETORT_RUN_DIR/current_step}")
+  fi
   printf '%s' "$prompt" > "$AGENT_TRANSCRIPT/$n-$step.txt"
   prompt=""
+  if [ -n "${AGENT_SLEEP_MS:-}" ]; then
+    sleep "$((AGENT_SLEEP_MS / 1000)).$(printf '%03d' $((AGENT_SLEEP_MS % 1000)))"
+  fi
+  # AGENT_EXIT_ONCE_AT=STEP: exit without signalling the first time only
+  # (a crash that a retry gets past).
+  if [ "$step" = "${AGENT_EXIT_ONCE_AT:-}" ] && [ ! -e "$AGENT_TRANSCRIPT/exited-once-$step" ]; then
+    : > "$AGENT_TRANSCRIPT/exited-once-$step"
+    exit "${AGENT_EXIT_STATUS:-7}"
+  fi
   case "$step" in
     "${AGENT_EXIT_AT:-}") exit "${AGENT_EXIT_STATUS:-7}" ;;
     "${AGENT_FAIL_AT:-}") retort signal failed --reason "${AGENT_REASON:-}" ;;
@@ -70,6 +87,13 @@ while IFS= read -r line; do
       wait
       ;;
     "${AGENT_KILL_SESSION_AT:-}") tmux kill-session ;;
-    *) retort signal done ;;
+    *)
+      # AGENT_OUTPUT: the step's output, `STEP` in it replaced by the step.
+      if [ -n "${AGENT_OUTPUT:-}" ]; then
+        retort signal done --output "${AGENT_OUTPUT//STEP/$step}"
+      else
+        retort signal done
+      fi
+      ;;
   esac
 done

@@ -28,6 +28,7 @@ pub mod agent;
 pub mod claude_code;
 pub mod events;
 pub mod headless;
+pub mod output;
 pub mod profile;
 pub mod ready;
 pub mod run_dir;

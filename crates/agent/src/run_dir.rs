@@ -7,6 +7,7 @@
 //!   decision.json                  the decide phase: findings, actions, the gate's decision
 //!   prompts/STEP.md                every prompt as sent (no prompts/ when the gate stayed closed)
 //!   current_step                   the id of the step the agent is on
+//!   current_step-2, …              the same for the agents of later sessions of a run whose steps run at once
 //!   agent.exit                     the agent's exit status, once it has exited
 //!   agent-pane.txt                 the agent pane's last lines, at the end
 //!   agent-2.exit, agent-pane-2.txt the same for a second session (a step changed model), …
@@ -16,6 +17,8 @@
 //!   agent-events.jsonl             Claude Code's hook events, one JSON object a line (`retort hook`)
 //!   nudge.md                       the reminder pasted to an agent idle without signalling
 //!   steps/STEP.signal              the agent's signal for a step (JSON; no steps/ without an agent)
+//!   steps/STEP.output              what the agent handed on (`retort signal done --output`), at most 64 KiB
+//!   attempts.json                  runs through the DAG scheduler: every attempt of every step, with times
 //!   run.json                       the run's outcome, per step, and what retention removed
 //!   owner.json                     who runs it (pid, tmux sessions), until run.json is written
 //!   abandoned                      present once a later run found it abandoned

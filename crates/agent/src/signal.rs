@@ -148,7 +148,22 @@ pub fn give(
     reason: Option<String>,
     step: Option<String>,
 ) -> Result<SignalRecord, SignalError> {
-    let current = current_step(run)?;
+    give_in_progress(run, current_step(run)?, signal, reason, step)
+}
+
+/// As [`give`], with `current` the step in progress as the caller knows it
+/// (in a run whose steps run at once, each agent session has its own
+/// current-step file).
+///
+/// # Errors
+/// As [`give`].
+pub fn give_in_progress(
+    run: &RunDir,
+    current: String,
+    signal: Signal,
+    reason: Option<String>,
+    step: Option<String>,
+) -> Result<SignalRecord, SignalError> {
     let step = step.unwrap_or_else(|| current.clone());
     if step != current {
         return Err(SignalError::NotInProgress { step, current });

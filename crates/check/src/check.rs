@@ -279,6 +279,18 @@ impl Begun {
             Err(problems) => checked.problems.extend(problems),
         }
         checked.problems.extend(template_problems);
+        let (condition_problems, condition_vars) = retort_decide::condition::check(&formula, &text);
+        checked.problems.extend(condition_problems);
+        used.extend(condition_vars);
+        if let Some(zero) = formula.max_parallel.as_ref().filter(|n| *n.get_ref() == 0) {
+            checked.problems.push(Problem::BadValue {
+                message: "`max_parallel` is 0, so no step could ever start".to_string(),
+                span: span(zero.span()),
+                help: Some(
+                    "give 1 to run the steps one at a time, or more to run independent steps at once (default 4)".to_string(),
+                ),
+            });
+        }
         let inspected = RuleSet::inspect(&formula, &text);
         checked.problems.extend(inspected.problems);
         checked.rules = inspected.rules.map(Arc::new);

@@ -6,12 +6,13 @@
 //! titles and the formula's description with template syntax, which are
 //! shown verbatim; and var names the context already has.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::sync::LazyLock;
 
 use toml::de::DeTable;
 
+use retort_decide::condition::{ancestors_of, needs_map, not_an_ancestor_help};
 use retort_formula::dag::StepDag;
 use retort_formula::diagnostic::{NOT_IN_CONTEXT, Problem, span};
 use retort_formula::formula::{Formula, PARALLEL_STEPS};
@@ -25,6 +26,9 @@ use retort_prompt::prompt::{agent_command_shape, context_names, description_shap
 pub(crate) struct Names<'a> {
     vars: Vec<&'a str>,
     meta: Vec<&'a str>,
+    formula: &'a Formula,
+    /// Each step's `needs`, read once a template uses `steps.ID`.
+    needs: std::sync::OnceLock<HashMap<&'a str, Vec<&'a str>>>,
 }
 
 impl<'a> Names<'a> {
@@ -32,7 +36,15 @@ impl<'a> Names<'a> {
         Names {
             vars: formula.vars.keys().map(String::as_str).collect(),
             meta: formula.meta.keys().map(String::as_str).collect(),
+            formula,
+            needs: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The ancestors of step `id`, by id.
+    fn ancestors(&self, id: &str) -> BTreeSet<&'a str> {
+        let needs = self.needs.get_or_init(|| needs_map(self.formula));
+        ancestors_of(needs, id)
     }
 }
 
@@ -259,6 +271,37 @@ fn resolve_in(
     }
     if root == "meta" && in_context(site.shape, root) {
         return resolve_meta(path, &names.meta, template);
+    }
+    if root == "steps"
+        && in_context(site.shape, root)
+        && let Some(step) = site.step
+        && let Some(template::Segment::Field(other)) = path.segments.get(1)
+    {
+        let ancestors = names.ancestors(step);
+        if !ancestors.contains(other.as_str()) {
+            let range = path.prefix(2);
+            let help = match names.formula.step(other) {
+                Some(_) => not_an_ancestor_help(step, other, &ancestors),
+                None => {
+                    let known = ancestors.iter().copied();
+                    match closest(other, known) {
+                        Some(guess) => format!("did you mean `steps.{guess}`?"),
+                        None if ancestors.is_empty() => format!(
+                            "`{step}` has no ancestors: `steps` holds the steps it needs, directly or not"
+                        ),
+                        None => format!(
+                            "the ancestors of `{step}` are: {}",
+                            ancestors.iter().copied().collect::<Vec<_>>().join(", ")
+                        ),
+                    }
+                }
+            };
+            return Some(template::PathError {
+                text: template.get(range.clone()).unwrap_or_default().to_string(),
+                range,
+                help,
+            });
+        }
     }
     let mut error = template::resolve(path, site.shape, &names.vars, template)?;
     if error.range == path.prefix(1) {

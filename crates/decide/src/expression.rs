@@ -102,6 +102,17 @@ pub enum Ty {
     Timestamp,
     /// A string.
     String,
+    /// A table whose fields are known: `steps` in a step's `when`, each
+    /// ancestor's id with its `outcome` and `output`.
+    Record {
+        /// Each field and its type.
+        fields: BTreeMap<String, Ty>,
+        /// What introduces the fields in help ("its fields are").
+        listing: String,
+        /// Fields that exist but may not be used here, each with the help
+        /// to show (a step that is not an ancestor).
+        refused: BTreeMap<String, String>,
+    },
     /// Anything: not checked further.
     Any,
 }

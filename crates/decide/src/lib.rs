@@ -8,6 +8,7 @@
 //! and actions, locating their problems in the formula file, checking the
 //! variable paths of messages and `run` templates, and evaluating the rules
 //! against a snapshot),
+//! step [`condition`]s (a step's `when`, typed and evaluated like rules),
 //! [`finding`]s and their fingerprints tracked across runs, [`action`]s run
 //! (`auto`) or stored as [`proposal`]s, the [`gate`]'s decision, and the
 //! whole phase in [`decide`].
@@ -23,6 +24,7 @@
 
 pub mod action;
 pub mod cel_value;
+pub mod condition;
 pub mod decide;
 pub mod expression;
 pub mod finding;

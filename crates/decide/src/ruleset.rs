@@ -32,7 +32,7 @@
 //! an action's command for a finding).
 
 mod compile;
-mod diagnostic;
+pub(crate) mod diagnostic;
 mod evaluation;
 mod template_paths;
 

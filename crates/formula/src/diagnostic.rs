@@ -477,6 +477,24 @@ pub enum Problem {
         span: SourceSpan,
     },
 
+    /// A step's `when` condition is not CEL, or uses a name it cannot
+    /// see (the snapshot, `vars`, `findings`, `now`, and `steps.ID` of the
+    /// step's ancestors).
+    #[error("step `{step}`: `when` {message}")]
+    #[diagnostic(code(retort::formula::step_condition))]
+    StepCondition {
+        /// The step.
+        step: String,
+        /// What is wrong: `is not a valid CEL expression: …`, `uses …`.
+        message: String,
+        /// Where, within the condition.
+        #[label("here")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
     /// A problem in the formula's rules or actions.
     #[error(transparent)]
     #[diagnostic(transparent)]

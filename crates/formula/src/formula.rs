@@ -133,6 +133,56 @@ pub struct Formula {
     /// [`retort_notify::config`] and `docs/notifications.md`. Default: none.
     #[serde(default)]
     pub notify: Vec<retort_notify::config::NotifyConfig>,
+    /// How many steps may run at once: steps whose `needs` are done start
+    /// together, each in its own agent session (tmux) or process
+    /// (headless), up to this many. 1 runs the steps one at a time in
+    /// topological order, as a chain. Default: 4 ([`DEFAULT_MAX_PARALLEL`]).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub max_parallel: Option<Spanned<u32>>,
+    /// What a step that fails (or escalates) does to the rest of the run:
+    /// `"stop"` (default) starts nothing more and lets the running steps
+    /// finish; `"continue"` runs every step that does not depend on it.
+    #[serde(default)]
+    pub on_failure: OnFailure,
+    /// How long the whole run's agent phase may take, as a humane duration;
+    /// at the end, running steps are stopped and fail, and the rest are not
+    /// started. Default: 2 hours ([`DEFAULT_RUN_TIMEOUT`]).
+    #[serde(default)]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub timeout: Option<Spanned<HumanDuration>>,
+}
+
+/// How many steps run at once when a formula's `max_parallel` does not say: 4.
+pub const DEFAULT_MAX_PARALLEL: usize = 4;
+
+/// How long a run's agent phase may take when a formula's `timeout` does
+/// not say: 2 hours.
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// The first pause before a step's retry when its `retry_delay` does not
+/// say: 30 seconds (doubled for each further attempt).
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// What a failed step does to the rest of the run (`on_failure`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// No new step starts; the running ones finish; the rest are skipped.
+    #[default]
+    Stop,
+    /// Every step that does not depend on the failed one still runs.
+    Continue,
+}
+
+impl OnFailure {
+    /// `stop` or `continue`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Stop => "stop",
+            OnFailure::Continue => "continue",
+        }
+    }
 }
 
 /// The `[context]` table.
@@ -392,6 +442,34 @@ pub struct Step {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub disallowed_tools: Vec<Spanned<String>>,
+    /// The agent session the step runs in: steps naming the same session
+    /// share one agent (one conversation) and run one after another in it,
+    /// in topological order. Without it, a step continues the session of
+    /// the first step it needs, unless another step already did (then it
+    /// gets a session of its own).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub session: Option<Spanned<String>>,
+    /// A CEL condition over the snapshot, `findings`, `vars` and the
+    /// outcomes and outputs of the steps it depends on
+    /// (`steps.ID.outcome == "done"`, `steps.ID.output`), evaluated when the
+    /// step's `needs` have ended. False: the step is skipped with the
+    /// condition as its reason, and a skipped step satisfies its dependents.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub when: Option<Spanned<String>>,
+    /// How many times the step is tried again after a transient end (its
+    /// agent crashed, its prompt was not delivered, it was rate-limited,
+    /// it timed out); never after it signals `failed` or `escalate`.
+    /// Default: 0.
+    #[serde(default)]
+    pub retries: u32,
+    /// The pause before the first retry, doubled for each one after
+    /// (exponential backoff); a rate limit waits until its reset time when
+    /// that is later. Default: 30 seconds.
+    #[serde(default)]
+    #[schemars(with = "Option<HumanDuration>")]
+    pub retry_delay: Option<Spanned<HumanDuration>>,
 }
 
 /// A `[vars]` entry: `NAME = "default"`, or a table with a description, a
@@ -483,6 +561,24 @@ impl Step {
         self.timeout
             .as_ref()
             .map_or(DEFAULT_STEP_TIMEOUT, |t| t.get_ref().0)
+    }
+
+    /// The pause before the step's first retry ([`DEFAULT_RETRY_DELAY`]
+    /// when `retry_delay` does not say).
+    pub fn retry_delay(&self) -> Duration {
+        self.retry_delay
+            .as_ref()
+            .map_or(DEFAULT_RETRY_DELAY, |d| d.get_ref().0)
+    }
+
+    /// The step's `session`, if it names one.
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.get_ref().as_str())
+    }
+
+    /// The step's `when` condition, if it has one.
+    pub fn when(&self) -> Option<&str> {
+        self.when.as_ref().map(|w| w.get_ref().as_str())
     }
 }
 
@@ -578,6 +674,25 @@ impl Formula {
     /// The step with this id, if there is one.
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id() == id)
+    }
+
+    /// How many steps may run at once (`max_parallel`, at least 1;
+    /// [`DEFAULT_MAX_PARALLEL`] when it does not say).
+    pub fn max_parallel(&self) -> usize {
+        self.max_parallel
+            .as_ref()
+            .map_or(DEFAULT_MAX_PARALLEL, |n| {
+                usize::try_from(*n.get_ref()).unwrap_or(usize::MAX)
+            })
+            .max(1)
+    }
+
+    /// How long the run's agent phase may take ([`DEFAULT_RUN_TIMEOUT`]
+    /// when `timeout` does not say).
+    pub fn run_timeout(&self) -> Duration {
+        self.timeout
+            .as_ref()
+            .map_or(DEFAULT_RUN_TIMEOUT, |t| t.get_ref().0)
     }
 
     /// The model `step` runs on: its own, else the formula's.

@@ -2,7 +2,9 @@
 //! as a Mermaid flowchart (which forges render in markdown).
 //!
 //! A step's layer is one more than the deepest step it needs, so every
-//! step of a layer can start once the layers above it are done.
+//! step of a layer can start once the layers above it are done: the text
+//! drawing says how many run at once, and each step's session (when there
+//! are several), `when` condition and retries.
 
 use std::fmt::Write as _;
 
@@ -26,7 +28,7 @@ pub fn layers(formula: &Formula, dag: &StepDag) -> Vec<usize> {
 /// The DAG as text, one line per layer, then each step's needs:
 ///
 /// ```text
-/// run-supervisor: 5 steps in 5 layers
+/// run-supervisor: 5 steps in 5 layers, one at a time, 1 session, on_failure = stop
 ///
 /// layer 1  preflight
 /// layer 2  health-assessment  (needs preflight)
@@ -34,13 +36,26 @@ pub fn layers(formula: &Formula, dag: &StepDag) -> Vec<usize> {
 pub fn text(formula: &Formula, dag: &StepDag) -> String {
     let layer = layers(formula, dag);
     let depth = layer.iter().max().map_or(0, |d| d + 1);
+    let sessions = crate::sessions::plan_sessions(formula, dag);
+    let mut session_of = vec![0; formula.steps.len()];
+    for (position, &index) in dag.order().iter().enumerate() {
+        session_of[index] = sessions[position];
+    }
+    let session_count = sessions.iter().max().map_or(0, |s| s + 1);
+    let at_once = match formula.max_parallel() {
+        1 => "one at a time".to_string(),
+        n => format!("up to {n} at once"),
+    };
     let mut out = format!(
-        "{}: {} step{} in {} layer{}\n\n",
+        "{}: {} step{} in {} layer{}, {at_once}, {} session{}, on_failure = {}\n\n",
         formula.name(),
         formula.steps.len(),
         if formula.steps.len() == 1 { "" } else { "s" },
         depth,
-        if depth == 1 { "" } else { "s" }
+        if depth == 1 { "" } else { "s" },
+        session_count,
+        if session_count == 1 { "" } else { "s" },
+        formula.on_failure.as_str(),
     );
     for current in 0..depth {
         let members: Vec<usize> = dag
@@ -64,6 +79,23 @@ pub fn text(formula: &Formula, dag: &StepDag) -> String {
             let _ = write!(out, "{label:<9}{}  {}", step.id(), step.title());
             if !needs.is_empty() {
                 let _ = write!(out, "  (needs {})", needs.join(", "));
+            }
+            if session_count > 1 {
+                let session = match step.session() {
+                    Some(name) => format!("{name}, {}", session_of[index] + 1),
+                    None => (session_of[index] + 1).to_string(),
+                };
+                let _ = write!(out, "  [session {session}]");
+            }
+            if let Some(when) = step.when() {
+                let _ = write!(
+                    out,
+                    "  when {}",
+                    when.split_whitespace().collect::<Vec<_>>().join(" ")
+                );
+            }
+            if step.retries > 0 {
+                let _ = write!(out, "  retries {}", step.retries);
             }
             out.push('\n');
         }

@@ -31,6 +31,7 @@ pub mod gate;
 pub mod graph;
 pub mod history;
 pub mod rule;
+pub mod sessions;
 pub mod shape;
 pub mod stand_in;
 pub mod structure;

@@ -302,6 +302,38 @@ impl History {
         Ok(changed > 0)
     }
 
+    /// Records that run `run_id` reruns run `of` (`retort rerun`).
+    ///
+    /// # Errors
+    /// [`HistoryError::Sqlite`].
+    pub fn mark_rerun(&self, run_id: &str, of: &str) -> Result<(), HistoryError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET rerun_of = ?1 WHERE run_id = ?2",
+                params![of, run_id],
+            )
+            .map_err(sqlite_error(&self.path))?;
+        Ok(())
+    }
+
+    /// The run that run `run_id` reruns, if it is a rerun.
+    ///
+    /// # Errors
+    /// [`HistoryError::Sqlite`].
+    pub fn rerun_of(&self, run_id: &str) -> Result<Option<String>, HistoryError> {
+        self.conn
+            .query_row(
+                "SELECT rerun_of FROM runs WHERE run_id = ?1",
+                params![run_id],
+                |row| row.get(0),
+            )
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(sqlite_error(&self.path))
+    }
+
     /// Records an action that was started (or could not be); returns its id.
     ///
     /// # Errors

@@ -24,7 +24,10 @@ use thiserror::Error;
 use retort_preflight::Snapshot;
 
 use crate::context::ContextFile;
-use retort_decide::decide::{ActionsContext, Decision, FindingsContext, PreviousRun};
+use retort_decide::condition::StepValue;
+use retort_decide::decide::{
+    ActionsContext, Decision, DecisionContext, FindingsContext, PreviousRun,
+};
 use retort_decide::gate::GateDecision;
 use retort_formula::dag::StepDag;
 use retort_formula::formula::Formula;
@@ -67,6 +70,10 @@ pub struct TemplateContext {
     pub previous: Option<PreviousRun>,
     /// The gate's decision: `mode`, `open`, `reason`.
     pub gate: GateDecision,
+    /// The step's ancestors (the steps it needs, directly or not) by id,
+    /// each with its `outcome` and `output` (`retort signal done
+    /// --output`). `retort check` refuses any other step.
+    pub steps: BTreeMap<String, StepValue>,
 }
 
 /// What the `[agent] command` template sees.
@@ -315,6 +322,9 @@ pub enum PromptError {
 
 /// Renders the prompt of every step, in the DAG's topological order,
 /// with `vars` the variables' values and `decision` the decide phase's.
+/// A step's `steps.ID` (its ancestors' ends) are placeholders: outcome
+/// `done`, output `<output of step `ID`>`; a run renders each prompt again
+/// with the real ones as the step starts ([`PromptRenderer`]).
 ///
 /// # Errors
 /// The first [`PromptError`] met, naming its step.
@@ -327,25 +337,122 @@ pub fn render_prompts(
     vars: &BTreeMap<String, String>,
     decision: &Decision,
 ) -> Result<Vec<Prompt>, PromptError> {
-    let mut tera = Tera::new();
-    tera.autoescape_on(Vec::<&str>::new());
-    tera.add_raw_template(PROMPT_TEMPLATE_NAME, PROMPT_TEMPLATE)
-        .map_err(|e| PromptError::Template {
-            step: String::new(),
-            report: e.to_string(),
-        })?;
+    let renderer = PromptRenderer::new(formula, dag, snapshot, context_files, run, vars, decision)?;
+    let ancestors = dag_ancestors(dag);
+    (0..dag.order().len())
+        .map(|position| {
+            let index = dag.order()[position];
+            let steps = ancestors[index]
+                .iter()
+                .map(|&a| {
+                    let id = formula.steps[a].id().to_string();
+                    let value = StepValue {
+                        outcome: "done".to_string(),
+                        output: format!("<output of step `{id}`>"),
+                    };
+                    (id, value)
+                })
+                .collect();
+            renderer.render(position, opens_session(formula, dag, position), &steps)
+        })
+        .collect()
+}
 
-    let preflight_markdown = snapshot.to_markdown();
-    let decided = decision.context();
-    let findings_markdown = decision.to_markdown();
-    let step_ids: Vec<&str> = dag.order().iter().map(|&i| formula.steps[i].id()).collect();
-    let count = dag.order().len();
-    let meta = meta_values(formula);
-    let mut prompts = Vec::with_capacity(count);
-    for (position, &index) in dag.order().iter().enumerate() {
+/// Each step's ancestors (indices into `formula.steps`), indexed like the
+/// steps.
+pub fn dag_ancestors(dag: &StepDag) -> Vec<std::collections::BTreeSet<usize>> {
+    let n = dag.order().len();
+    let mut ancestors = vec![std::collections::BTreeSet::new(); n];
+    for &index in dag.order() {
+        let mut mine = std::collections::BTreeSet::new();
+        for need in dag.needs(index) {
+            mine.insert(need);
+            mine.extend(ancestors[need].iter().copied());
+        }
+        ancestors[index] = mine;
+    }
+    ancestors
+}
+
+/// Renders steps' prompts one at a time, as a run reaches them: what all
+/// prompts share (the snapshot, findings, context files) is prepared once.
+pub struct PromptRenderer<'a> {
+    tera: Tera,
+    formula: &'a Formula,
+    dag: &'a StepDag,
+    snapshot: &'a Snapshot,
+    context_files: &'a [ContextFile],
+    run: &'a RunInfo,
+    vars: &'a BTreeMap<String, String>,
+    decided: DecisionContext,
+    preflight_markdown: String,
+    findings_markdown: String,
+    step_ids: Vec<&'a str>,
+    meta: BTreeMap<String, serde_json::Value>,
+}
+
+impl<'a> PromptRenderer<'a> {
+    /// A renderer for the steps of `formula`, with `decision`.
+    ///
+    /// # Errors
+    /// [`PromptError::Template`] when retort's own prompt template does not
+    /// parse (a bug).
+    pub fn new(
+        formula: &'a Formula,
+        dag: &'a StepDag,
+        snapshot: &'a Snapshot,
+        context_files: &'a [ContextFile],
+        run: &'a RunInfo,
+        vars: &'a BTreeMap<String, String>,
+        decision: &Decision,
+    ) -> Result<PromptRenderer<'a>, PromptError> {
+        let mut tera = Tera::new();
+        tera.autoescape_on(Vec::<&str>::new());
+        tera.add_raw_template(PROMPT_TEMPLATE_NAME, PROMPT_TEMPLATE)
+            .map_err(|e| PromptError::Template {
+                step: String::new(),
+                report: e.to_string(),
+            })?;
+        Ok(PromptRenderer {
+            tera,
+            formula,
+            dag,
+            snapshot,
+            context_files,
+            run,
+            vars,
+            decided: decision.context(),
+            preflight_markdown: snapshot.to_markdown(),
+            findings_markdown: decision.to_markdown(),
+            step_ids: dag.order().iter().map(|&i| formula.steps[i].id()).collect(),
+            meta: meta_values(formula),
+        })
+    }
+
+    /// The prompt of the step at `position` (in topological order);
+    /// `first`: it opens its agent session (the formula's header, context
+    /// files and snapshot come with it); `steps`: the ends of its
+    /// ancestors, by id (`steps.ID` in its description).
+    ///
+    /// # Errors
+    /// [`PromptError::Description`] when the description does not render.
+    pub fn render(
+        &self,
+        position: usize,
+        first: bool,
+        steps: &BTreeMap<String, StepValue>,
+    ) -> Result<Prompt, PromptError> {
+        let formula = self.formula;
+        let count = self.dag.order().len();
+        let Some(&index) = self.dag.order().get(position) else {
+            return Err(PromptError::Template {
+                step: String::new(),
+                report: format!("no step at position {position}"),
+            });
+        };
         let step = &formula.steps[index];
         let values = TemplateContext {
-            preflight: snapshot.clone(),
+            preflight: self.snapshot.clone(),
             formula: FormulaInfo::of(formula),
             model: formula.model_of(step).unwrap_or_default().to_string(),
             step: StepInfo {
@@ -354,22 +461,24 @@ pub fn render_prompts(
                 number: position + 1,
                 count,
             },
-            run: run.clone(),
-            vars: vars.clone(),
-            meta: meta.clone(),
-            findings: decided.findings.clone(),
-            actions: decided.actions.clone(),
-            previous: decided.previous.clone(),
-            gate: decided.gate.clone(),
+            run: self.run.clone(),
+            vars: self.vars.clone(),
+            meta: self.meta.clone(),
+            findings: self.decided.findings.clone(),
+            actions: self.decided.actions.clone(),
+            previous: self.decided.previous.clone(),
+            gate: self.decided.gate.clone(),
+            steps: steps.clone(),
         };
         let mut context = Context::from_serialize(&values).map_err(|e| PromptError::Template {
             step: step.id().to_string(),
             report: e.to_string(),
         })?;
-        insert_vars(&mut context, vars);
+        insert_vars(&mut context, self.vars);
 
         let description = if step.is_template(formula.raw) {
-            tera.render_str(step.description.get_ref(), &context, false)
+            self.tera
+                .render_str(step.description.get_ref(), &context, false)
                 .map_err(|e| PromptError::Description {
                     step: step.id().to_string(),
                     report: e.to_string(),
@@ -381,25 +490,25 @@ pub fn render_prompts(
         let mut step_value = serde_json::to_value(&values.step).unwrap_or_default();
         step_value["description"] = serde_json::Value::String(description.trim_end().to_string());
         context.insert("step", &step_value);
-        context.insert("first", &opens_session(formula, dag, position));
-        context.insert("step_ids", &step_ids);
-        context.insert("context_files", context_files);
-        context.insert("preflight_markdown", preflight_markdown.trim_end());
-        context.insert("findings_markdown", &findings_markdown);
+        context.insert("first", &first);
+        context.insert("step_ids", &self.step_ids);
+        context.insert("context_files", self.context_files);
+        context.insert("preflight_markdown", self.preflight_markdown.trim_end());
+        context.insert("findings_markdown", &self.findings_markdown);
 
-        let text =
-            tera.render(PROMPT_TEMPLATE_NAME, &context)
-                .map_err(|e| PromptError::Template {
-                    step: step.id().to_string(),
-                    report: e.to_string(),
-                })?;
-        prompts.push(Prompt {
+        let text = self
+            .tera
+            .render(PROMPT_TEMPLATE_NAME, &context)
+            .map_err(|e| PromptError::Template {
+                step: step.id().to_string(),
+                report: e.to_string(),
+            })?;
+        Ok(Prompt {
             step: step.id().to_string(),
             title: step.title().to_string(),
             text,
-        });
+        })
     }
-    Ok(prompts)
 }
 
 /// Renders the agent command template (`[agent] command`, `--agent`, or

@@ -188,6 +188,7 @@ fn real_run(root: &Path) -> PathBuf {
         preflight: retort_preflight::Config::default(),
         bin_dir: None,
         snapshot: None,
+        rerun: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -121,6 +121,8 @@ pub(crate) async fn agent_phase(
     // The agent of the session before, and whether its last step ended
     // with the agent's signal (a headless agent then gets time to exit).
     let mut previous: Option<(usize, Agent, bool)> = None;
+    // The run's own timeout bounds every step's.
+    let run_deadline = tokio::time::Instant::now() + plan.loaded.formula.run_timeout();
     for (number, planned) in plan.sessions.iter().enumerate() {
         if agents.ending.is_some() {
             break;
@@ -181,6 +183,7 @@ pub(crate) async fn agent_phase(
             not_ready,
             &mut agents,
             &mut watch,
+            run_deadline,
             progress,
         )
         .await;
@@ -195,7 +198,11 @@ pub(crate) async fn agent_phase(
 }
 
 /// Renders every prompt with the decision, and saves each in `prompts/`.
-fn write_prompts(plan: &Plan, run: &RunDir, decision: &Decision) -> Result<(), RunError> {
+pub(crate) fn write_prompts(
+    plan: &Plan,
+    run: &RunDir,
+    decision: &Decision,
+) -> Result<(), RunError> {
     let prompts = render_prompts(
         &plan.loaded.formula,
         &plan.dag,
@@ -231,7 +238,7 @@ pub(crate) struct Watch {
 /// [`retort_agent::profile::Profile::claude_settings`]; print mode reports
 /// through its output, so no hooks); for a generic agent, its command once
 /// per step, as written.
-fn headless_agent(
+pub(crate) fn headless_agent(
     planned: &SessionPlan,
     run: &RunDir,
     number: usize,
@@ -315,6 +322,7 @@ async fn run_session_steps(
     mut not_ready: Option<StepEnd>,
     agents: &mut Agents,
     watch: &mut Watch,
+    run_deadline: tokio::time::Instant,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> bool {
     let formula = &plan.loaded.formula;
@@ -328,7 +336,7 @@ async fn run_session_steps(
     for position in planned.steps.clone() {
         let step = &formula.steps[plan.dag.order()[position]];
         let step_clock = Instant::now();
-        let deadline = tokio::time::Instant::now() + step.timeout();
+        let deadline = (tokio::time::Instant::now() + step.timeout()).min(run_deadline);
         progress(Progress::StepStarted {
             number: position + 1,
             count,
@@ -414,6 +422,14 @@ async fn run_session_steps(
                 (outcome, reason, None::<Usage>)
             }
         };
+        let reason = match outcome {
+            StepOutcome::Failed if tokio::time::Instant::now() >= run_deadline => Some(format!(
+                "step `{}`: the run's timeout of {} was reached",
+                step.id(),
+                humantime::format_duration(plan.loaded.formula.run_timeout())
+            )),
+            _ => reason,
+        };
         let reason = reason.map(|r| clean_reason(&redactor(plan), &r));
         let duration_ms = Some(millis(step_clock.elapsed()));
         let result = StepResult {
@@ -461,7 +477,7 @@ async fn run_session_steps(
 /// reaches the agent even when a tmux server with another environment is
 /// already running), plus `RETORT_RUN_DIR`, `PHASE_FILE`, `RETORT_FORMULA`,
 /// `RETORT_RUN_ID`, and `PATH` with retort's directory first.
-fn session_spec(
+pub(crate) fn session_spec(
     plan: &Plan,
     planned: &SessionPlan,
     options: &RunOptions,
@@ -506,7 +522,7 @@ fn session_spec(
 /// lines saved and is killed; a headless agent's process group is ended
 /// (`graceful`: its last step ended with its signal, so it has time to
 /// exit by itself first).
-async fn retire(
+pub(crate) async fn retire(
     run: &RunDir,
     number: usize,
     agent: Agent,

@@ -6,8 +6,12 @@
 //! steps, record), the run [`lock`] that keeps runs of one formula from
 //! overlapping, the [`phase`] file, the [`state`] directory,
 //! [`retention`] of what old runs left, the [`recovery`] of runs whose
-//! retort died, and the [`holds`] (rate limits,
-//! the day's budget) that keep a gate closed. Private: the agent phase
+//! retort died, the [`holds`] (rate limits, the day's budget) that keep a
+//! gate closed, the DAG [`scheduler`] (pure: which step starts when,
+//! retries, the failure policy) and the [`parallel`] agent phase it drives
+//! (branches at once, `when`, retries, outputs, the run's timeout), and
+//! [`rerun`]s of past runs. Private: the sequential agent phase of a chain
+//! run one step at a time
 //! (each session's agent started, each step given and waited for), the
 //! start of a tmux session (its command line and Claude Code settings, its
 //! readiness) and a headless agent's turns, and when notifications are sent
@@ -25,11 +29,14 @@ mod agent_phase;
 pub mod holds;
 pub mod lock;
 mod notify;
+pub mod parallel;
 pub mod phase;
 pub mod plan;
 pub mod recovery;
+pub mod rerun;
 pub mod retention;
 pub mod run;
+pub mod scheduler;
 pub mod state;
 mod tmux_start;
 mod turns;

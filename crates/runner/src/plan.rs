@@ -65,6 +65,8 @@ pub struct RunOptions {
     /// A saved `snapshot.json` to use instead of a live preflight
     /// (`--snapshot`): how a past run is replayed.
     pub snapshot: Option<PathBuf>,
+    /// `retort rerun`: the run this one reruns, and from which step.
+    pub rerun: Option<crate::rerun::Rerun>,
 }
 
 /// One agent session of a run: consecutive steps on the same model, with
@@ -131,6 +133,11 @@ pub struct Plan {
     pub phase_file: PathBuf,
     /// The journal directory.
     pub journal_dir: PathBuf,
+    /// The steps this run does not run but takes from the run it reruns,
+    /// by id, with their outcome and output there.
+    pub reused: BTreeMap<String, retort_decide::condition::StepValue>,
+    /// The run this one reruns (`retort rerun`), if any.
+    pub rerun_of: Option<String>,
 }
 
 /// Checks the formula (every problem, `--var` values included, rules too),
@@ -325,7 +332,13 @@ async fn prepare_with(
         .as_ref()
         .map_or(DEFAULT_SUBMIT_DELAY, |d| d.get_ref().0);
 
+    let reused = match &options.rerun {
+        Some(rerun) => rerun.reused(&options.state, formula, &dag)?,
+        None => BTreeMap::new(),
+    };
     Ok(Plan {
+        reused,
+        rerun_of: options.rerun.as_ref().map(|r| r.of.clone()),
         journal_dir: options.state.journal_dir(formula.name()),
         backend: options.backend.unwrap_or(agent.backend),
         readiness,

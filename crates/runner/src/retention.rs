@@ -326,6 +326,7 @@ mod tests {
             preflight: retort_preflight::Config::default(),
             bin_dir: None,
             snapshot: Some(snapshot_file),
+            rerun: None,
         };
         let plan = prepare(&options, false).await.unwrap();
         let report = execute(&plan, &options, &mut |_| {}).await.unwrap();

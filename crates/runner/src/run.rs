@@ -56,6 +56,14 @@ pub enum RunError {
     /// A prompt could not be rendered.
     #[error(transparent)]
     Prompt(#[from] PromptError),
+    /// `retort rerun` cannot rerun as asked.
+    #[error("cannot rerun run {run}: {reason}")]
+    Rerun {
+        /// The run to rerun.
+        run: String,
+        /// Why, and how to fix it.
+        reason: String,
+    },
     /// `--step` names no step.
     #[error("formula `{formula}` has no step `{step}`; its steps are: {known}")]
     UnknownStep {
@@ -128,6 +136,8 @@ pub struct RunReport {
     /// The formula file, as the run was given it (`retort status` reads
     /// its `schedule` from there).
     pub formula_path: PathBuf,
+    /// The run this one reruns (`retort rerun RUN_ID`), if any.
+    pub rerun_of: Option<String>,
     /// The run id.
     pub run_id: String,
     /// The run directory.
@@ -212,6 +222,9 @@ pub enum Progress<'a> {
     },
     /// A step ended.
     StepEnded(&'a StepResult),
+    /// The steps running now, in the order they started (runs whose steps
+    /// may run at once; see [`crate::parallel`]).
+    Running(&'a [String]),
     /// The decide phase has recorded the findings and the gate's decision.
     Decided(&'a Decision),
     /// An auto action has run.
@@ -286,6 +299,10 @@ pub async fn execute(
     }
     let agent = match decision.gate.open {
         false => Ok(Agents::default()),
+        true if crate::parallel::uses_scheduler(plan) => {
+            crate::parallel::parallel_phase(plan, options, &run, &decision, &mut warnings, progress)
+                .await
+        }
         true => agent_phase(plan, options, &run, &decision, &mut warnings, progress).await,
     };
     // Whatever stopped the agent phase, the run ends as every run does: the
@@ -421,11 +438,20 @@ fn finish(
     ) {
         warnings.push(format!("could not record the end of the run: {error}"));
     }
+    if let Some(of) = &plan.rerun_of
+        && let Err(error) = history.mark_rerun(&plan.run_id, of)
+    {
+        warnings.push(format!(
+            "could not record the run as a rerun of {of}: {error}"
+        ));
+    }
 
     let mut report = RunReport {
         backend: plan.backend,
         formula: plan.loaded.formula.name().to_string(),
-        formula_path: std::path::absolute(&plan.loaded.path).unwrap_or(plan.loaded.path.clone()),
+        formula_path: std::path::absolute(&plan.loaded.path)
+            .unwrap_or_else(|_| plan.loaded.path.clone()),
+        rerun_of: plan.rerun_of.clone(),
         run_id: plan.run_id.clone(),
         run_dir: run.path().to_path_buf(),
         sessions,

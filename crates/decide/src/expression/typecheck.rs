@@ -221,6 +221,18 @@ impl Checker<'_> {
                     )
                 })
             }
+            Ty::Record {
+                fields,
+                listing,
+                refused,
+            } => {
+                if let Some(ty) = fields.get(field) {
+                    return ty.clone();
+                }
+                unknown(refused.get(field).cloned().unwrap_or_else(|| {
+                    suggest(field, fields.keys().map(String::as_str).collect(), listing)
+                }))
+            }
             Ty::Node(id) if self.shape.is_any(*id) => return Ty::Any,
             Ty::Node(id) => {
                 if let Some(child) = self.shape.property(*id, field) {

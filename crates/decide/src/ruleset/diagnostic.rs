@@ -69,7 +69,7 @@ pub(super) fn expression_problem(
 /// The file range of `inner` (a range of the value's text) when the value
 /// is written in the file exactly as it reads (a literal string, or a basic
 /// string without escapes); else the whole value.
-pub(super) fn locate(
+pub(crate) fn locate(
     source: &str,
     value: &toml::Spanned<String>,
     inner: &Range<usize>,

@@ -78,7 +78,7 @@ fn message_path(
         Some(Ty::String | Ty::Timestamp) => template::resolve_leaf(path, "a string", template),
         // An item that is itself a list (`each` over a list of lists) is
         // not told apart from an unknown one.
-        Some(Ty::Any | Ty::ListOf(_)) => None,
+        Some(Ty::Any | Ty::ListOf(_) | Ty::Record { .. }) => None,
         None => {
             let range = path.prefix(1);
             let help = match root {

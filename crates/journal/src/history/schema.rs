@@ -139,6 +139,9 @@ CREATE INDEX deliveries_by_formula ON deliveries (formula, planned_at);
 CREATE INDEX deliveries_by_run ON deliveries (run_id);
 ",
     ),
+    // A run made by `retort rerun RUN_ID` names the run it reruns. A new
+    // nullable column changes no earlier query's result.
+    M::up("ALTER TABLE runs ADD COLUMN rerun_of TEXT;"),
 ];
 
 /// Migrates the database of `conn` (at `path`) to [`SCHEMA_VERSION`], all
@@ -199,6 +202,6 @@ mod tests {
     #[test]
     fn the_migrations_are_valid_sql_in_order() {
         Migrations::from_slice(STEPS).validate().unwrap();
-        assert_eq!(SCHEMA_VERSION, 4);
+        assert_eq!(SCHEMA_VERSION, 5);
     }
 }
