@@ -306,7 +306,13 @@ pub fn decide(
 ) -> Decision {
     let at = evaluation.at;
     let seq = state.next_seq.max(1);
-    let tracked = track(evaluation, state, seq);
+    let mut tracked = track(evaluation, state, seq);
+    tracked
+        .findings
+        .extend(crate::finding::rule_error_findings(evaluation));
+    tracked
+        .findings
+        .sort_by(|a, b| (a.priority, &a.fingerprint).cmp(&(b.priority, &b.fingerprint)));
     let mut problems = evaluation.problems();
     problems.extend(evaluation.warnings.iter().cloned());
 

@@ -23,7 +23,7 @@ use thiserror::Error;
 use retort_journal::history::{History, HistoryError};
 
 use crate::lock::{LockError, RunLock};
-use crate::phase::{Phase, write_phase_file};
+use crate::phase::{write_running, Phase, write_phase_file};
 use crate::retention::{self, Pruned, Retention};
 use crate::state::{RunDir, StateDir};
 use retort_agent::session::SessionError;
@@ -226,6 +226,12 @@ pub async fn execute(
 ) -> Result<RunReport, RunError> {
     let clock = Instant::now();
     let _lock = RunLock::acquire(&options.state.lock_file(plan.loaded.formula.name()))?;
+    // No earlier run's outcome may stand for this one: a phase file that
+    // cannot say `PHASE:running` ends the run here, before anything starts.
+    write_running(&plan.phase_file, &plan.run_id).map_err(|source| RunError::Write {
+        path: plan.phase_file.clone(),
+        source,
+    })?;
     let run = RunDir::create(&options.state.runs_dir(), &plan.run_id).map_err(|source| {
         RunError::Write {
             path: plan.run_dir.path().to_path_buf(),
@@ -262,6 +268,11 @@ pub async fn execute(
             Some((Phase::Failed, error.to_string())),
         ),
     };
+    // A gate closed because rules could not be evaluated is no "done".
+    let ending = ending.or_else(|| {
+        (!decision.gate.open && decision.findings.iter().any(|f| f.rule_error))
+            .then(|| (Phase::Failed, decision.gate.reason.clone()))
+    });
     Ok(finish(
         plan,
         &options.state,
@@ -330,15 +341,22 @@ fn finish(
         mut warnings,
         clock,
     } = outcome;
-    let (phase, reason) = match ending {
+    let (mut phase, mut reason) = match ending {
         Some((phase, reason)) => (phase, Some(reason)),
         None => (Phase::Done, None),
     };
+    // An outcome nobody can read is a failure, whatever the steps did.
     if let Err(source) = write_phase_file(&plan.phase_file, phase, reason.as_deref()) {
-        warnings.push(format!(
+        let why = format!(
             "could not write the phase file {}: {source}",
             plan.phase_file.display()
-        ));
+        );
+        reason = Some(match reason {
+            Some(was) => format!("{why} (the run ended {phase}: {was})"),
+            None => format!("{why} (the run ended {phase})"),
+        });
+        phase = Phase::Failed;
+        warnings.push(why);
     }
     if let Err(error) = history.finish_run(
         &plan.run_id,
