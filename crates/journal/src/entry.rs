@@ -31,6 +31,10 @@ pub struct Entry {
     pub steps: Vec<StepLine>,
     /// What the decide phase found and did, for a formula with rules.
     pub decision: Option<Decision>,
+    /// What retort itself noticed or did during the run, one line each
+    /// (a corrupt run history moved aside, a file it could not write),
+    /// shown as `- Note: …` lines under the run line.
+    pub notes: Vec<String>,
 }
 
 /// The decide phase's part of a journal entry: lines already worded by the
@@ -147,6 +151,9 @@ impl Entry {
         if let Some(decision) = &self.decision {
             let _ = writeln!(text, "- Gate: {}", one_line(&decision.gate));
         }
+        for note in &self.notes {
+            let _ = writeln!(text, "- Note: {}", one_line(note));
+        }
         text.push_str("\n### Health status\n");
         if self.health.is_empty() {
             text.push_str("- (no preflight data)\n");
@@ -237,6 +244,7 @@ mod tests {
                 },
             ],
             decision: None,
+            notes: Vec::new(),
         }
     }
 

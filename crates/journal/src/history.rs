@@ -39,11 +39,13 @@
 //! `records.rs` (the rows as Rust values), `rows.rs` (reading and writing
 //! them, shared by the database and its transactions), `transaction.rs`
 //! (a run's writes, in one transaction), `prune.rs` (what
-//! [`History::prune`] removes), `read_only.rs` (opening without writing).
+//! [`History::prune`] removes), `read_only.rs` (opening without writing),
+//! `recover.rs` (a corrupt file moved aside, [`History::open_or_recover`]).
 
 mod prune;
 mod read_only;
 mod records;
+mod recover;
 mod rows;
 mod schema;
 mod transaction;
@@ -59,6 +61,7 @@ pub use records::{
     ActionRunRecord, FindingRecord, FindingStatus, FormulaState, NewProposal, ProposalRecord,
     ProposalStatus, PrunedRows, RunFindingRecord, RunRecord,
 };
+pub use recover::{Recovered, corrupt_name};
 pub use rows::time_text;
 pub use schema::SCHEMA_VERSION;
 pub use transaction::HistoryTransaction;

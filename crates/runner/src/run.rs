@@ -295,7 +295,7 @@ async fn decide_phase(
     options: &RunOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(History, Decision, Vec<String>), RunError> {
-    let mut history = History::open(&history_path(options.state.path()))?;
+    let (mut history, recovered) = History::open_or_recover(&history_path(options.state.path()))?;
     let mut decision = decide::commit(
         &mut history,
         &plan.rules,
@@ -305,10 +305,13 @@ async fn decide_phase(
         &options.cwd,
     )?;
     progress(Progress::Decided(&decision));
-    let warnings = decide::run_actions(&mut decision, &history, &plan.run_id, &mut |action| {
-        progress(Progress::ActionRan(action));
-    })
-    .await;
+    let mut warnings: Vec<String> = recovered.iter().map(ToString::to_string).collect();
+    warnings.extend(
+        decide::run_actions(&mut decision, &history, &plan.run_id, &mut |action| {
+            progress(Progress::ActionRan(action));
+        })
+        .await,
+    );
     Ok((history, decision, warnings))
 }
 
@@ -439,6 +442,7 @@ fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
             })
             .collect(),
         decision: None,
+        notes: report.warnings.clone(),
     }
 }
 
