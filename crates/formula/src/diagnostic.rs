@@ -204,7 +204,9 @@ pub enum FormulaError {
     )]
     #[diagnostic(
         code(retort::formula::utf8),
-        help("TOML files are UTF-8: re-encode the file (`iconv -f LATIN1 -t UTF-8`), or check that the path names a formula and not a binary file")
+        help(
+            "TOML files are UTF-8: re-encode the file (`iconv -f LATIN1 -t UTF-8`), or check that the path names a formula and not a binary file"
+        )
     )]
     NotUtf8 {
         /// The path given.

@@ -94,12 +94,16 @@ pub fn append(dir: &Path, entry: &Entry) -> Result<PathBuf, JournalError> {
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(dir)
         .map_err(fail)?;
+    // The journal describes the factory: the file is its owner's only.
+    let mut file = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new().create(true).append(true),
+        0o600,
+    )
+    .open(&path)
+    .map_err(fail)?;
     let mut text = String::new();
     if file.metadata().map_err(fail)?.len() > 0 {
         text.push('\n');

@@ -157,10 +157,11 @@ pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan
     let snapshot = match &options.snapshot {
         Some(path) => read_snapshot(path)?,
         None => {
-            let preflight = options
+            let mut preflight = options
                 .preflight
                 .clone()
                 .configure(&formula.preflight, &options.cwd);
+            preflight.secret_env.clone_from(&formula.secrets.env);
             retort_preflight::collect(&preflight).await
         }
     };

@@ -23,8 +23,9 @@ use thiserror::Error;
 use retort_journal::history::{History, HistoryError};
 
 use crate::lock::{LockError, RunLock};
-use crate::phase::{write_running, Phase, write_phase_file};
+use crate::phase::{Phase, write_phase_file, write_running};
 use crate::retention::{self, Pruned, Retention};
+use crate::state::PRIVATE_DIR;
 use crate::state::{RunDir, StateDir};
 use retort_agent::session::SessionError;
 use retort_decide::decide::{self, Decision, PlannedAction, history_path};
@@ -34,6 +35,7 @@ use retort_formula::diagnostic::FormulaError;
 use retort_formula::formula::Backend;
 use retort_os::atomic::write_atomic;
 use retort_prompt::prompt::PromptError;
+use std::os::unix::fs::PermissionsExt;
 
 use crate::agent_phase::{Agents, agent_phase, skipped};
 pub use crate::plan::{Plan, RunOptions, SessionPlan, prepare, read_snapshot};
@@ -225,6 +227,10 @@ pub async fn execute(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<RunReport, RunError> {
     let clock = Instant::now();
+    options
+        .state
+        .prepare()
+        .map_err(|(path, source)| RunError::Write { path, source })?;
     let _lock = RunLock::acquire(&options.state.lock_file(plan.loaded.formula.name()))?;
     // No earlier run's outcome may stand for this one: a phase file that
     // cannot say `PHASE:running` ends the run here, before anything starts.
@@ -238,6 +244,7 @@ pub async fn execute(
             source,
         }
     })?;
+    let _ = std::fs::set_permissions(run.path(), PermissionsExt::from_mode(PRIVATE_DIR));
     let snapshot_json = serde_json::to_vec_pretty(&plan.snapshot).unwrap_or_default();
     write_file(&run.snapshot_file(), &snapshot_json)?;
 
