@@ -347,8 +347,8 @@ pub const SAMPLE_ERRORS: usize = 100;
 
 /// When `text` is longer than [`SAMPLE_ABOVE`] and its first
 /// [`SAMPLE_BYTES`] (up to a line's end) hold at least [`SAMPLE_ERRORS`]
-/// syntax errors: those errors, and one more saying that the check stopped
-/// there. The `toml` crate keeps a token and an event per token of the
+/// syntax errors: the first `SAMPLE_ERRORS - 1` of them, and one more
+/// saying that the check stopped there and how many the sample had. The `toml` crate keeps a token and an event per token of the
 /// whole text in memory, so a 50 MB log passed by mistake cost 1 GB and
 /// 680,000 errors; this costs a parse of 64 KiB.
 fn not_a_formula(text: &str) -> Option<Vec<Problem>> {
@@ -365,7 +365,13 @@ fn not_a_formula(text: &str) -> Option<Vec<Problem>> {
         return None;
     }
     let lines = text[..cut].matches('\n').count();
-    let mut problems: Vec<Problem> = errors.iter().map(toml_problem).collect();
+    // The first errors and the note: as many problems as `retort check`
+    // prints of a file, so that the note is among them.
+    let mut problems: Vec<Problem> = errors
+        .iter()
+        .take(SAMPLE_ERRORS - 1)
+        .map(toml_problem)
+        .collect();
     problems.push(Problem::Toml {
         message: format!(
             "the check stopped at line {}: the first {lines} lines have {} syntax errors, so \
