@@ -129,7 +129,12 @@ fn a_50_mb_log_passed_to_check_prints_kilobytes_in_bounded_memory() {
     write(&log, &log_lines(line_count));
     let (output, peak_kib) = run_measured(retort(&sandbox, &["check", log.to_str().unwrap()]));
     let text = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{}", &text[..text.len().min(2000)]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        &text[..text.len().min(2000)]
+    );
     assert!(
         output.stdout.len() + output.stderr.len() < 100 * 1024,
         "printed {} bytes",
@@ -153,7 +158,12 @@ fn an_excerpt_of_a_very_long_line_is_its_neighbourhood() {
         .output()
         .unwrap();
     let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{}", &err[..err.len().min(2000)]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
     assert!(err.contains("one-line.toml:1:1048577"), "{err}");
     assert!(
         output.stderr.len() < 4 * 1024,
@@ -200,9 +210,12 @@ fn a_file_that_is_not_utf8_is_located_by_line_and_column() {
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("is not UTF-8: line 2, column 19"), "{err}");
-    let json = retort(&sandbox, &["check", file.to_str().unwrap(), "--format", "json"])
-        .output()
-        .unwrap();
+    let json = retort(
+        &sandbox,
+        &["check", file.to_str().unwrap(), "--format", "json"],
+    )
+    .output()
+    .unwrap();
     let diagnostics: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
     assert_eq!(diagnostics[0]["line"], 2, "{diagnostics}");
     assert_eq!(diagnostics[0]["column"], 19, "{diagnostics}");
@@ -441,7 +454,11 @@ description = "Look at the factory."
     );
     // The action outlives the killed run (ending it is the runner's
     // SIGKILL recovery, not tested here): end it.
-    if let Ok(pid) = std::fs::read_to_string(&marker).unwrap().trim().parse::<i32>() {
+    if let Ok(pid) = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse::<i32>()
+    {
         // SAFETY: kill(2) on the action's process, which this test started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
@@ -476,7 +493,10 @@ fn a_corrupt_history_is_moved_aside_and_the_run_goes_on() {
         .output()
         .unwrap();
     let out = stdout(&dry);
-    assert!(out.contains("history.sqlite: file is not a database"), "{out}");
+    assert!(
+        out.contains("history.sqlite: file is not a database"),
+        "{out}"
+    );
     assert!(out.contains("a run moves it aside as"), "{out}");
 
     let run = retort(&sandbox, &[]).args(args(&[])).output().unwrap();
