@@ -227,11 +227,11 @@ pub async fn execute(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<RunReport, RunError> {
     let clock = Instant::now();
+    let _lock = RunLock::acquire(&options.state.lock_file(plan.loaded.formula.name()))?;
     options
         .state
         .prepare()
         .map_err(|(path, source)| RunError::Write { path, source })?;
-    let _lock = RunLock::acquire(&options.state.lock_file(plan.loaded.formula.name()))?;
     // No earlier run's outcome may stand for this one: a phase file that
     // cannot say `PHASE:running` ends the run here, before anything starts.
     write_running(&plan.phase_file, &plan.run_id).map_err(|source| RunError::Write {
