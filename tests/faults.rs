@@ -659,4 +659,26 @@ fn the_state_directory_is_private() {
     ] {
         assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
+
+    // A state directory that exists already (it may be shared: `.`,
+    // `/tmp`) keeps its mode; retort's own parts in it are private.
+    let shared = sandbox.state();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = retort(
+        &sandbox,
+        &[
+            "run",
+            formula.to_str().unwrap(),
+            "--snapshot",
+            snapshot.to_str().unwrap(),
+            "--state-dir",
+            shared.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(mode(&shared), 0o755);
+    assert_eq!(mode(&shared.join("runs")), 0o700);
+    assert_eq!(mode(&shared.join("history.sqlite")), 0o600);
 }

@@ -227,11 +227,10 @@ pub async fn execute(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<RunReport, RunError> {
     let clock = Instant::now();
+    let write_error = |(path, source)| RunError::Write { path, source };
+    options.state.create().map_err(write_error)?;
     let _lock = RunLock::acquire(&options.state.lock_file(plan.loaded.formula.name()))?;
-    options
-        .state
-        .prepare()
-        .map_err(|(path, source)| RunError::Write { path, source })?;
+    options.state.prepare().map_err(write_error)?;
     // No earlier run's outcome may stand for this one: a phase file that
     // cannot say `PHASE:running` ends the run here, before anything starts.
     write_running(&plan.phase_file, &plan.run_id).map_err(|source| RunError::Write {

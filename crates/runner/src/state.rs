@@ -101,7 +101,8 @@ impl StateDir {
     }
 
     /// Makes the state directory private before a run writes into it: the
-    /// directory and its `runs/` and `journal/` are created (or set) mode
+    /// directory is created mode 0700 when missing (an existing one keeps
+    /// its mode), its `runs/` and `journal/` are created (or set) mode
     /// 0700, and `history.sqlite` is created empty with mode 0600 (SQLite
     /// gives its `-wal` and `-shm` files the database's mode), or set 0600
     /// when an older retort left it 0644. Snapshots, prompts, findings and
@@ -112,15 +113,17 @@ impl StateDir {
     /// # Errors
     /// The I/O error, with the path it concerns.
     pub fn prepare(&self) -> Result<(), (PathBuf, std::io::Error)> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        // The state directory itself is created private but, when it
+        // exists, left as it is: `--state-dir` may name a directory that is
+        // not retort's alone (`.`, `/tmp`), whose mode is not retort's to
+        // change. What retort keeps lives in its own subdirectories.
         for dir in [self.0.clone(), self.runs_dir(), self.0.join("journal")] {
             let fail = |error| (dir.clone(), error);
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(PRIVATE_DIR)
-                .create(&dir)
-                .map_err(fail)?;
-            set_mode(&dir, PRIVATE_DIR).map_err(fail)?;
+            create_private(&dir).map_err(fail)?;
+            if dir != self.0 {
+                set_mode(&dir, PRIVATE_DIR).map_err(fail)?;
+            }
         }
         let history = self.0.join(retort_journal::history::HISTORY_FILE);
         let fail = |error| (history.clone(), error);
@@ -145,6 +148,25 @@ impl StateDir {
         }
         Ok(())
     }
+
+    /// Creates the state directory, mode 0700, when it is missing (before
+    /// the run lock, whose file is in it); an existing one is left as it is.
+    ///
+    /// # Errors
+    /// The I/O error, with the path.
+    pub fn create(&self) -> Result<(), (PathBuf, std::io::Error)> {
+        create_private(&self.0).map_err(|error| (self.0.clone(), error))
+    }
+}
+
+/// Creates `dir` and its missing parents, mode [`PRIVATE_DIR`]; nothing
+/// when it exists.
+fn create_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR)
+        .create(dir)
 }
 
 /// The mode of retort's directories in the state directory: 0700.
