@@ -54,6 +54,10 @@ pub enum Command {
         /// Set a formula variable (repeatable).
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
+        /// Print every problem; by default at most 100 a file are printed,
+        /// then a line saying how many more there are.
+        #[arg(long)]
+        all: bool,
     },
 
     /// Draw a formula's step DAG.

@@ -63,11 +63,13 @@ async fn dispatch(command: Command) -> u8 {
             format,
             deny,
             vars,
+            all,
         } => commands::check::check(
             &paths,
             format,
             deny.contains(&cli::Deny::Warnings),
             vars.into_iter().collect(),
+            (!all).then_some(commands::check::SHOWN_PER_FILE),
         ),
         Command::Graph { formula, format } => commands::graph::graph(&formula, format),
         Command::Rerun {

@@ -432,9 +432,10 @@ fn a_run_does_not_overlap_the_formulas_run_in_progress() {
         )),
         "{message}"
     );
+    let phase = std::fs::read_to_string(state.join("run-supervisor.phase")).unwrap();
     assert!(
-        !state.join("run-supervisor.phase").exists(),
-        "the phase file is the first run's"
+        phase.starts_with("PHASE:running\nRun: "),
+        "the phase file is the first run's: {phase}"
     );
     assert_eq!(sandbox.tmux_sessions().len(), 1, "no second session");
 

@@ -190,8 +190,9 @@ fn crontab_entry_runs_the_formula_as_cron_would_quietly_with_its_secrets() {
     let result = &snapshot["commands"]["results"][0];
     assert_eq!(
         result["stdout"].as_str().unwrap(),
-        format!("{}\ns3cr3t value", sandbox.work().display()),
-        "the run started in the working directory with the env file's variables: {result:#}"
+        format!("{}\n[redacted]", sandbox.work().display()),
+        "the run started in the working directory with the env file's variables (a secret's \
+         value redacted in the snapshot): {result:#}"
     );
 }
 

@@ -42,14 +42,22 @@ struct JsonLabel {
     message: String,
 }
 
-/// Checks every formula under `paths` and prints every diagnostic. Returns
-/// the exit status: 1 when any error (or, with `deny_warnings`, any
-/// warning), else 0 (2 when a path does not exist).
+/// The most problems `retort check` prints for one file unless `--all`:
+/// 100. A file that is not a formula at all (a log passed by mistake) has
+/// one per line; the count of the rest is printed instead.
+pub const SHOWN_PER_FILE: usize = 100;
+
+/// Checks every formula under `paths` and prints its diagnostics: all of
+/// them, or the first `shown` (in file order) of each file and how many
+/// more there are. Returns the exit status: 1 when any error (or, with
+/// `deny_warnings`, any warning), else 0 (2 when a path does not exist).
+/// The counts in the closing line are of every problem, shown or not.
 pub fn check(
     paths: &[PathBuf],
     format: CheckFormat,
     deny_warnings: bool,
     vars: BTreeMap<String, String>,
+    shown: Option<usize>,
 ) -> u8 {
     let found = match formula_files(paths) {
         Ok(found) => found,
@@ -65,9 +73,10 @@ pub fn check(
     };
     let mut json = Vec::new();
     let (mut errors, mut warnings) = (0, 0);
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     for file in &files {
         match check_file(file, &options) {
-            Ok(checked) => {
+            Ok(mut checked) => {
                 for problem in &checked.problems {
                     if problem.is_error() {
                         errors += 1;
@@ -75,9 +84,20 @@ pub fn check(
                         warnings += 1;
                     }
                 }
+                let total = checked.problems.len();
+                let kept = shown.unwrap_or(total).min(total);
+                checked.problems.truncate(kept);
                 match format {
                     CheckFormat::Text => print_text(checked),
                     CheckFormat::Json => json.extend(to_json(&checked)),
+                }
+                if total > kept {
+                    let more = total - kept;
+                    eprintln!(
+                        "… and {more} more {} in {} (--all prints every one)",
+                        if more == 1 { "problem" } else { "problems" },
+                        file.display()
+                    );
                 }
             }
             Err(error) => {
@@ -89,7 +109,6 @@ pub fn check(
             }
         }
     }
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let skipped = match found.skipped {
         0 => String::new(),
         n => format!(", skipped {}", plural(n, "other TOML file")),
@@ -180,16 +199,20 @@ fn to_json(checked: &Checked) -> Vec<JsonDiagnostic> {
 }
 
 fn read_error(file: &Path, error: &FormulaError) -> JsonDiagnostic {
+    let (line, column) = match error {
+        FormulaError::NotUtf8 { line, column, .. } => (*line, *column),
+        _ => (0, 0),
+    };
     JsonDiagnostic {
         file: file.display().to_string(),
-        line: 0,
-        column: 0,
+        line,
+        column,
         severity: "error",
         code: error.code().map(|c| c.to_string()).unwrap_or_default(),
         message: error.to_string(),
         help: error.help().map(|h| h.to_string()),
-        end_line: 0,
-        end_column: 0,
+        end_line: line,
+        end_column: column,
         labels: Vec::new(),
     }
 }

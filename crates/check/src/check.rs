@@ -39,7 +39,9 @@ use toml::de::{DeTable, DeValue};
 
 use retort_decide::ruleset::RuleSet;
 use retort_formula::dag::StepDag;
-use retort_formula::diagnostic::{FormulaError, InvalidFormula, Problem, SourceFile, span};
+use retort_formula::diagnostic::{
+    FormulaError, InvalidFormula, Problem, SourceFile, read_formula_text, span,
+};
 use retort_formula::document;
 use retort_formula::formula::{Backend, Formula, LoadedFormula, formula_shape};
 use retort_formula::shape::closest;
@@ -189,13 +191,12 @@ fn check_notify(formula: &Formula) -> Vec<Problem> {
 /// Reads and checks the formula at `path`.
 ///
 /// # Errors
-/// [`FormulaError::Read`] when the file cannot be read; every other
-/// problem is in the [`Checked`].
+/// [`FormulaError::Read`] when the file cannot be read,
+/// [`FormulaError::NotUtf8`] (with the line and column of the first
+/// invalid byte) when it is not UTF-8; every other problem is in the
+/// [`Checked`].
 pub fn check_file(path: &Path, options: &CheckOptions) -> Result<Checked, FormulaError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FormulaError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_formula_text(path)?;
     Ok(check_source(path, text, options))
 }
 
@@ -348,6 +349,10 @@ pub fn begin(path: &Path, text: String, options: &CheckOptions) -> Begun {
     };
     let text = source.text();
 
+    if let Some(problems) = not_a_formula(text) {
+        checked.problems = problems;
+        return Begun::stopped(checked);
+    }
     let (mut document, syntax_errors) = document::parse(text);
     checked.problems = syntax_errors.iter().map(toml_problem).collect();
     // A syntax error inside a value leaves the rest of the document as
@@ -451,6 +456,61 @@ pub fn begin(path: &Path, text: String, options: &CheckOptions) -> Begun {
         var_spans,
         unreliable,
     }
+}
+
+/// Texts longer than this (1 MiB) have their first [`SAMPLE_BYTES`] parsed
+/// on their own first, see [`not_a_formula`].
+pub const SAMPLE_ABOVE: usize = 1024 * 1024;
+
+/// How much of a long text is parsed first: 64 KiB.
+pub const SAMPLE_BYTES: usize = 64 * 1024;
+
+/// The syntax errors in the first [`SAMPLE_BYTES`] that make a long text
+/// "not a formula": 100, about one every 650 bytes. (A formula cut there
+/// has at most a few: an unclosed string or array at the cut.)
+pub const SAMPLE_ERRORS: usize = 100;
+
+/// When `text` is longer than [`SAMPLE_ABOVE`] and its first
+/// [`SAMPLE_BYTES`] (up to a line's end) hold at least [`SAMPLE_ERRORS`]
+/// syntax errors: the first `SAMPLE_ERRORS - 1` of them, and one more
+/// saying that the check stopped there and how many the sample had. The `toml` crate keeps a token and an event per token of the
+/// whole text in memory, so a 50 MB log passed by mistake cost 1 GB and
+/// 680,000 errors; this costs a parse of 64 KiB.
+fn not_a_formula(text: &str) -> Option<Vec<Problem>> {
+    if text.len() <= SAMPLE_ABOVE {
+        return None;
+    }
+    let mut cut = SAMPLE_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let cut = text[..cut].rfind('\n').map_or(cut, |at| at + 1);
+    let (_, errors) = toml::de::DeTable::parse_recoverable(&text[..cut]);
+    if errors.len() < SAMPLE_ERRORS {
+        return None;
+    }
+    let lines = text[..cut].matches('\n').count();
+    // The first errors and the note: as many problems as `retort check`
+    // prints of a file, so that the note is among them.
+    let mut problems: Vec<Problem> = errors
+        .iter()
+        .take(SAMPLE_ERRORS - 1)
+        .map(toml_problem)
+        .collect();
+    problems.push(Problem::Toml {
+        message: format!(
+            "the check stopped at line {}: the first {lines} lines have {} syntax errors, so \
+             this file ({} bytes) is not read as a formula",
+            lines + 1,
+            errors.len(),
+            text.len()
+        ),
+        span: span(cut..cut),
+        help: Some(
+            "check the path: a formula is a TOML file with [[steps]] or [[rules]]".to_string(),
+        ),
+    });
+    Some(problems)
 }
 
 /// The byte spans of every value in `document` that is not a table (an
@@ -584,13 +644,11 @@ fn resolve_vars(
 /// `--var`s), returning it when it has no errors.
 ///
 /// # Errors
-/// [`FormulaError::Read`] when the file cannot be read or is not UTF-8;
+/// [`FormulaError::Read`] when the file cannot be read,
+/// [`FormulaError::NotUtf8`] when it is not UTF-8;
 /// [`FormulaError::Invalid`] with every problem when it has errors.
 pub fn load(path: &Path) -> Result<LoadedFormula, FormulaError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FormulaError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_formula_text(path)?;
     parse_source(path, text)
 }
 

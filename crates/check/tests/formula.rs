@@ -180,6 +180,7 @@ fn the_reference_documents_every_key_of_the_schema() {
         "Action",
         "GateSection",
         "HistorySection",
+        "SecretsSection",
         "ScreenSection",
         "BudgetSection",
     ] {

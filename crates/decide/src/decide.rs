@@ -306,7 +306,13 @@ pub fn decide(
 ) -> Decision {
     let at = evaluation.at;
     let seq = state.next_seq.max(1);
-    let tracked = track(evaluation, state, seq);
+    let mut tracked = track(evaluation, state, seq);
+    tracked
+        .findings
+        .extend(crate::finding::rule_error_findings(evaluation));
+    tracked
+        .findings
+        .sort_by(|a, b| (a.priority, &a.fingerprint).cmp(&(b.priority, &b.fingerprint)));
     let mut problems = evaluation.problems();
     problems.extend(evaluation.warnings.iter().cloned());
 
@@ -407,6 +413,14 @@ pub fn preview(
         .and_then(|h| h.map(|h| h.state(formula)).transpose())
     {
         Ok(state) => (state.unwrap_or_default(), None),
+        Err(error) if error.is_corrupt() => (
+            FormulaState::default(),
+            Some(format!(
+                "{error}: the history is corrupt; a run moves it aside as {} and starts a \
+                 new one; deciding as if there were no history",
+                retort_journal::history::corrupt_name(history, chrono::Utc::now()).display()
+            )),
+        ),
         Err(error) => (
             FormulaState::default(),
             Some(format!("{error}; deciding as if there were no history")),

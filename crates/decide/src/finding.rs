@@ -77,6 +77,45 @@ pub struct Finding {
     /// The list item, for templates of actions (not serialised).
     #[serde(skip)]
     pub item: Option<serde_json::Value>,
+    /// Whether this finding says that its rule could not be evaluated this
+    /// run (see [`rule_error_findings`]): not tracked across runs, never
+    /// acted on, and the gate's `on_error` decides what it does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rule_error: bool,
+}
+
+/// One finding per rule of `evaluation` that could not be evaluated
+/// ([`RuleStatus::Failed`]: its CEL failed, or a section it reads was
+/// collected with status `error`): fingerprint `RULE!error`, the rule's
+/// own priority (a P0 rule that cannot be evaluated may be hiding a P0),
+/// message "rule `RULE` could not be evaluated: WHY", firing and new. A
+/// rule skipped because its section is `unavailable` (the source does not
+/// exist here) gives none.
+pub fn rule_error_findings(evaluation: &Evaluation) -> Vec<Finding> {
+    evaluation
+        .rules
+        .iter()
+        .filter_map(|rule| match &rule.status {
+            RuleStatus::Failed(why) => Some(Finding {
+                fingerprint: format!("{}!error", rule.id),
+                rule: rule.id.clone(),
+                label: None,
+                priority: rule.priority,
+                message: format!("rule `{}` could not be evaluated: {why}", rule.id),
+                state: FindingState::Firing,
+                new: true,
+                consecutive: 1,
+                needed: 1,
+                first_seen: evaluation.at,
+                fired_at: Some(evaluation.at),
+                resolved_at: None,
+                action: None,
+                item: None,
+                rule_error: true,
+            }),
+            RuleStatus::Evaluated | RuleStatus::Skipped(_) => None,
+        })
+        .collect()
 }
 
 impl Finding {
@@ -220,6 +259,7 @@ pub fn track(evaluation: &Evaluation, state: &FormulaState, seq: i64) -> Tracked
             resolved_at: None,
             action: rule.action.clone(),
             item: observed.item.clone(),
+            rule_error: false,
         });
     }
 
@@ -268,6 +308,7 @@ pub fn track(evaluation: &Evaluation, state: &FormulaState, seq: i64) -> Tracked
                     resolved_at: Some(at),
                     action: rule.action.clone(),
                     item: None,
+                    rule_error: false,
                 });
             }
         }

@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use retort_formula::gate::{GateMode, GateSection};
+use retort_formula::gate::{GateMode, GateSection, OnError};
 
 use crate::finding::{Finding, FindingState};
 
@@ -36,9 +36,30 @@ impl GateDecision {
 }
 
 /// Decides from this run's findings, by `section` (the formula's `[gate]`)
-/// for a formula with (`has_rules`) or without rules.
+/// for a formula with (`has_rules`) or without rules. Findings that say a
+/// rule could not be evaluated ([`Finding::rule_error`]) decide first, by
+/// `on_error`: open, or closed with a reason that names them (never
+/// "healthy").
 pub fn decide(section: &GateSection, has_rules: bool, findings: &[Finding]) -> GateDecision {
     let mode = section.mode(has_rules);
+    let errors: Vec<&Finding> = findings.iter().filter(|f| f.rule_error).collect();
+    if !errors.is_empty() && mode != GateMode::Always {
+        let rules: Vec<&str> = errors.iter().map(|f| f.rule.as_str()).collect();
+        let reason = format!(
+            "{} rule{} could not be evaluated: {} ({})",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            rules.join(", "),
+            match section.on_error.unwrap_or_default() {
+                OnError::Open => "on_error = \"open\"",
+                OnError::Closed => "on_error = \"closed\"",
+            }
+        );
+        let open = section.on_error.unwrap_or_default() == OnError::Open;
+        return GateDecision { mode, open, reason };
+    }
+    let findings: Vec<Finding> = findings.iter().filter(|f| !f.rule_error).cloned().collect();
+    let findings = findings.as_slice();
     let alerts = |f: &&Finding| f.priority.is_alert();
     let firing: Vec<&Finding> = findings
         .iter()

@@ -276,7 +276,9 @@ fn a_rule_over_an_uncollected_section_keeps_its_findings_as_they_were() {
     };
     assert_eq!(findings(&replay.run(crisis)), ["memory-crisis:new"]);
 
-    // Preflight failed: the zeros it reports are not a crisis, nor a recovery.
+    // Preflight failed: the zeros it reports are not a crisis, nor a
+    // recovery; nor is the run healthy: each rule is a finding saying it
+    // could not be evaluated, and the gate opens (`on_error` = "open").
     let blind = replay.run(State {
         minute: 20,
         ram: 0,
@@ -284,10 +286,26 @@ fn a_rule_over_an_uncollected_section_keeps_its_findings_as_they_were() {
         load: 0.0,
         blind: true,
     });
-    assert_eq!(findings(&blind), Vec::<String>::new());
+    assert_eq!(
+        findings(&blind),
+        [
+            "memory-crisis!error:new",
+            "disk-pressure!error:new",
+            "load-note!error:new"
+        ]
+    );
+    assert_eq!(
+        blind.findings[0].message,
+        "rule `memory-crisis` could not be evaluated: `system` was not collected (error: timed out)"
+    );
+    assert!(blind.gate.open);
+    assert_eq!(
+        blind.gate.reason,
+        "3 rules could not be evaluated: memory-crisis, disk-pressure, load-note (on_error = \"open\")"
+    );
     assert_eq!(
         blind.problems[0],
-        "memory-crisis, disk-pressure, load-note: not evaluated: `system` was not collected (error: timed out)"
+        "memory-crisis: failed: `system` was not collected (error: timed out)"
     );
 
     let back = replay.run(State {

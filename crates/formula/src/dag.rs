@@ -2,9 +2,12 @@
 //! topological order.
 //!
 //! Built with `petgraph`. An edge runs from a step to each step that needs
-//! it. Cycles are found as strongly connected components (Tarjan), and each
-//! is reported as its whole path (`a → b → c → a`) with the `needs` entry of
-//! every edge, because a topological sort alone names only one node.
+//! it. Cycles are found as strongly connected components (Kosaraju's
+//! algorithm, whose depth-first searches keep their own stack: petgraph's
+//! Tarjan recurses once per step of a path, so a valid chain of 100,000
+//! `needs` overflowed the main thread's stack), and each is reported as its
+//! whole path (`a → b → c → a`) with the `needs` entry of every edge,
+//! because a topological sort alone names only one node.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
@@ -12,7 +15,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
 use miette::LabeledSpan;
 use petgraph::Direction;
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::diagnostic::{Problem, span};
@@ -137,7 +140,7 @@ fn stable_topological_order(graph: &DiGraph<usize, usize>) -> Vec<usize> {
 
 /// One [`Problem::Cycle`] per strongly connected component of more than one step.
 fn cycles(formula: &Formula, graph: &DiGraph<usize, usize>) -> Vec<Problem> {
-    let mut components: Vec<Vec<NodeIndex>> = tarjan_scc(graph)
+    let mut components: Vec<Vec<NodeIndex>> = kosaraju_scc(graph)
         .into_iter()
         .filter(|c| c.len() > 1)
         .collect();

@@ -48,6 +48,7 @@ use crate::duration::HumanDuration;
 use crate::gate::GateSection;
 use crate::history::HistorySection;
 use crate::rule::Rule;
+use crate::secrets::SecretsSection;
 use crate::shape::Shape;
 
 /// How long a step may run when its formula gives no `timeout`: 30 minutes.
@@ -106,6 +107,10 @@ pub struct Formula {
     /// `retort_runner::retention`).
     #[serde(default)]
     pub history: HistorySection,
+    /// More environment variables whose values are secret (`[secrets]
+    /// env`; see [`crate::secrets`]).
+    #[serde(default)]
+    pub secrets: SecretsSection,
     /// The formula's own data (`[meta]`: owner, links, anything its
     /// readers or other tools want), which retort does not read but passes
     /// to templates as `meta` (`{{ meta.owner }}`). Any TOML values.

@@ -5,6 +5,7 @@
 //! [gate]
 //! agent = "on-findings"     # "always" | "on-findings" | "on-new-findings"
 //! open_on_resolved = true   # also open in the run where a finding resolves
+//! on_error = "open"         # "open" | "closed": a rule that could not be evaluated
 //! ```
 //!
 //! | `agent`           | the gate opens when …                                   |
@@ -18,6 +19,18 @@
 //! and pending findings (whose rule's `for` is not yet met) never open it.
 //! The default is `on-findings` for a formula with rules and `always` for
 //! one without, so formulas written before rules existed run as before.
+//!
+//! A rule that could not be evaluated this run (its CEL failed, e.g. a
+//! `--var` that makes a threshold non-numeric, or a section it reads whose
+//! collector reported `error`) is never "healthy": it becomes a finding of
+//! its own, "rule `X` could not be evaluated: …", with the rule's priority
+//! (a P0 rule that cannot be evaluated may be hiding a P0). `on_error`
+//! says what the gate does then: `"open"` (the default) starts the agent,
+//! which sees the finding and can look for itself (retort cannot tell that
+//! the factory is healthy); `"closed"` starts no agent and the run ends
+//! `PHASE:failed` (exit status 1) with the rules in its reason, so that
+//! cron mails the operator. A section that is `unavailable` (no Docker
+//! daemon, no forge configured) is not an error: its rules are skipped.
 
 //!
 //! This module is the table's TOML shape; the decision is `retort-decide`'s.
@@ -36,6 +49,31 @@ pub struct GateSection {
     /// Whether a finding resolving opens the gate too. Default `true`.
     #[serde(default)]
     pub open_on_resolved: Option<bool>,
+    /// What a rule that could not be evaluated does to the gate. Default
+    /// `open`.
+    #[serde(default)]
+    pub on_error: Option<OnError>,
+}
+
+/// What a rule that could not be evaluated does to the gate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// The gate opens: the agent starts and sees the finding.
+    #[default]
+    Open,
+    /// The gate stays closed and the run ends `PHASE:failed`.
+    Closed,
+}
+
+impl OnError {
+    /// `open` or `closed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnError::Open => "open",
+            OnError::Closed => "closed",
+        }
+    }
 }
 
 /// When the agent starts.

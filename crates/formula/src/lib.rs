@@ -5,7 +5,8 @@
 //! files), its [`structure`] checked against its [`shape`] (the JSON Schema
 //! of [`formula::Formula`], compiled), Tera [`template`] analysis, the typed
 //! model ([`formula`]: steps, vars, `[agent]`, `[context]`, and the TOML
-//! shape of every section: [`rule`], [`action`], [`gate`], [`history`]),
+//! shape of every section: [`rule`], [`action`], [`gate`], [`history`],
+//! [`secrets`]),
 //! [`duration`]s as people write them, [`diagnostic`]s rendered like a
 //! compiler's, [`unknown_key`]s judged as cargo judges unused manifest
 //! keys, the step [`dag`] (topological order, cycles) and its
@@ -31,6 +32,7 @@ pub mod gate;
 pub mod graph;
 pub mod history;
 pub mod rule;
+pub mod secrets;
 pub mod sessions;
 pub mod shape;
 pub mod stand_in;

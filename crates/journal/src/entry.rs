@@ -34,6 +34,10 @@ pub struct Entry {
     /// What the agent spent, worded ([`crate::spend::RunSpend::describe`]);
     /// none when no agent reported it.
     pub usage: Option<String>,
+    /// What retort itself noticed or did during the run, one line each
+    /// (a corrupt run history moved aside, a file it could not write),
+    /// shown as `- Note: …` lines under the run line.
+    pub notes: Vec<String>,
 }
 
 /// The decide phase's part of a journal entry: lines already worded by the
@@ -95,12 +99,16 @@ pub fn append(dir: &Path, entry: &Entry) -> Result<PathBuf, JournalError> {
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(dir)
         .map_err(fail)?;
+    // The journal describes the factory: the file is its owner's only.
+    let mut file = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new().create(true).append(true),
+        0o600,
+    )
+    .open(&path)
+    .map_err(fail)?;
     let mut text = String::new();
     if file.metadata().map_err(fail)?.len() > 0 {
         text.push('\n');
@@ -156,6 +164,9 @@ impl Entry {
         }
         if let Some(usage) = &self.usage {
             let _ = writeln!(text, "- Usage: {}", one_line(usage));
+        }
+        for note in &self.notes {
+            let _ = writeln!(text, "- Note: {}", one_line(note));
         }
         text.push_str("\n### Health status\n");
         if self.health.is_empty() {
@@ -259,6 +270,7 @@ mod tests {
             ],
             decision: None,
             usage: Some("2000 in, 100 out, cache 0 written / 0 read tokens; $0.0075".into()),
+            notes: Vec::new(),
         }
     }
 

@@ -41,13 +41,15 @@
 //! queries for looking back), `deliveries.rs` (notification deliveries), `rows.rs` (reading and writing
 //! them, shared by the database and its transactions), `transaction.rs`
 //! (a run's writes, in one transaction), `prune.rs` (what
-//! [`History::prune`] removes), `read_only.rs` (opening without writing).
+//! [`History::prune`] removes), `read_only.rs` (opening without writing),
+//! `recover.rs` (a corrupt file moved aside, [`History::open_or_recover`]).
 
 mod deliveries;
 mod prune;
 mod queries;
 mod read_only;
 mod records;
+mod recover;
 mod rows;
 mod schema;
 mod transaction;
@@ -64,6 +66,7 @@ pub use records::{
     ActionRunRecord, FindingRecord, FindingStatus, FormulaState, NewProposal, ProposalRecord,
     ProposalStatus, PrunedRows, RunFindingRecord, RunRecord,
 };
+pub use recover::{Recovered, corrupt_name};
 pub use rows::time_text;
 pub use schema::SCHEMA_VERSION;
 pub use transaction::HistoryTransaction;

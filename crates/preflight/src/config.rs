@@ -46,6 +46,10 @@ pub struct Config {
     pub ci: Option<CiConfig>,
     /// The formula's own commands, run in this order. Default: none.
     pub commands: Vec<CommandConfig>,
+    /// Names of environment variables whose values are secret, besides
+    /// those whose names say so (`retort_os::redact`): the formula's
+    /// `[secrets] env`. Default: none.
+    pub secret_env: Vec<String>,
 }
 
 impl Default for Config {
@@ -64,6 +68,7 @@ impl Default for Config {
             forge: None,
             ci: None,
             commands: Vec::new(),
+            secret_env: Vec::new(),
         }
     }
 }

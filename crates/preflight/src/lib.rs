@@ -60,6 +60,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use retort_os::redact::Redactor;
 use tokio::sync::oneshot;
 
 pub use ci::{CiSection, Pipeline};
@@ -215,7 +216,7 @@ pub async fn collect(config: &Config) -> Snapshot {
         commands
     );
 
-    Snapshot {
+    let snapshot = Snapshot {
         collected_at,
         hostname: system::hostname(),
         duration_ms: millis(started.elapsed()),
@@ -230,7 +231,39 @@ pub async fn collect(config: &Config) -> Snapshot {
         forge,
         ci,
         commands,
+    };
+    redact(snapshot, &Redactor::from_env(&config.secret_env))
+}
+
+/// `snapshot` with every secret value `redactor` knows and every URL's
+/// user information replaced by `[redacted]`, in every string of it (the
+/// forge's URL, the command lines of the largest processes, command
+/// output, log lines, …): what is saved as `snapshot.json` and shown to
+/// the agent never holds them. Through its JSON form; should that not read
+/// back (it always does: `--snapshot` reads the same form), the strings
+/// known to carry secrets are redacted one by one instead.
+pub fn redact(snapshot: Snapshot, redactor: &Redactor) -> Snapshot {
+    let Ok(mut json) = serde_json::to_value(&snapshot) else {
+        return redact_known(snapshot, redactor);
+    };
+    redactor.redact_json(&mut json);
+    match serde_json::from_value(json) {
+        Ok(redacted) => redacted,
+        Err(_) => redact_known(snapshot, redactor),
     }
+}
+
+fn redact_known(mut snapshot: Snapshot, redactor: &Redactor) -> Snapshot {
+    let clean = |text: &mut String| {
+        if let std::borrow::Cow::Owned(redacted) = redactor.redact(text) {
+            *text = redacted;
+        }
+    };
+    clean(&mut snapshot.forge.url);
+    for process in &mut snapshot.system.top_processes {
+        clean(&mut process.command);
+    }
+    snapshot
 }
 
 /// Runs one collector under `limit` and records how long it took. `enabled`

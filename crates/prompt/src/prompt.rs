@@ -491,7 +491,18 @@ impl<'a> PromptRenderer<'a> {
         step_value["description"] = serde_json::Value::String(description.trim_end().to_string());
         context.insert("step", &step_value);
         context.insert("first", &first);
-        context.insert("step_ids", &self.step_ids);
+        // Only a session's opening prompt lists the steps; giving the list
+        // to every step's context made rendering quadratic in the number
+        // of steps (10,000 steps took 1.6 s, 50,000 35 s).
+        let no_ids: &[&str] = &[];
+        context.insert(
+            "step_ids",
+            if first {
+                self.step_ids.as_slice()
+            } else {
+                no_ids
+            },
+        );
         context.insert("context_files", self.context_files);
         context.insert("preflight_markdown", self.preflight_markdown.trim_end());
         context.insert("findings_markdown", &self.findings_markdown);

@@ -60,3 +60,20 @@ pub fn phase_text(phase: Phase, reason: Option<&str>) -> String {
 pub fn write_phase_file(path: &Path, phase: Phase, reason: Option<&str>) -> std::io::Result<()> {
     write_durable(path, phase_text(phase, reason).as_bytes())
 }
+
+/// The phase file's text while a run is in progress: `PHASE:running` and
+/// the run's id. Written when a run starts (under its lock), so that no
+/// earlier run's outcome stands for this one: a run killed before it ends
+/// leaves `PHASE:running`, never the `PHASE:done` of the run before.
+pub fn running_text(run_id: &str) -> String {
+    format!("PHASE:running\nRun: {run_id}\n")
+}
+
+/// Writes [`running_text`] atomically and durably, as the outcome is.
+///
+/// # Errors
+/// The I/O error: the run must not go on, since its outcome could not be
+/// recorded where the factory reads it.
+pub fn write_running(path: &Path, run_id: &str) -> std::io::Result<()> {
+    write_durable(path, running_text(run_id).as_bytes())
+}

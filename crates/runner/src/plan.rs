@@ -183,12 +183,14 @@ async fn prepare_with(
     // check) are checked on a thread of their own meanwhile. A formula with
     // errors found before that gets no preflight.
     let preflight = match (&options.snapshot, begun.formula()) {
-        (None, Some(formula)) if !begun.has_errors() => Some(
-            options
+        (None, Some(formula)) if !begun.has_errors() => {
+            let mut preflight = options
                 .preflight
                 .clone()
-                .configure(&formula.preflight, &options.cwd),
-        ),
+                .configure(&formula.preflight, &options.cwd);
+            preflight.secret_env.clone_from(&formula.secrets.env);
+            Some(preflight)
+        }
         _ => None,
     };
     let (checked, collected) = match preflight {
@@ -218,10 +220,11 @@ async fn prepare_with(
         (Some(snapshot), _) => snapshot,
         (None, Some(path)) => read_snapshot(path)?,
         (None, None) => {
-            let preflight = options
+            let mut preflight = options
                 .preflight
                 .clone()
                 .configure(&formula.preflight, &options.cwd);
+            preflight.secret_env.clone_from(&formula.secrets.env);
             retort_preflight::collect(&preflight).await
         }
     };

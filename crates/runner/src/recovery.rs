@@ -202,6 +202,7 @@ async fn abandon(
         steps: Vec::new(),
         decision: None,
         usage: None,
+        notes: notes.clone(),
     };
     if let Err(error) = retort_journal::append(journal_dir, &entry) {
         notes.push(error.to_string());

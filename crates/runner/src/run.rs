@@ -24,9 +24,10 @@ use retort_journal::history::{History, HistoryError};
 
 use crate::holds;
 use crate::lock::{LockError, RunLock};
-use crate::phase::{Phase, write_phase_file};
+use crate::phase::{Phase, write_phase_file, write_running};
 use crate::recovery;
 use crate::retention::{self, Pruned, Retention};
+use crate::state::PRIVATE_DIR;
 use crate::state::{RunDir, StateDir};
 use retort_agent::session::SessionError;
 use retort_decide::decide::{self, Decision, PlannedAction, history_path};
@@ -38,6 +39,7 @@ use retort_os::atomic::write_atomic;
 use retort_os::clean::{REASON_CAP, one_line};
 use retort_os::redact::Redactor;
 use retort_prompt::prompt::PromptError;
+use std::os::unix::fs::PermissionsExt;
 
 use crate::agent_phase::{Agents, agent_phase, skipped};
 pub use crate::plan::{Plan, RunOptions, SessionPlan, prepare, prepare_run, read_snapshot};
@@ -253,6 +255,8 @@ pub async fn execute(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<RunReport, RunError> {
     let clock = Instant::now();
+    let write_error = |(path, source)| RunError::Write { path, source };
+    options.state.create().map_err(write_error)?;
     let _lock = RunLock::acquire(&options.state.lock_file(plan.loaded.formula.name()))?;
     // Before anything else: runs of this formula whose retort died.
     let recovered = {
@@ -260,6 +264,13 @@ pub async fn execute(
         let name = plan.loaded.formula.name();
         recovery::recover(&options.state, name, &plan.journal_dir, history.as_ref()).await
     };
+    options.state.prepare().map_err(write_error)?;
+    // No earlier run's outcome may stand for this one: a phase file that
+    // cannot say `PHASE:running` ends the run here, before anything starts.
+    write_running(&plan.phase_file, &plan.run_id).map_err(|source| RunError::Write {
+        path: plan.phase_file.clone(),
+        source,
+    })?;
     let run = RunDir::create(&options.state.runs_dir(), &plan.run_id).map_err(|source| {
         RunError::Write {
             path: plan.run_dir.path().to_path_buf(),
@@ -274,6 +285,7 @@ pub async fn execute(
         options.tmux.socket.as_deref(),
     );
     let owned = owner.save(&run);
+    let _ = std::fs::set_permissions(run.path(), PermissionsExt::from_mode(PRIVATE_DIR));
     let snapshot_json = serde_json::to_vec_pretty(&plan.snapshot).unwrap_or_default();
     write_file(&run.snapshot_file(), &snapshot_json)?;
 
@@ -316,6 +328,11 @@ pub async fn execute(
             Vec::new(),
         ),
     };
+    // A gate closed because rules could not be evaluated is no "done".
+    let ending = ending.or_else(|| {
+        (!decision.gate.open && decision.findings.iter().any(|f| f.rule_error))
+            .then(|| (Phase::Failed, decision.gate.reason.clone()))
+    });
     let state = options.state.path();
     let ending_ref = ending.as_ref();
     warnings.extend(crate::notify::run_ended(plan, state, &decision, &steps, ending_ref).await);
@@ -342,7 +359,7 @@ async fn decide_phase(
     options: &RunOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(History, Decision, Vec<String>), RunError> {
-    let mut history = History::open(&history_path(options.state.path()))?;
+    let (mut history, recovered) = History::open_or_recover(&history_path(options.state.path()))?;
     let mut decision = decide::commit(
         &mut history,
         &plan.rules,
@@ -362,10 +379,13 @@ async fn decide_phase(
         history.close_gate(&plan.run_id, &decision.gate.reason)?;
     }
     progress(Progress::Decided(&decision));
-    let warnings = decide::run_actions(&mut decision, &history, &plan.run_id, &mut |action| {
-        progress(Progress::ActionRan(action));
-    })
-    .await;
+    let mut warnings: Vec<String> = recovered.iter().map(ToString::to_string).collect();
+    warnings.extend(
+        decide::run_actions(&mut decision, &history, &plan.run_id, &mut |action| {
+            progress(Progress::ActionRan(action));
+        })
+        .await,
+    );
     Ok((history, decision, warnings))
 }
 
@@ -420,15 +440,22 @@ fn finish(
     {
         warnings.push(format!("could not record the run's spend: {error}"));
     }
-    let (phase, reason) = match ending {
+    let (mut phase, mut reason) = match ending {
         Some((phase, reason)) => (phase, Some(reason)),
         None => (Phase::Done, None),
     };
+    // An outcome nobody can read is a failure, whatever the steps did.
     if let Err(source) = write_phase_file(&plan.phase_file, phase, reason.as_deref()) {
-        warnings.push(format!(
+        let why = format!(
             "could not write the phase file {}: {source}",
             plan.phase_file.display()
-        ));
+        );
+        reason = Some(match reason {
+            Some(was) => format!("{why} (the run ended {phase}: {was})"),
+            None => format!("{why} (the run ended {phase})"),
+        });
+        phase = Phase::Failed;
+        warnings.push(why);
     }
     if let Err(error) = history.finish_run(
         &plan.run_id,
@@ -543,6 +570,7 @@ fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
             .collect(),
         decision: None,
         usage: report.usage.map(|u| spend(&u).describe()),
+        notes: report.warnings.clone(),
     }
 }
 
@@ -601,9 +629,10 @@ fn record_holds(
 }
 
 /// What hides secrets in what this run writes: the values of secret
-/// environment variables ([`Redactor::from_env`]) and URL userinfo.
-pub(crate) fn redactor(_plan: &Plan) -> Redactor {
-    Redactor::from_env(&[])
+/// environment variables ([`Redactor::from_env`], with the names of the
+/// formula's `[secrets] env`) and URL userinfo.
+pub(crate) fn redactor(plan: &Plan) -> Redactor {
+    Redactor::from_env(&plan.loaded.formula.secrets.env)
 }
 
 /// An agent's (or any) reason made fit for a record: one line of at most

@@ -1,10 +1,12 @@
 //! Where retort keeps its state, and the layout of a run directory.
 //!
 //! ```text
-//! STATE/
-//!   FORMULA.phase                    PHASE:done | PHASE:failed | PHASE:escalate (+ Reason: line)
+//! STATE/                             mode 0700 (`runs/`, `journal/` and run directories too; files 0600)
+//!   FORMULA.phase                    PHASE:running while a run is in progress, then
+//!                                    PHASE:done | PHASE:failed | PHASE:escalate (+ Reason: line)
 //!   FORMULA.lock                     held (flock) by the formula's run in progress
 //!   history.sqlite                   the run history: findings across runs, actions, proposals
+//!   history.sqlite.corrupt-TIMESTAMP a corrupt history a run moved aside (and said so in the journal)
 //!   journal/FORMULA/YYYY-MM-DD.md    the markdown journal, one entry a run
 //!   runs/RUN_ID/                     removed once older than the formula's `[history] keep`
 //!     snapshot.json                  the preflight snapshot the prompts saw
@@ -99,7 +101,81 @@ impl StateDir {
     pub fn runs_dir(&self) -> PathBuf {
         self.0.join("runs")
     }
+
+    /// Makes the state directory private before a run writes into it: the
+    /// directory is created mode 0700 when missing (an existing one keeps
+    /// its mode), its `runs/` and `journal/` are created (or set) mode
+    /// 0700, and `history.sqlite` is created empty with mode 0600 (SQLite
+    /// gives its `-wal` and `-shm` files the database's mode), or set 0600
+    /// when an older retort left it 0644. Snapshots, prompts, findings and
+    /// the journal describe the factory; no other user needs them. Files
+    /// retort replaces atomically (the phase file, `run.json`, …) are
+    /// created 0600 already (`retort_os::atomic`).
+    ///
+    /// # Errors
+    /// The I/O error, with the path it concerns.
+    pub fn prepare(&self) -> Result<(), (PathBuf, std::io::Error)> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        // The state directory itself is created private but, when it
+        // exists, left as it is: `--state-dir` may name a directory that is
+        // not retort's alone (`.`, `/tmp`), whose mode is not retort's to
+        // change. What retort keeps lives in its own subdirectories.
+        for dir in [self.0.clone(), self.runs_dir(), self.0.join("journal")] {
+            let fail = |error| (dir.clone(), error);
+            create_private(&dir).map_err(fail)?;
+            if dir != self.0 {
+                set_mode(&dir, PRIVATE_DIR).map_err(fail)?;
+            }
+        }
+        let history = self.0.join(retort_journal::history::HISTORY_FILE);
+        let fail = |error| (history.clone(), error);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_FILE)
+            .open(&history)
+        {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                set_mode(&history, PRIVATE_FILE).map_err(fail)?;
+            }
+            Err(error) => return Err(fail(error)),
+        }
+        fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+            let metadata = std::fs::metadata(path)?;
+            if metadata.permissions().mode() & 0o777 != mode {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            }
+            Ok(())
+        }
+        Ok(())
+    }
+
+    /// Creates the state directory, mode 0700, when it is missing (before
+    /// the run lock, whose file is in it); an existing one is left as it is.
+    ///
+    /// # Errors
+    /// The I/O error, with the path.
+    pub fn create(&self) -> Result<(), (PathBuf, std::io::Error)> {
+        create_private(&self.0).map_err(|error| (self.0.clone(), error))
+    }
 }
+
+/// Creates `dir` and its missing parents, mode [`PRIVATE_DIR`]; nothing
+/// when it exists.
+fn create_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR)
+        .create(dir)
+}
+
+/// The mode of retort's directories in the state directory: 0700.
+pub const PRIVATE_DIR: u32 = 0o700;
+
+/// The mode of retort's files in the state directory: 0600.
+pub const PRIVATE_FILE: u32 = 0o600;
 
 /// A run's identifier: its UTC start time to the second and 32 random bits
 /// as 8 lowercase hex digits ([`retort_os::random::random_u32`]), such as

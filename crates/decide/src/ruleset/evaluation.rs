@@ -132,7 +132,8 @@ impl RuleSet {
         for (index, rule) in self.rules.iter().enumerate() {
             let mut info = rule.report.clone();
             info.status = match unavailable_section(&rule.sections, &json) {
-                Some(why) => RuleStatus::Skipped(why),
+                Some((why, true)) => RuleStatus::Failed(why),
+                Some((why, false)) => RuleStatus::Skipped(why),
                 None => match self.matches_of(rule, index, &context, &mut templates) {
                     Ok((matches, warnings)) => {
                         evaluation.matches.extend(matches);
@@ -297,7 +298,11 @@ impl RuleSet {
 }
 
 /// Why a section the rule reads cannot be trusted, if one cannot.
-fn unavailable_section(sections: &BTreeSet<String>, snapshot: &Json) -> Option<String> {
+/// The first section of `sections` that was not collected: why, and
+/// whether its collector failed (status `error`, which makes the rule one
+/// that could not be evaluated) rather than finding no source here
+/// (`unavailable`, which skips it).
+fn unavailable_section(sections: &BTreeSet<String>, snapshot: &Json) -> Option<(String, bool)> {
     sections.iter().find_map(|name| {
         let section = snapshot.get(name)?;
         let status = section.get("status")?.as_str()?;
@@ -308,7 +313,10 @@ fn unavailable_section(sections: &BTreeSet<String>, snapshot: &Json) -> Option<S
             .get("reason")
             .and_then(Json::as_str)
             .unwrap_or("no reason given");
-        Some(format!("`{name}` was not collected ({status}: {reason})"))
+        Some((
+            format!("`{name}` was not collected ({status}: {reason})"),
+            status == "error",
+        ))
     })
 }
 
