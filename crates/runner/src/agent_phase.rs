@@ -150,7 +150,7 @@ pub(crate) async fn agent_phase(
             }
         };
         if let Some((finished, agent, graceful)) = previous.take() {
-            retire(run, finished, agent, graceful, warnings).await;
+            retire(run, &redactor(plan), finished, agent, graceful, warnings).await;
         }
         let mut agent = match started {
             Ok(agent) => agent,
@@ -190,7 +190,7 @@ pub(crate) async fn agent_phase(
         previous = Some((number, agent, graceful));
     }
     if let Some((finished, agent, graceful)) = previous.take() {
-        retire(run, finished, agent, graceful, warnings).await;
+        retire(run, &redactor(plan), finished, agent, graceful, warnings).await;
     }
     drop(watcher);
     agents.steps.extend(skipped(plan, agents.steps.len()));
@@ -329,6 +329,7 @@ async fn run_session_steps(
     let count = plan.dag.order().len();
     let mut graceful = false;
     let mut account = SessionAccount::default();
+    let secrets = redactor(plan);
     let mut tmux_watch = match agent {
         Agent::Tmux(_) => Some(TmuxWatch::new(&planned.profile, run)),
         Agent::Headless(_) => None,
@@ -430,7 +431,7 @@ async fn run_session_steps(
             )),
             _ => reason,
         };
-        let reason = reason.map(|r| clean_reason(&redactor(plan), &r));
+        let reason = reason.map(|r| clean_reason(&secrets, &r));
         let duration_ms = Some(millis(step_clock.elapsed()));
         let result = StepResult {
             id: step.id().to_string(),
@@ -519,11 +520,12 @@ pub(crate) fn session_spec(
 }
 
 /// Ends the agent of session `number`: a tmux session has its pane's last
-/// lines saved and is killed; a headless agent's process group is ended
+/// lines saved (secrets replaced by `redactor`) and is killed; a headless agent's process group is ended
 /// (`graceful`: its last step ended with its signal, so it has time to
 /// exit by itself first).
 pub(crate) async fn retire(
     run: &RunDir,
+    redactor: &Redactor,
     number: usize,
     agent: Agent,
     graceful: bool,
@@ -533,12 +535,12 @@ pub(crate) async fn retire(
         Agent::Tmux(session) => session,
         Agent::Headless(mut headless) => {
             headless.end(graceful).await;
-            crate::run::redact_outputs(run);
+            crate::run::redact_outputs(run, redactor);
             return;
         }
     };
     if let Some(pane) = session.capture(PANE_CAPTURE_LINES).await {
-        let pane = Redactor::from_env(&[]).redact(&pane).into_owned();
+        let pane = redactor.redact(&pane).into_owned();
         let _ = write_atomic(&run.pane_capture_file(number), pane.as_bytes());
     }
     if let Err(error) = session.kill().await {

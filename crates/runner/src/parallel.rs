@@ -37,7 +37,7 @@ use retort_prompt::prompt::{PromptRenderer, dag_ancestors, render_agent_command}
 use crate::agent_phase::{Agents, Watch, headless_agent, retire, session_spec};
 use crate::phase::Phase;
 use crate::plan::{Plan, RunOptions, SessionPlan};
-use crate::run::{Progress, RunError, StepResult, millis};
+use crate::run::{Progress, RunError, StepResult, millis, redactor};
 use crate::scheduler::{Ended, Next, NotRun, Scheduler, StepSpec};
 use crate::state::RunDir;
 use crate::tmux_start::{Waited, not_ready_end, session_readiness, tmux_command};
@@ -503,7 +503,7 @@ pub(crate) async fn parallel_phase(
                 if matches!(ended, Ended::Transient { .. }) {
                     // The agent may be gone: a retry starts a new one,
                     // whose first prompt carries the header again.
-                    retire(run, end.session, end.agent, false, warnings).await;
+                    retire(run, &redactor(plan), end.session, end.agent, false, warnings).await;
                     slots[end.session] = Slot::NotStarted;
                     first_of_session[end.session] = true;
                 } else if (end.position + 1..count)
@@ -519,7 +519,7 @@ pub(crate) async fn parallel_phase(
                 } else {
                     // The session's last step: its agent is ended now, not
                     // at the end of the run.
-                    retire(run, end.session, end.agent, end.graceful, warnings).await;
+                    retire(run, &redactor(plan), end.session, end.agent, end.graceful, warnings).await;
                     slots[end.session] = Slot::NotStarted;
                 }
                 if let Next::RetryAt(at) = next {
@@ -647,7 +647,7 @@ pub(crate) async fn parallel_phase(
     for (number, slot) in slots.into_iter().enumerate() {
         if let Slot::Idle(idle) = slot {
             let (agent, _, _, _, graceful) = *idle;
-            retire(run, number, agent, graceful, warnings).await;
+            retire(run, &redactor(plan), number, agent, graceful, warnings).await;
         }
     }
     drop(watcher);

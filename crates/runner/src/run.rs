@@ -642,10 +642,9 @@ pub(crate) fn clean_reason(redactor: &Redactor, reason: &str) -> String {
     one_line(&redactor.redact(reason), REASON_CAP)
 }
 
-/// Replaces secrets in the headless agent's output logs
-/// (`agent-output/*.log`), once its process has ended.
-pub(crate) fn redact_outputs(run: &RunDir) {
-    let redactor = Redactor::from_env(&[]);
+/// Replaces the secrets `redactor` knows in the headless agent's output
+/// logs (`agent-output/*.log`), once its process has ended.
+pub(crate) fn redact_outputs(run: &RunDir, redactor: &Redactor) {
     let Ok(entries) = std::fs::read_dir(run.agent_output_dir()) else {
         return;
     };
