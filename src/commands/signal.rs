@@ -39,21 +39,12 @@ pub fn signal(
         Ok(current) => current,
         Err(error) => return invalid(&error.to_string()),
     };
-    let step = step.unwrap_or_else(|| current.clone());
     // Only the step in progress, once: anything else is refused, with a
-    // message the agent reads, and nothing is written.
-    if step != current {
-        return invalid(&signal::SignalError::NotInProgress { step, current }.to_string());
-    }
-    if let Ok(Some(earlier)) = signal::read(&run, &step) {
-        return invalid(
-            &signal::SignalError::AlreadySignalled {
-                step,
-                signal: earlier.signal,
-            }
-            .to_string(),
-        );
-    }
+    // message the agent reads, and nothing (not even an output) is written.
+    let step = match signal::signallable(&run, current.clone(), step) {
+        Ok(step) => step,
+        Err(error) => return invalid(&error.to_string()),
+    };
     let output = match (output, output_file) {
         (Some(text), _) => Some(text),
         (None, Some(path)) => match output::read_output_file(&path) {

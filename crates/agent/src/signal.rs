@@ -151,6 +151,31 @@ pub fn give(
     give_in_progress(run, current_step(run)?, signal, reason, step)
 }
 
+/// The step a signal is for, when it may be given: `step` (`--step`, or
+/// `current` when not given) must be `current`, the step in progress, and
+/// not signalled yet.
+///
+/// # Errors
+/// [`SignalError::NotInProgress`] for another step;
+/// [`SignalError::AlreadySignalled`] when the step was signalled.
+pub fn signallable(
+    run: &RunDir,
+    current: String,
+    step: Option<String>,
+) -> Result<String, SignalError> {
+    let step = step.unwrap_or_else(|| current.clone());
+    if step != current {
+        return Err(SignalError::NotInProgress { step, current });
+    }
+    if let Ok(Some(earlier)) = read(run, &step) {
+        return Err(SignalError::AlreadySignalled {
+            step,
+            signal: earlier.signal,
+        });
+    }
+    Ok(step)
+}
+
 /// As [`give`], with `current` the step in progress as the caller knows it
 /// (in a run whose steps run at once, each agent session has its own
 /// current-step file).
@@ -164,16 +189,7 @@ pub fn give_in_progress(
     reason: Option<String>,
     step: Option<String>,
 ) -> Result<SignalRecord, SignalError> {
-    let step = step.unwrap_or_else(|| current.clone());
-    if step != current {
-        return Err(SignalError::NotInProgress { step, current });
-    }
-    if let Ok(Some(earlier)) = read(run, &step) {
-        return Err(SignalError::AlreadySignalled {
-            step,
-            signal: earlier.signal,
-        });
-    }
+    let step = signallable(run, current, step)?;
     let record = SignalRecord {
         step,
         signal,
