@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Sandbox, scripted_agent, stderr, stdout};
+use support::{Sandbox, scripted_agent, stderr};
 
 const NOISY: &str = r#"
 name = "noisy"
@@ -33,20 +33,6 @@ id = "look"
 title = "Look"
 description = "Look at the factory."
 "#;
-
-fn retort(sandbox: &Sandbox, args: &[&str]) -> String {
-    let mut all = args.to_vec();
-    let state = sandbox.state();
-    all.extend(["--state-dir", state.to_str().unwrap()]);
-    let output = sandbox.retort(&all).output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        stderr(&output)
-    );
-    stdout(&output)
-}
 
 #[test]
 fn a_report_of_real_runs_counts_outcomes_sessions_steps_and_flags_a_recurring_fingerprint() {
@@ -85,10 +71,9 @@ fn a_report_of_real_runs_counts_outcomes_sessions_steps_and_flags_a_recurring_fi
             .unwrap();
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     }
-    retort(&sandbox, &["approve", "1"]);
+    sandbox.ok(&["approve", "1"]);
 
-    let report: Value =
-        serde_json::from_str(&retort(&sandbox, &["report", "--format", "json"])).unwrap();
+    let report: Value = serde_json::from_str(&sandbox.ok(&["report", "--format", "json"])).unwrap();
     let noisy = &report["formulas"][0];
     assert_eq!(noisy["formula"], "noisy");
     assert_eq!(noisy["runs"], 7);
@@ -114,7 +99,7 @@ fn a_report_of_real_runs_counts_outcomes_sessions_steps_and_flags_a_recurring_fi
         "the scripted agent reports no usage"
     );
 
-    let text = retort(&sandbox, &["report", "--since", "1d"]);
+    let text = sandbox.ok(&["report", "--since", "1d"]);
     assert!(text.starts_with("# retort report: "), "{text}");
     assert!(text.contains("## noisy"), "{text}");
     assert!(text.contains("- runs: 7 (done 7)"), "{text}");

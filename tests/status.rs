@@ -85,8 +85,7 @@ fn two_runs(sandbox: &Sandbox) -> Vec<String> {
     assert_eq!(run(false).status.code(), Some(0));
     assert_eq!(run(true).status.code(), Some(3));
     // Oldest first (two runs in one second do not sort by their ids).
-    let runs: Value =
-        serde_json::from_str(&retort(sandbox, &["history", "--format", "json"])).unwrap();
+    let runs: Value = serde_json::from_str(&sandbox.ok(&["history", "--format", "json"])).unwrap();
     let mut ids: Vec<String> = runs
         .as_array()
         .unwrap()
@@ -97,20 +96,6 @@ fn two_runs(sandbox: &Sandbox) -> Vec<String> {
     ids
 }
 
-fn retort(sandbox: &Sandbox, args: &[&str]) -> String {
-    let mut all = args.to_vec();
-    let state = sandbox.state();
-    all.extend(["--state-dir", state.to_str().unwrap()]);
-    let output = sandbox.retort(&all).output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        stderr(&output)
-    );
-    stdout(&output)
-}
-
 #[test]
 fn status_history_and_show_read_real_runs_in_text_and_json() {
     let sandbox = Sandbox::new();
@@ -118,7 +103,7 @@ fn status_history_and_show_read_real_runs_in_text_and_json() {
     assert_eq!(ids.len(), 2);
 
     // status
-    let text = retort(&sandbox, &["status"]);
+    let text = sandbox.ok(&["status"]);
     assert!(
         text.contains(&format!("last run   {} escalate", ids[1])),
         "{text}"
@@ -133,8 +118,7 @@ fn status_history_and_show_read_real_runs_in_text_and_json() {
         text.contains("proposal   #1 drop-caches for memory-crisis"),
         "{text}"
     );
-    let status: Value =
-        serde_json::from_str(&retort(&sandbox, &["status", "--format", "json"])).unwrap();
+    let status: Value = serde_json::from_str(&sandbox.ok(&["status", "--format", "json"])).unwrap();
     let watch = &status["formulas"][0];
     assert_eq!(watch["formula"], "watch");
     assert_eq!(watch["last_run"]["phase"], "escalate");
@@ -158,7 +142,7 @@ fn status_history_and_show_read_real_runs_in_text_and_json() {
     assert_eq!(status["holds"], json!([]));
 
     // history: newest first, filters
-    let text = retort(&sandbox, &["history"]);
+    let text = sandbox.ok(&["history"]);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(
@@ -169,24 +153,21 @@ fn status_history_and_show_read_real_runs_in_text_and_json() {
         lines[1].starts_with(&ids[0]) && lines[1].contains("done  gate open  findings 1 (1 new)"),
         "{text}"
     );
-    let runs: Value = serde_json::from_str(&retort(
-        &sandbox,
-        &["history", "watch", "--limit", "1", "--format", "json"],
-    ))
+    let runs: Value = serde_json::from_str(
+        &sandbox.ok(&["history", "watch", "--limit", "1", "--format", "json"]),
+    )
     .unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 1);
     assert_eq!(runs[0]["run_id"], ids[1].as_str());
     assert_eq!(runs[0]["findings"][0]["state"], "firing");
-    assert_eq!(retort(&sandbox, &["history", "other"]), "No runs.\n");
-    let recent: Value = serde_json::from_str(&retort(
-        &sandbox,
-        &["history", "--since", "1h", "--format", "json"],
-    ))
-    .unwrap();
+    assert_eq!(sandbox.ok(&["history", "other"]), "No runs.\n");
+    let recent: Value =
+        serde_json::from_str(&sandbox.ok(&["history", "--since", "1h", "--format", "json"]))
+            .unwrap();
     assert_eq!(recent.as_array().unwrap().len(), 2);
 
     // show
-    let text = retort(&sandbox, &["show", &ids[1]]);
+    let text = sandbox.ok(&["show", &ids[1]]);
     assert!(text.contains(&format!("run {} of watch", ids[1])), "{text}");
     assert!(text.contains("1. look — Look: done in"), "{text}");
     assert!(text.contains("2. fix — Fix: escalated in"), "{text}");
@@ -201,7 +182,7 @@ fn status_history_and_show_read_real_runs_in_text_and_json() {
     );
     assert!(text.contains("agent-output/fix.log"), "{text}");
     let shown: Value =
-        serde_json::from_str(&retort(&sandbox, &["show", &ids[0], "--format", "json"])).unwrap();
+        serde_json::from_str(&sandbox.ok(&["show", &ids[0], "--format", "json"])).unwrap();
     assert_eq!(shown["history"]["phase"], "done");
     assert_eq!(shown["summary"]["steps"][1]["outcome"], "done");
     assert!(
@@ -238,18 +219,11 @@ fn status_history_and_show_read_real_runs_in_text_and_json() {
 #[test]
 fn an_empty_state_directory_has_no_runs_and_json_spellings_agree() {
     let sandbox = Sandbox::new();
-    assert!(retort(&sandbox, &["status"]).contains("No runs yet."));
-    let status: Value =
-        serde_json::from_str(&retort(&sandbox, &["status", "--format", "json"])).unwrap();
+    assert!(sandbox.ok(&["status"]).contains("No runs yet."));
+    let status: Value = serde_json::from_str(&sandbox.ok(&["status", "--format", "json"])).unwrap();
     assert_eq!(status["formulas"], json!([]));
-    assert_eq!(
-        retort(&sandbox, &["history", "--format", "json"]).trim(),
-        "[]"
-    );
-    assert_eq!(
-        retort(&sandbox, &["proposals", "--format", "json"]).trim(),
-        "[]"
-    );
+    assert_eq!(sandbox.ok(&["history", "--format", "json"]).trim(), "[]");
+    assert_eq!(sandbox.ok(&["proposals", "--format", "json"]).trim(), "[]");
 
     // `preflight --json` is `preflight --format json`.
     for args in [
@@ -264,18 +238,15 @@ fn an_empty_state_directory_has_no_runs_and_json_spellings_agree() {
     let formula = sandbox.work().join("watch.toml");
     std::fs::write(&formula, WATCH).unwrap();
     let low = snapshot(&sandbox, "low.json", 300);
-    let plan: Value = serde_json::from_str(&retort(
-        &sandbox,
-        &[
-            "run",
-            formula.to_str().unwrap(),
-            "--dry-run",
-            "--format",
-            "json",
-            "--snapshot",
-            low.to_str().unwrap(),
-        ],
-    ))
+    let plan: Value = serde_json::from_str(&sandbox.ok(&[
+        "run",
+        formula.to_str().unwrap(),
+        "--dry-run",
+        "--format",
+        "json",
+        "--snapshot",
+        low.to_str().unwrap(),
+    ]))
     .unwrap();
     assert_eq!(plan["formula"], "watch");
     assert_eq!(plan["dry_run"], true);

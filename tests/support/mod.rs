@@ -70,6 +70,22 @@ impl Sandbox {
         command
     }
 
+    /// Runs `retort ARGS --state-dir STATE`, asserts it exits 0, and returns
+    /// its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        let state = self.state();
+        all.extend(["--state-dir", state.to_str().unwrap()]);
+        let output = self.retort(&all).output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        stdout(&output)
+    }
+
     /// `tmux ARGS` against the sandbox's tmux server.
     pub fn tmux(&self, args: &[&str]) -> Output {
         Command::new("tmux")
