@@ -25,12 +25,21 @@
 //! written by a newer retort.
 //! Writers use WAL mode (readers never block the writer), `synchronous =
 //! NORMAL` (a commit does not wait for fsync; a power cut may lose the last
-//! runs' records, never corrupt the file) and a busy timeout of
+//! records, never corrupt the file) and a busy timeout of
 //! [`BUSY_TIMEOUT`], so that a run, `retort approve` and `retort proposals`
-//! can overlap. The last connection to close checkpoints the WAL into the
-//! database and removes it (keeping the WAL instead makes the next open
-//! rebuild its index from the whole WAL, which costs more than the
-//! checkpoint), so between runs the history is one file.
+//! can overlap. [`History::sync_commits`] makes the commits after it wait
+//! for fsync: a run calls it before it records its end, which then survives
+//! a crash of the machine.
+//! Closing a connection does not checkpoint the WAL (SQLite's
+//! `SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`) until the WAL is past
+//! [`WAL_CHECKPOINT_BYTES`]: then the writer closing it checkpoints it and
+//! truncates it to nothing. A checkpoint at every close, and the WAL
+//! created afresh by every run, cost four fsyncs a run (milliseconds each),
+//! more than any other part of a healthy run; the next open reading the
+//! short WAL costs well under one. (SQLite's own `wal_autocheckpoint` is
+//! off: a WAL that outlives its connection is read back as not yet
+//! checkpointed, so it would grow for ever and be copied again at every
+//! commit.)
 //! [`History::open_read_only`] reads without writing a byte.
 //!
 //! Times are stored as RFC 3339 text in UTC with milliseconds
@@ -58,6 +67,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use thiserror::Error;
 
@@ -87,6 +97,12 @@ pub const RUN_FINDINGS_KEPT: i64 = 1000;
 
 /// How long a writer waits for another process's lock before giving up: 5 seconds.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The WAL's size, in bytes, past which a writer closing the history
+/// checkpoints the WAL into the database and truncates it (1 MiB). A
+/// healthy run adds a few 4 KiB pages, so this is a checkpoint every few
+/// dozen runs, and the WAL that each open reads stays near 1 MiB.
+pub const WAL_CHECKPOINT_BYTES: u64 = 1 << 20;
 
 /// The history store could not be used.
 #[derive(Debug, Error)]
@@ -137,6 +153,23 @@ pub struct History {
     path: PathBuf,
     /// The private copy a read-only view reads, removed on drop.
     _copy: Option<tempfile::TempDir>,
+    /// Opened to write ([`History::open`]): checkpoints on drop when the
+    /// WAL is past [`WAL_CHECKPOINT_BYTES`].
+    writer: bool,
+}
+
+impl Drop for History {
+    fn drop(&mut self) {
+        let wal = sibling(&self.path, "-wal");
+        let large = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_CHECKPOINT_BYTES);
+        if self.writer && large {
+            // Best effort: a checkpoint that cannot finish (another
+            // connection reading) is retried by the next writer to close.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+    }
 }
 
 /// The history database of the state directory `state_dir`: `STATE/history.sqlite`.
@@ -168,11 +201,16 @@ impl History {
             .map_err(&fail)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(&fail)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(&fail)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(&fail)?;
         migrate(&mut conn, path)?;
         Ok(History {
             conn,
             path: path.to_path_buf(),
             _copy: None,
+            writer: true,
         })
     }
 
@@ -203,6 +241,11 @@ impl History {
             let copy = private_copy(path, &wal)?;
             let file = copy.path().join(HISTORY_FILE);
             let conn = Connection::open(&file).map_err(&fail)?;
+            // The copy is thrown away: nothing of it is worth an fsync.
+            conn.pragma_update(None, "synchronous", "OFF")
+                .map_err(&fail)?;
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+                .map_err(&fail)?;
             (conn, Some(copy))
         } else {
             let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -228,7 +271,21 @@ impl History {
             conn,
             path: path.to_path_buf(),
             _copy: copy,
+            writer: false,
         }))
+    }
+
+    /// From here on, each commit waits until the WAL is synced to disk
+    /// (SQLite's `synchronous = FULL`), so that it survives a crash of the
+    /// machine, not only of retort: one fsync a commit that changed
+    /// anything. A run calls it before it records its end.
+    ///
+    /// # Errors
+    /// [`HistoryError::Sqlite`] when SQLite refuses the setting.
+    pub fn sync_commits(&self) -> Result<(), HistoryError> {
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(sqlite_error(&self.path))
     }
 
     /// The database file.

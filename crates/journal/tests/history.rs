@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use retort_journal::history::{
+    WAL_CHECKPOINT_BYTES,
     ActionRunRecord, FindingRecord, FindingStatus, History, HistoryError, NewProposal,
     ProposalStatus, PrunedRows, RunFindingRecord, RunRecord, SCHEMA_VERSION, history_file,
 };
@@ -317,8 +318,8 @@ fn reading_without_writing_creates_and_changes_nothing() {
     let before = files(state_dir);
     assert_eq!(
         before.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-        ["history.sqlite"],
-        "a cleanly closed database is one file"
+        ["history.sqlite", "history.sqlite-shm", "history.sqlite-wal"],
+        "closing does not checkpoint: the WAL stays for the next run"
     );
 
     let history = History::open_read_only(&path).unwrap().unwrap();
@@ -790,4 +791,35 @@ fn a_history_of_schema_1_is_read_as_it_is_and_migrated_by_a_writer() {
     drop(history);
     assert_eq!(count(&path, "PRAGMA user_version"), SCHEMA_VERSION);
     assert_eq!(indexes(&path), 2);
+}
+
+#[test]
+fn the_wal_kept_between_runs_stays_bounded_and_every_commit_is_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let wal = path.with_file_name("history.sqlite-wal");
+    let mut largest = 0;
+    // Each "run" opens, commits a run with a long reason, and closes, as
+    // `retort run` does; far more pages than the checkpoint threshold.
+    for seq in 1..=400 {
+        let mut history = History::open(&path).unwrap();
+        let mut record = run(seq, &format!("r{seq}"), vec![]);
+        record.gate_reason = "x".repeat(3000);
+        let tx = history.transaction().unwrap();
+        tx.insert_run(&record).unwrap();
+        tx.commit().unwrap();
+        history.sync_commits().unwrap();
+        drop(history);
+        largest = largest.max(std::fs::metadata(&wal).unwrap().len());
+    }
+    // What one run adds on top of the threshold.
+    let bound = WAL_CHECKPOINT_BYTES + 16 * (4096 + 24);
+    assert!(
+        largest <= bound,
+        "the WAL grew to {largest} bytes, past {bound}: it is never checkpointed"
+    );
+    let view = History::open_read_only(&path).unwrap().unwrap();
+    let runs = view.runs("supervisor").unwrap();
+    assert_eq!(runs.len(), 400, "every run is read back");
+    assert_eq!(runs.last().unwrap().run_id, "r400");
 }

@@ -8,9 +8,10 @@
 //! that: it syncs the new file before the rename and the directory after,
 //! at the price of two `fsync(2)`s (milliseconds on a busy disk). retort
 //! makes durable only what the next run or a supervisor reads to decide:
-//! the phase file. The run history's commits are SQLite's own business;
-//! run-directory files (`snapshot.json`, `decision.json`, `run.json`,
-//! prompts, signals) describe a run that a crash ends anyway.
+//! a run's outcome in the phase file. The run history's commits are
+//! SQLite's own business; run-directory files (`snapshot.json`,
+//! `decision.json`, `run.json`, prompts, signals) describe a run that a
+//! crash ends anyway.
 
 use std::io::Write;
 use std::path::Path;

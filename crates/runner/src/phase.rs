@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use retort_os::atomic::write_durable;
+use retort_os::atomic::{write_atomic, write_durable};
 
 /// A run's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,11 +69,15 @@ pub fn running_text(run_id: &str) -> String {
     format!("PHASE:running\nRun: {run_id}\n")
 }
 
-/// Writes [`running_text`] atomically and durably, as the outcome is.
+/// Writes [`running_text`] atomically (readers see the old text or the
+/// new). Not synced to disk, unlike the outcome ([`write_phase_file`]):
+/// it stands in for the old outcome against a crash of retort, which the
+/// rename alone covers; a crash of the machine ends the run as well, and
+/// the next run records it as abandoned. Two fsyncs less a run.
 ///
 /// # Errors
 /// The I/O error: the run must not go on, since its outcome could not be
 /// recorded where the factory reads it.
 pub fn write_running(path: &Path, run_id: &str) -> std::io::Result<()> {
-    write_durable(path, running_text(run_id).as_bytes())
+    write_atomic(path, running_text(run_id).as_bytes())
 }

@@ -457,6 +457,10 @@ fn finish(
         phase = Phase::Failed;
         warnings.push(why);
     }
+    // The run's end survives a crash of the machine, as its phase does.
+    if let Err(error) = history.sync_commits() {
+        warnings.push(error.to_string());
+    }
     if let Err(error) = history.finish_run(
         &plan.run_id,
         &phase.to_string(),
