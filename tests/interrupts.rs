@@ -156,7 +156,8 @@ description = "Look."
 
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(130), "128 + SIGINT: {err}");
-    let reason = "retort was interrupted by SIGINT during the preflight; nothing was decided or started";
+    let reason =
+        "retort was interrupted by SIGINT during the preflight; nothing was decided or started";
     assert_eq!(
         sandbox.phase("pre"),
         format!("PHASE:failed\nReason: {reason}\n")

@@ -92,7 +92,9 @@ impl RunDir {
     /// writers take turns (one lock for the process).
     pub fn record_group(&self, group: i32) {
         static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _turn = TURN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let path = self.owner_file();
         let Ok(bytes) = std::fs::read(&path) else {
             return;

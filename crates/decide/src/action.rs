@@ -251,42 +251,44 @@ pub async fn run_command_until(
             (
                 CommandOutcome::Interrupted,
                 None,
-                Some(format!("retort was interrupted by {signal}; the action was ended")),
-            )
-        }
-        Ok(finished) => match finished {
-        Ok(Ok(status)) => match status.code() {
-            Some(0) => (CommandOutcome::Ok, Some(0), None),
-            Some(code) => (CommandOutcome::Failed, Some(code), None),
-            None => {
-                use std::os::unix::process::ExitStatusExt;
-                let signal = status.signal().unwrap_or(0);
-                (
-                    CommandOutcome::Failed,
-                    None,
-                    Some(format!("killed by signal {signal}")),
-                )
-            }
-        },
-        Ok(Err(error)) => (
-            CommandOutcome::Failed,
-            None,
-            Some(format!("cannot wait for the command: {error}")),
-        ),
-        Err(_) => {
-            if let Some(group) = group {
-                terminate_group(group, KILL_GRACE, child.wait()).await;
-            }
-            let _ = child.kill().await;
-            (
-                CommandOutcome::TimedOut,
-                None,
                 Some(format!(
-                    "timed out after {}",
-                    humantime::format_duration(spec.timeout)
+                    "retort was interrupted by {signal}; the action was ended"
                 )),
             )
         }
+        Ok(finished) => match finished {
+            Ok(Ok(status)) => match status.code() {
+                Some(0) => (CommandOutcome::Ok, Some(0), None),
+                Some(code) => (CommandOutcome::Failed, Some(code), None),
+                None => {
+                    use std::os::unix::process::ExitStatusExt;
+                    let signal = status.signal().unwrap_or(0);
+                    (
+                        CommandOutcome::Failed,
+                        None,
+                        Some(format!("killed by signal {signal}")),
+                    )
+                }
+            },
+            Ok(Err(error)) => (
+                CommandOutcome::Failed,
+                None,
+                Some(format!("cannot wait for the command: {error}")),
+            ),
+            Err(_) => {
+                if let Some(group) = group {
+                    terminate_group(group, KILL_GRACE, child.wait()).await;
+                }
+                let _ = child.kill().await;
+                (
+                    CommandOutcome::TimedOut,
+                    None,
+                    Some(format!(
+                        "timed out after {}",
+                        humantime::format_duration(spec.timeout)
+                    )),
+                )
+            }
         },
     };
     CommandResult {

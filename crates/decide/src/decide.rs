@@ -32,13 +32,13 @@ use retort_journal::history::{
 use retort_preflight::Snapshot;
 
 use crate::action::{CommandResult, CommandSpec, run_command_until};
-use retort_os::interrupt::Interrupt;
 use crate::finding::{Finding, FindingState, FindingWrite, track};
 use crate::gate::GateDecision;
 use crate::ruleset::{Evaluation, RuleSet};
 use retort_formula::action::ActionMode;
 use retort_formula::diagnostic::Problem;
 use retort_formula::formula::Formula;
+use retort_os::interrupt::Interrupt;
 
 /// Lines of an action's output the first prompt shows, per stream.
 pub const PROMPT_OUTPUT_LINES: usize = 10;

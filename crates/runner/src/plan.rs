@@ -242,7 +242,8 @@ async fn prepare_with(
             Err(RunError::Interrupted { signal, reason })
         }
         (error, None) => {
-            let reason = retort_os::clean::one_line(&error.to_string(), retort_os::clean::REASON_CAP);
+            let reason =
+                retort_os::clean::one_line(&error.to_string(), retort_os::clean::REASON_CAP);
             let _ = write_phase_file(phase_file, Phase::Failed, Some(&reason));
             prepared
         }

@@ -187,10 +187,12 @@ async fn abandon(
     );
     let mut notes = Vec::new();
     if let Some(history) = history
-        && let Err(error) = history.abandon_run(&owner.run_id, &reason, now).and_then(|_| {
-            // Its actions recorded as started, never as ended.
-            history.abandon_action_runs(&owner.run_id, "its run was abandoned while it ran")
-        })
+        && let Err(error) = history
+            .abandon_run(&owner.run_id, &reason, now)
+            .and_then(|_| {
+                // Its actions recorded as started, never as ended.
+                history.abandon_action_runs(&owner.run_id, "its run was abandoned while it ran")
+            })
     {
         notes.push(format!("could not record it in the history: {error}"));
     }

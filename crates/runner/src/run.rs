@@ -27,7 +27,6 @@ use crate::holds;
 use crate::lock::LockError;
 use crate::phase::{Phase, write_phase_file};
 use crate::recovery;
-use retort_os::interrupt::Interruption;
 use crate::retention::{self, Pruned, Retention};
 use crate::state::PRIVATE_DIR;
 use crate::state::{RunDir, StateDir};
@@ -39,6 +38,7 @@ use retort_formula::diagnostic::FormulaError;
 use retort_formula::formula::Backend;
 use retort_os::atomic::write_atomic;
 use retort_os::clean::{REASON_CAP, one_line};
+use retort_os::interrupt::Interruption;
 use retort_os::redact::Redactor;
 use retort_prompt::prompt::PromptError;
 use std::os::unix::fs::PermissionsExt;
@@ -320,21 +320,15 @@ pub async fn execute(
     write_file(&run.snapshot_file(), &snapshot_json)?;
 
     // The decide phase.
-    let (mut history, mut decision, mut warnings) = match decide_phase(
-        plan,
-        options,
-        &mut started,
-        progress,
-    )
-    .await
-    {
-        Ok(decided) => decided,
-        Err(error) => {
-            let reason = error.to_string();
-            let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
-            return Err(error);
-        }
-    };
+    let (mut history, mut decision, mut warnings) =
+        match decide_phase(plan, options, &mut started, progress).await {
+            Ok(decided) => decided,
+            Err(error) => {
+                let reason = error.to_string();
+                let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
+                return Err(error);
+            }
+        };
     warnings.extend(recovered);
     if let Err(error) = owned {
         warnings.push(format!(

@@ -29,8 +29,10 @@ proptest! {
         total in 0u64..1_000_000,
         cut in 0usize..100_000,
     ) {
-        let mut snapshot = Snapshot::default();
-        snapshot.hostname = hostname;
+        let mut snapshot = Snapshot {
+            hostname,
+            ..Snapshot::default()
+        };
         snapshot.system.status = CollectorStatus::Ok;
         snapshot.system.memory.available_mb = available;
         snapshot.system.memory.total_mb = total;
