@@ -445,7 +445,7 @@ fn a_run_does_not_overlap_the_formulas_run_in_progress() {
         .status()
         .unwrap();
     let status = first.wait().unwrap();
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(status.code(), Some(143), "128 + SIGTERM");
     let phase = std::fs::read_to_string(state.join("run-supervisor.phase")).unwrap();
     assert_eq!(
         phase,

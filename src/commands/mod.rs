@@ -60,6 +60,7 @@ pub fn options(
             .and_then(|exe| exe.parent().map(PathBuf::from)),
         snapshot,
         rerun: None,
+        interrupt: retort_os::interrupt::Interrupt::never(),
     }
 }
 
@@ -94,6 +95,9 @@ fn reported(prepared: Result<Plan, RunError>, quiet: bool) -> Result<Plan, u8> {
         Err(RunError::Formula(error)) => {
             eprintln!("{:?}", miette::Report::new(error));
             Err(EXIT_INVALID)
+        }
+        Err(error @ (RunError::Locked(_) | RunError::Interrupted { .. })) => {
+            Err(run::run_error(&error))
         }
         Err(error) => Err(invalid(&error.to_string())),
     }

@@ -67,6 +67,11 @@ pub async fn run(args: RunArgs) -> u8 {
     options.ready = args.ready;
     options.backend = args.backend;
     options.rerun = args.rerun;
+    if !dry_run {
+        // From here on SIGINT, SIGTERM and SIGHUP end the run where it is,
+        // recorded, instead of killing retort.
+        options.interrupt = retort_os::interrupt::Interrupt::listen();
+    }
     if dry_run && args.json {
         match prepare(&options, false, false).await {
             Ok(plan) => super::plan_json::print(&plan, &options),
@@ -203,7 +208,7 @@ async fn run_formula(options: &RunOptions) -> u8 {
                     .unwrap_or_default(),
                 report.phase_file.display()
             );
-            report.phase.exit_code()
+            report.exit_code()
         }
         Err(error) => run_error(&error),
     }
@@ -223,7 +228,7 @@ async fn run_quietly(options: &RunOptions) -> u8 {
             if report.phase != Phase::Done {
                 eprint!("{}", quiet_summary(&report));
             }
-            report.phase.exit_code()
+            report.exit_code()
         }
         Err(error) => run_error(&error),
     }
@@ -275,9 +280,12 @@ fn quiet_summary(report: &RunReport) -> String {
 
 /// Prints why a run could not be carried out; the exit status:
 /// [`EXIT_TEMPFAIL`] when another run holds the lock, else [`EXIT_FAILED`].
-fn run_error(error: &RunError) -> u8 {
+/// Prints a run's error and returns its exit status: 75 when another run
+/// holds the lock, 128 + N when signal N stopped it, else 1.
+pub(super) fn run_error(error: &RunError) -> u8 {
     eprintln!("error: {error}");
     match error {
+        RunError::Interrupted { signal, .. } => signal.exit_code(),
         RunError::Locked(LockError::Held { .. }) => {
             eprintln!(
                 "retort: not started; the next scheduled run will try again (exit status {EXIT_TEMPFAIL})"

@@ -97,14 +97,20 @@ fn formulas(
         out.push(json!({
             "formula": formula,
             "formula_path": formula_path,
-            "last_run": last.as_ref().map(|run| json!({
+            "last_run": last.as_ref().map(|run| {
+                let (phase, reason) = match &run.phase {
+                    Some(phase) => (Some(phase.clone()), run.reason.clone()),
+                    None => unfinished(state, &run.run_id),
+                };
+                json!({
                 "run_id": run.run_id,
                 "at": run.at,
                 "finished_at": run.finished_at,
-                "phase": run.phase,
-                "reason": run.reason,
+                "phase": phase,
+                "reason": reason,
                 "age_seconds": (now - run.at).num_seconds().max(0),
-            })),
+                })
+            }),
             "schedule": schedule.as_ref().map(Schedule::as_str),
             "next_run": next.map(|t| t.to_rfc3339()),
             "open_findings": findings,
@@ -112,6 +118,27 @@ fn formulas(
         }));
     }
     Ok(out)
+}
+
+/// What an unfinished run (an open history row) is: `running` while its
+/// retort lives (its `owner.json` names a live process), `abandoned` with
+/// the reason when that process is gone (SIGKILL, the OOM killer, a
+/// crash): the next run of the formula ends what it left and records it so;
+/// `retort status` only says it and writes nothing. None (unfinished) when
+/// the run directory says nothing of its owner.
+fn unfinished(state: &StateDir, run_id: &str) -> (Option<String>, Option<String>) {
+    let run = retort_runner::state::RunDir::new(state.runs_dir().join(run_id));
+    match retort_runner::recovery::Owner::load(&run) {
+        Some(owner) if owner.alive() => (Some("running".to_string()), None),
+        Some(owner) => (
+            Some("abandoned".to_string()),
+            Some(format!(
+                "retort (pid {}) is gone without finishing the run; the next run of the formula ends what it left and records it",
+                owner.pid
+            )),
+        ),
+        None => (None, None),
+    }
 }
 
 /// The `schedule` of the formula file at `path`, when it can be read and

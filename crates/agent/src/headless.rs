@@ -162,6 +162,7 @@ impl HeadlessAgent {
             .stderr(Stdio::from(stderr));
         let mut child = command.spawn().map_err(HeadlessError::Spawn)?;
         let group = group_of(&child);
+        self.record(group);
         let (sender, exit) = watch::channel(None);
         tokio::spawn(async move {
             let status = match child.wait().await {
@@ -179,6 +180,21 @@ impl HeadlessAgent {
             replies: None,
         }));
         Ok(())
+    }
+
+    /// Records the agent's process group in its run's `owner.json`
+    /// ([`crate::run_dir::RunDir::record_group`]), found through the
+    /// session's [`crate::run_dir::RUN_DIR_ENV`], so that a run killed by
+    /// SIGKILL does not leave it running: the next run ends it.
+    fn record(&self, group: Option<Pid>) {
+        let run_dir = self
+            .spec
+            .env
+            .iter()
+            .find(|(name, _)| name == crate::run_dir::RUN_DIR_ENV);
+        if let (Some((_, dir)), Some(group)) = (run_dir, group) {
+            crate::run_dir::RunDir::new(dir.into()).record_group(group.as_raw_nonzero().get());
+        }
     }
 
     fn shell_command(&self, step: &str) -> tokio::process::Command {
@@ -242,6 +258,7 @@ impl HeadlessAgent {
             .stderr(Stdio::piped());
         let mut child = command.spawn().map_err(HeadlessError::Spawn)?;
         let group = group_of(&child);
+        self.record(group);
         let log = Arc::new(Mutex::new(Some(log)));
         let (result_sender, results) = mpsc::unbounded_channel();
         let (reply_sender, replies) = mpsc::unbounded_channel();

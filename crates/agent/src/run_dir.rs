@@ -31,6 +31,9 @@ use std::path::{Path, PathBuf};
 
 use retort_os::paths::file_safe;
 
+/// The file in a run directory naming its owner: retort's pid, its tmux
+/// sessions and process groups (see [`RunDir::record_group`]).
+pub const OWNER_FILE: &str = "owner.json";
 /// The environment variable, set in an agent's session, naming its run directory.
 pub const RUN_DIR_ENV: &str = "RETORT_RUN_DIR";
 /// The environment variable, set in an agent's session, naming the agent's
@@ -74,6 +77,42 @@ impl RunDir {
     /// The directory itself.
     pub fn path(&self) -> &Path {
         &self.0
+    }
+
+    /// `owner.json`: who runs it (the runner writes it; see
+    /// `retort_runner::recovery`), removed once `run.json` is written.
+    pub fn owner_file(&self) -> PathBuf {
+        self.0.join(OWNER_FILE)
+    }
+
+    /// Adds process group `group` (its leader's pid) to the `groups` of
+    /// `owner.json`, as it starts, so that the next run ends it should
+    /// retort be killed (SIGKILL) meanwhile. Best effort: nothing happens
+    /// when the file is missing or not an object; the process's own
+    /// writers take turns (one lock for the process).
+    pub fn record_group(&self, group: i32) {
+        static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _turn = TURN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let path = self.owner_file();
+        let Ok(bytes) = std::fs::read(&path) else {
+            return;
+        };
+        let Ok(serde_json::Value::Object(mut owner)) = serde_json::from_slice(&bytes) else {
+            return;
+        };
+        let groups = owner
+            .entry("groups")
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let serde_json::Value::Array(groups) = groups
+            && !groups.iter().any(|g| g.as_i64() == Some(i64::from(group)))
+        {
+            groups.push(group.into());
+            if let Ok(json) = serde_json::to_vec_pretty(&owner) {
+                let _ = retort_os::atomic::write_atomic(&path, &json);
+            }
+        }
     }
 
     /// `snapshot.json`.

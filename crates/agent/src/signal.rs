@@ -340,6 +340,25 @@ pub fn parse_phase(text: &str) -> Option<(Signal, Option<String>)> {
 const MALFORMED_RETRIES: u32 = 20;
 const MALFORMED_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
 
+/// Reads the bytes of a signal file, once: `None` while it is empty or
+/// only whitespace (being written), the record with its reason made one
+/// clean line of at most [`REASON_CAP`] bytes, or the JSON error (a file
+/// caught half-written, or not a signal). Never panics, whatever the bytes.
+///
+/// # Errors
+/// The JSON error when the bytes are not a [`SignalRecord`].
+pub fn parse_record(bytes: &[u8]) -> Result<Option<SignalRecord>, serde_json::Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let mut record = serde_json::from_slice::<SignalRecord>(bytes)?;
+    record.reason = record
+        .reason
+        .map(|r| one_line(&r, REASON_CAP))
+        .filter(|r| !r.is_empty());
+    Ok(Some(record))
+}
+
 fn read_file(path: &Path) -> Result<Option<SignalRecord>, SignalError> {
     let mut attempt = 0;
     loop {
@@ -347,18 +366,8 @@ fn read_file(path: &Path) -> Result<Option<SignalRecord>, SignalError> {
             Ok(bytes) => bytes,
             Err(_) => return Ok(None),
         };
-        // An empty file is one being written: not yet a signal.
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(None);
-        }
-        match serde_json::from_slice::<SignalRecord>(&bytes) {
-            Ok(mut record) => {
-                record.reason = record
-                    .reason
-                    .map(|r| one_line(&r, REASON_CAP))
-                    .filter(|r| !r.is_empty());
-                return Ok(Some(record));
-            }
+        match parse_record(&bytes) {
+            Ok(record) => return Ok(record),
             Err(_) if attempt < MALFORMED_RETRIES => {
                 attempt += 1;
                 std::thread::sleep(MALFORMED_PAUSE);

@@ -32,6 +32,7 @@ use std::process::Stdio;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use retort_os::interrupt::Interrupt;
 use retort_os::process::{group_of, terminate_group};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -118,16 +119,20 @@ pub enum CommandOutcome {
     TimedOut,
     /// It could not be started (no such program, not executable).
     NotStarted,
+    /// retort was interrupted (SIGINT, SIGTERM, SIGHUP) while it ran, and
+    /// ended its process group.
+    Interrupted,
 }
 
 impl CommandOutcome {
-    /// `ok`, `failed`, `timed-out` or `not-started`.
+    /// `ok`, `failed`, `timed-out`, `not-started` or `interrupted`.
     pub fn as_str(self) -> &'static str {
         match self {
             CommandOutcome::Ok => "ok",
             CommandOutcome::Failed => "failed",
             CommandOutcome::TimedOut => "timed-out",
             CommandOutcome::NotStarted => "not-started",
+            CommandOutcome::Interrupted => "interrupted",
         }
     }
 }
@@ -182,6 +187,18 @@ fn human_ms(ms: u64) -> String {
 /// On timeout the command's process group gets SIGTERM, then SIGKILL after
 /// [`KILL_GRACE`]; output read until then is kept.
 pub async fn run_command(spec: &CommandSpec) -> CommandResult {
+    run_command_until(spec, &Interrupt::never(), &mut |_| {}).await
+}
+
+/// [`run_command`], telling `started` the command's process group (its
+/// leader's pid) as soon as it has started, and ending that group when
+/// `interrupt` comes (SIGTERM, [`KILL_GRACE`], SIGKILL): a
+/// [`CommandOutcome::Interrupted`] result.
+pub async fn run_command_until(
+    spec: &CommandSpec,
+    interrupt: &Interrupt,
+    started: &mut dyn FnMut(i32),
+) -> CommandResult {
     let clock = Instant::now();
     let Some((program, args)) = spec.argv.split_first() else {
         return not_started("the command is empty".to_string(), clock);
@@ -209,50 +226,70 @@ pub async fn run_command(spec: &CommandSpec) -> CommandResult {
         }
     };
     let group = group_of(child.id());
+    if let Some(group) = group {
+        started(group.as_raw_nonzero().get());
+    }
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return not_started("cannot capture the command's output".to_string(), clock);
     };
     let mut out = Capture::default();
     let mut err = Capture::default();
 
-    let finished = tokio::time::timeout(spec.timeout, async {
-        let (status, (), ()) = tokio::join!(child.wait(), out.read(stdout), err.read(stderr));
-        status
-    })
-    .await;
+    let finished = tokio::select! {
+        finished = tokio::time::timeout(spec.timeout, async {
+            let (status, (), ()) = tokio::join!(child.wait(), out.read(stdout), err.read(stderr));
+            status
+        }) => Ok(finished),
+        signal = interrupt.wait() => Err(signal),
+    };
     let (outcome, exit_code, error) = match finished {
-        Ok(Ok(status)) => match status.code() {
-            Some(0) => (CommandOutcome::Ok, Some(0), None),
-            Some(code) => (CommandOutcome::Failed, Some(code), None),
-            None => {
-                use std::os::unix::process::ExitStatusExt;
-                let signal = status.signal().unwrap_or(0);
-                (
-                    CommandOutcome::Failed,
-                    None,
-                    Some(format!("killed by signal {signal}")),
-                )
-            }
-        },
-        Ok(Err(error)) => (
-            CommandOutcome::Failed,
-            None,
-            Some(format!("cannot wait for the command: {error}")),
-        ),
-        Err(_) => {
+        Err(signal) => {
             if let Some(group) = group {
                 terminate_group(group, KILL_GRACE, child.wait()).await;
             }
             let _ = child.kill().await;
             (
-                CommandOutcome::TimedOut,
+                CommandOutcome::Interrupted,
                 None,
                 Some(format!(
-                    "timed out after {}",
-                    humantime::format_duration(spec.timeout)
+                    "retort was interrupted by {signal}; the action was ended"
                 )),
             )
         }
+        Ok(finished) => match finished {
+            Ok(Ok(status)) => match status.code() {
+                Some(0) => (CommandOutcome::Ok, Some(0), None),
+                Some(code) => (CommandOutcome::Failed, Some(code), None),
+                None => {
+                    use std::os::unix::process::ExitStatusExt;
+                    let signal = status.signal().unwrap_or(0);
+                    (
+                        CommandOutcome::Failed,
+                        None,
+                        Some(format!("killed by signal {signal}")),
+                    )
+                }
+            },
+            Ok(Err(error)) => (
+                CommandOutcome::Failed,
+                None,
+                Some(format!("cannot wait for the command: {error}")),
+            ),
+            Err(_) => {
+                if let Some(group) = group {
+                    terminate_group(group, KILL_GRACE, child.wait()).await;
+                }
+                let _ = child.kill().await;
+                (
+                    CommandOutcome::TimedOut,
+                    None,
+                    Some(format!(
+                        "timed out after {}",
+                        humantime::format_duration(spec.timeout)
+                    )),
+                )
+            }
+        },
     };
     CommandResult {
         outcome,

@@ -31,13 +31,14 @@ use retort_journal::history::{
 
 use retort_preflight::Snapshot;
 
-use crate::action::{CommandResult, CommandSpec, run_command};
+use crate::action::{CommandResult, CommandSpec, run_command_until};
 use crate::finding::{Finding, FindingState, FindingWrite, track};
 use crate::gate::GateDecision;
 use crate::ruleset::{Evaluation, RuleSet};
 use retort_formula::action::ActionMode;
 use retort_formula::diagnostic::Problem;
 use retort_formula::formula::Formula;
+use retort_os::interrupt::Interrupt;
 
 /// Lines of an action's output the first prompt shows, per stream.
 pub const PROMPT_OUTPUT_LINES: usize = 10;
@@ -507,21 +508,28 @@ pub fn commit(
 }
 
 /// Runs the decision's auto actions, one after another, and records each
-/// result in `history`. Returns the warnings of results that could not be
+/// in `history`. Returns the warnings of results that could not be
 /// recorded.
+///
+/// Each action is recorded as it starts (outcome `running`, at the
+/// decision's time), before its command runs, and updated with its result
+/// once it has ended: so its cooldown holds for the next run even when
+/// retort is killed while it runs. `hooks.started` is told each action's
+/// process group as it starts; when `hooks.interrupt` comes, the action
+/// running is ended ([`crate::action::run_command_until`]) and those not
+/// yet started are not started (`not-started`, "retort was interrupted").
 pub async fn run_actions(
     decision: &mut Decision,
     history: &History,
     run_id: &str,
-    progress: &mut dyn FnMut(&PlannedAction),
+    hooks: &mut ActionHooks<'_>,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
     for planned in &mut decision.actions {
         let (ActionPlan::Run, Some(command)) = (&planned.plan, &planned.command) else {
             continue;
         };
-        let result = run_command(command).await;
-        if let Err(error) = history.record_action_run(&ActionRunRecord {
+        let mut record = ActionRunRecord {
             formula: decision.formula.clone(),
             action: planned.action.clone(),
             fingerprint: planned.fingerprint.clone(),
@@ -529,23 +537,71 @@ pub async fn run_actions(
             proposal: None,
             argv: command.argv.clone(),
             at: decision.at,
-            duration_ms: result.duration_ms,
-            exit_code: result.exit_code,
-            outcome: result.outcome.as_str().to_string(),
-            error: result.error.clone(),
-            stdout: result.stdout.clone(),
-            stderr: result.stderr.clone(),
-            truncated: result.truncated,
-        }) {
-            warnings.push(format!(
-                "the result of action `{}` could not be recorded: {error}",
-                planned.action
-            ));
-        }
+            duration_ms: 0,
+            exit_code: None,
+            outcome: "running".to_string(),
+            error: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            truncated: false,
+        };
+        let result = match hooks.interrupt.received() {
+            Some(signal) => CommandResult {
+                outcome: crate::action::CommandOutcome::NotStarted,
+                exit_code: None,
+                error: Some(format!("retort was interrupted by {signal} first")),
+                stdout: String::new(),
+                stderr: String::new(),
+                truncated: false,
+                duration_ms: 0,
+            },
+            None => {
+                let id = history.record_action_run(&record);
+                if let Err(error) = &id {
+                    warnings.push(format!(
+                        "the start of action `{}` could not be recorded: {error}",
+                        planned.action
+                    ));
+                }
+                let result = run_command_until(command, hooks.interrupt, hooks.started).await;
+                fill(&mut record, &result);
+                let recorded = match id {
+                    Ok(id) => history.update_action_run(id, &record),
+                    Err(_) => history.record_action_run(&record).map(|_| ()),
+                };
+                if let Err(error) = recorded {
+                    warnings.push(format!(
+                        "the result of action `{}` could not be recorded: {error}",
+                        planned.action
+                    ));
+                }
+                result
+            }
+        };
         planned.result = Some(result);
-        progress(planned);
+        (hooks.progress)(planned);
     }
     warnings
+}
+
+/// What [`run_actions`] reports to, and listens for, as it runs.
+pub struct ActionHooks<'a> {
+    /// Ends the action running, and starts no more, when it comes.
+    pub interrupt: &'a Interrupt,
+    /// Told each action's process group (its leader's pid) as it starts.
+    pub started: &'a mut dyn FnMut(i32),
+    /// Told each action once it has run.
+    pub progress: &'a mut dyn FnMut(&PlannedAction),
+}
+
+fn fill(record: &mut ActionRunRecord, result: &CommandResult) {
+    record.duration_ms = result.duration_ms;
+    record.exit_code = result.exit_code;
+    record.outcome = result.outcome.as_str().to_string();
+    record.error.clone_from(&result.error);
+    record.stdout.clone_from(&result.stdout);
+    record.stderr.clone_from(&result.stderr);
+    record.truncated = result.truncated;
 }
 
 impl Decision {

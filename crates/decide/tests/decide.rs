@@ -136,7 +136,11 @@ impl Replay {
             &mut decision,
             &history,
             &run_id,
-            &mut |_| {},
+            &mut decide::ActionHooks {
+                interrupt: &retort_os::interrupt::Interrupt::never(),
+                started: &mut |_| {},
+                progress: &mut |_| {},
+            },
         ));
         assert_eq!(warnings, Vec::<String>::new());
         history

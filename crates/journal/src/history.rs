@@ -402,6 +402,49 @@ impl History {
         insert_action_run(&self.conn, &self.path, record)
     }
 
+    /// Replaces what action run `id` ([`History::record_action_run`])
+    /// says: an action recorded as it starts (outcome `running`, so that
+    /// its cooldown holds even if retort is killed while it runs) gets its
+    /// result once it has ended. Its `at` stays as first recorded.
+    ///
+    /// # Errors
+    /// [`HistoryError::Sqlite`].
+    pub fn update_action_run(&self, id: i64, record: &ActionRunRecord) -> Result<(), HistoryError> {
+        self.conn
+            .execute(
+                "UPDATE action_runs SET duration_ms = ?1, exit_code = ?2, outcome = ?3, error = ?4,
+                     stdout = ?5, stderr = ?6, truncated = ?7 WHERE id = ?8",
+                params![
+                    i64::try_from(record.duration_ms).unwrap_or(i64::MAX),
+                    record.exit_code,
+                    record.outcome,
+                    record.error,
+                    record.stdout,
+                    record.stderr,
+                    record.truncated,
+                    id,
+                ],
+            )
+            .map_err(sqlite_error(&self.path))?;
+        Ok(())
+    }
+
+    /// Closes the action runs of run `run_id` still recorded `running`
+    /// (their retort was killed while they ran) as `abandoned` with
+    /// `reason`. Returns how many.
+    ///
+    /// # Errors
+    /// [`HistoryError::Sqlite`].
+    pub fn abandon_action_runs(&self, run_id: &str, reason: &str) -> Result<usize, HistoryError> {
+        self.conn
+            .execute(
+                "UPDATE action_runs SET outcome = 'abandoned', error = ?1 \
+                 WHERE run_id = ?2 AND outcome = 'running'",
+                params![reason, run_id],
+            )
+            .map_err(sqlite_error(&self.path))
+    }
+
     /// The proposals with `status` (every proposal when `None`), oldest
     /// first, of every formula.
     ///

@@ -8,6 +8,7 @@
 //! past the cap is read and discarded (so the command never blocks on a full
 //! pipe) and counted.
 
+use retort_os::interrupt::Interrupt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -70,6 +71,7 @@ pub(crate) async fn collect(
     commands: Vec<CommandConfig>,
     default_timeout: Duration,
     cwd: PathBuf,
+    interrupt: Interrupt,
 ) -> CommandsSection {
     let mut seen = std::collections::HashSet::new();
     let mut futures = Vec::new();
@@ -77,7 +79,7 @@ pub(crate) async fn collect(
     for (index, command) in commands.into_iter().enumerate() {
         if seen.insert(command.name.clone()) {
             let limit = command.timeout.unwrap_or(default_timeout);
-            futures.push(run(command, limit, cwd.clone()));
+            futures.push(run(command, limit, cwd.clone(), interrupt.clone()));
         } else {
             duplicates.push((
                 index,
@@ -121,8 +123,17 @@ pub(crate) async fn collect(
     }
 }
 
-/// Runs one command to completion or until `limit`.
-async fn run(command: CommandConfig, limit: Duration, cwd: PathBuf) -> CommandResult {
+/// How long a command interrupted by SIGINT, SIGTERM or SIGHUP of retort
+/// has, after its process group's SIGTERM, before SIGKILL: 2 seconds.
+pub const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs one command to completion, until `limit`, or until `interrupt`.
+async fn run(
+    command: CommandConfig,
+    limit: Duration,
+    cwd: PathBuf,
+    interrupt: Interrupt,
+) -> CommandResult {
     let mut result = CommandResult {
         name: command.name.clone(),
         run: command.run.clone(),
@@ -162,7 +173,24 @@ async fn run(command: CommandConfig, limit: Duration, cwd: PathBuf) -> CommandRe
         );
         (out, err, status)
     };
-    match tokio::time::timeout(limit, work).await {
+    let ended = tokio::select! {
+        ended = tokio::time::timeout(limit, work) => Ok(ended),
+        signal = interrupt.wait() => Err(signal),
+    };
+    let ended = match ended {
+        Ok(ended) => ended,
+        Err(signal) => {
+            if let Some(group) = retort_os::process::group_of(group) {
+                retort_os::process::terminate_group(group, INTERRUPT_GRACE, child.wait()).await;
+            }
+            let _ = child.kill().await;
+            result.status = CollectorStatus::Error;
+            result.reason = Some(format!("interrupted by {signal} and ended"));
+            result.duration_ms = crate::millis(started.elapsed());
+            return result;
+        }
+    };
+    match ended {
         Ok(((out, out_total), (err, _), status)) => {
             result.stdout_truncated = out_total > out.len() as u64;
             result.stdout = String::from_utf8_lossy(&out).into_owned();

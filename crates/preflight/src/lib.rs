@@ -56,6 +56,7 @@ mod snapshot;
 mod system;
 mod tmux;
 
+use retort_os::interrupt::Interrupt;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -111,6 +112,19 @@ use snapshot::Section;
 /// with the time and I/O drivers enabled (`#[tokio::main]` and
 /// `#[tokio::test]` enable them).
 pub async fn collect(config: &Config) -> Snapshot {
+    collect_until(config, &Interrupt::never()).await
+}
+
+/// [`collect`], ending early when `interrupt` comes: the formula's
+/// commands still running get SIGTERM, up to 2 seconds to exit, then
+/// SIGKILL, to their whole
+/// process group ([`retort_os::process::terminate_group`]), and are
+/// reported as errors ("interrupted by SIGTERM"). The other collectors run
+/// to their end or timeout as usual; the caller decides whether to wait.
+///
+/// # Panics
+/// As [`collect`].
+pub async fn collect_until(config: &Config, interrupt: &Interrupt) -> Snapshot {
     let collected_at = Utc::now();
     let started = Instant::now();
     let cwd = config.base_dir();
@@ -198,6 +212,7 @@ pub async fn collect(config: &Config) -> Snapshot {
                 config.commands.clone(),
                 config.collector_timeout,
                 cwd.clone(),
+                interrupt.clone(),
             )
         },
     );

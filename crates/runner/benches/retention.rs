@@ -189,6 +189,7 @@ fn real_run(root: &Path) -> PathBuf {
         bin_dir: None,
         snapshot: None,
         rerun: None,
+        interrupt: retort_os::interrupt::Interrupt::never(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

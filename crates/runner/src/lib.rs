@@ -4,7 +4,9 @@
 //! starts: the checked formula, snapshot, decision preview, prompts, agent
 //! sessions), [`run`] (carrying it out: decide, start agents, wait on
 //! steps, record), the run [`lock`] that keeps runs of one formula from
-//! overlapping, the [`phase`] file, the [`state`] directory,
+//! overlapping, the run's [`claim`] on its formula (lock, recovery,
+//! `PHASE:running`, before the preflight) and what a run interrupted
+//! before deciding records, the [`phase`] file, the [`state`] directory,
 //! [`retention`] of what old runs left, the [`recovery`] of runs whose
 //! retort died, the [`holds`] (rate limits, the day's budget) that keep a
 //! gate closed, the DAG [`scheduler`] (pure: which step starts when,
@@ -26,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod agent_phase;
+pub mod claim;
 pub mod holds;
 pub mod lock;
 mod notify;

@@ -32,7 +32,10 @@ use retort_os::paths::file_safe;
 use retort_prompt::context::{ContextFile, read_context_files};
 use retort_prompt::prompt::{Prompt, RunInfo, opens_session, render_agent_command, render_prompts};
 
+use crate::claim::{Claim, Claimant, interrupted_early};
+use crate::phase::{Phase, write_phase_file};
 use crate::run::RunError;
+use retort_os::interrupt::{Interrupt, Interruption};
 
 /// What a run is asked to do.
 #[derive(Debug, Clone)]
@@ -67,6 +70,10 @@ pub struct RunOptions {
     pub snapshot: Option<PathBuf>,
     /// `retort rerun`: the run this one reruns, and from which step.
     pub rerun: Option<crate::rerun::Rerun>,
+    /// SIGINT, SIGTERM and SIGHUP of retort, as the run listens for them
+    /// in every phase ([`Interrupt::listen`]); [`Interrupt::never`] for a
+    /// run that leaves them their default action.
+    pub interrupt: Interrupt,
 }
 
 /// One agent session of a run: consecutive steps on the same model, with
@@ -138,6 +145,10 @@ pub struct Plan {
     pub reused: BTreeMap<String, retort_decide::condition::StepValue>,
     /// The run this one reruns (`retort rerun`), if any.
     pub rerun_of: Option<String>,
+    /// The run's claim on its formula (the run lock, what recovery did),
+    /// taken by [`prepare_run`] before the preflight; none from
+    /// [`prepare`], which claims nothing.
+    pub claim: Option<Arc<Claim>>,
 }
 
 /// Checks the formula (every problem, `--var` values included, rules too),
@@ -153,24 +164,32 @@ pub struct Plan {
 /// [`RunError::Snapshot`] when `--snapshot` is not a snapshot;
 /// [`RunError::Prompt`] when a template fails to render.
 pub async fn prepare(options: &RunOptions, placeholder_run: bool) -> Result<Plan, RunError> {
-    prepare_with(options, placeholder_run, true).await
+    prepare_with(options, placeholder_run, true, false).await
 }
 
 /// [`prepare`] for a run that [`crate::run::execute`] carries out: the
-/// same, but no prompt is rendered ([`Plan::prompts`] is empty). A run
-/// renders its prompts once, with the decision it commits, and only when
-/// the gate opens; a template that fails to render then fails the run.
+/// same, but no prompt is rendered ([`Plan::prompts`] is empty), and the
+/// run claims its formula first ([`Claim::take`]: the run lock, the
+/// recovery of dead runs, `PHASE:running`) as soon as the formula names
+/// itself, before the preflight. A run renders its prompts once, with the
+/// decision it commits, and only when the gate opens; a template that
+/// fails to render then fails the run.
 ///
 /// # Errors
-/// As [`prepare`], but never [`RunError::Prompt`] for a step's prompt.
+/// As [`prepare`], but never [`RunError::Prompt`] for a step's prompt;
+/// [`RunError::Locked`] when another run holds the lock; when the claim is
+/// taken and the run cannot go on, its phase file says `PHASE:failed` with
+/// the error; [`RunError::Interrupted`] when SIGINT, SIGTERM or SIGHUP
+/// stopped the preflight (recorded: [`crate::claim::interrupted_early`]).
 pub async fn prepare_run(options: &RunOptions) -> Result<Plan, RunError> {
-    prepare_with(options, false, false).await
+    prepare_with(options, false, false, true).await
 }
 
 async fn prepare_with(
     options: &RunOptions,
     placeholder_run: bool,
     render: bool,
+    claim: bool,
 ) -> Result<Plan, RunError> {
     let check_options = CheckOptions {
         vars: options.vars.clone(),
@@ -178,6 +197,99 @@ async fn prepare_with(
         purpose: Purpose::Run,
     };
     let begun = check::begin_file(&options.formula, &check_options)?;
+    let started_at = Utc::now();
+    let run_id = new_run_id(started_at);
+    let claimed = match begun.formula() {
+        Some(formula) if claim && !begun.has_errors() => {
+            let name = formula.name().to_string();
+            let phase_file = phase_file_of(options, &name);
+            let journal_dir = options.state.journal_dir(&name);
+            let who = Claimant {
+                formula: &name,
+                run_id: &run_id,
+                started_at,
+                phase_file: &phase_file,
+                journal_dir: &journal_dir,
+            };
+            let taken = Claim::take(&options.state, who).await?;
+            Some((Arc::new(taken), name, phase_file, journal_dir))
+        }
+        _ => None,
+    };
+    let prepared = prepare_claimed(
+        options,
+        begun,
+        check_options,
+        (placeholder_run, render),
+        (started_at, run_id.clone()),
+        claimed.as_ref().map(|(claim, ..)| Arc::clone(claim)),
+    )
+    .await;
+    let (Err(error), Some((_, name, phase_file, journal_dir))) = (&prepared, &claimed) else {
+        return prepared;
+    };
+    // The claim's `PHASE:running` must not outlive the run.
+    let who = Claimant {
+        formula: name,
+        run_id: &run_id,
+        started_at,
+        phase_file,
+        journal_dir,
+    };
+    match (error, options.interrupt.received()) {
+        (_, Some(signal)) => {
+            let (reason, _) = interrupted_early(&options.state, who, signal);
+            Err(RunError::Interrupted { signal, reason })
+        }
+        (error, None) => {
+            let reason =
+                retort_os::clean::one_line(&error.to_string(), retort_os::clean::REASON_CAP);
+            let _ = write_phase_file(phase_file, Phase::Failed, Some(&reason));
+            prepared
+        }
+    }
+}
+
+/// The phase file of a run of formula `name`: `--phase-file`, else
+/// `STATE/NAME.phase`.
+fn phase_file_of(options: &RunOptions, name: &str) -> PathBuf {
+    options
+        .phase_file
+        .clone()
+        .unwrap_or_else(|| options.state.phase_file(name))
+}
+
+/// The preflight, racing SIGINT, SIGTERM and SIGHUP: once one comes, the
+/// preflight's commands end theirs ([`retort_preflight::collect_until`])
+/// and the rest gets [`PREFLIGHT_GRACE`] to finish; none when it did not.
+async fn collect(preflight: &retort_preflight::Config, interrupt: &Interrupt) -> Option<Snapshot> {
+    tokio::select! {
+        snapshot = retort_preflight::collect_until(preflight, interrupt) => Some(snapshot),
+        () = async {
+            interrupt.wait().await;
+            tokio::time::sleep(PREFLIGHT_GRACE).await;
+        } => None,
+    }
+}
+
+/// How long a preflight interrupted by a signal may take to end: its
+/// commands' grace (SIGTERM, 2 s, SIGKILL) and a second more.
+pub const PREFLIGHT_GRACE: Duration = Duration::from_secs(3);
+
+async fn prepare_claimed(
+    options: &RunOptions,
+    begun: check::Begun,
+    check_options: CheckOptions,
+    (placeholder_run, render): (bool, bool),
+    (started_at, run_id): (DateTime<Utc>, String),
+    claim: Option<Arc<Claim>>,
+) -> Result<Plan, RunError> {
+    // Only a run that claimed its formula records an interruption; a plan
+    // leaves the signals their default action.
+    let interrupt = match &claim {
+        Some(_) => options.interrupt.clone(),
+        None => Interrupt::never(),
+    };
     // The preflight starts as soon as the formula says what to collect; its
     // DAG, templates and rules (CEL compilation: the costly part of the
     // check) are checked on a thread of their own meanwhile. A formula with
@@ -196,7 +308,7 @@ async fn prepare_with(
     let (checked, collected) = match preflight {
         Some(preflight) => {
             let finishing = tokio::task::spawn_blocking(move || begun.finish());
-            let snapshot = retort_preflight::collect(&preflight).await;
+            let snapshot = collect(&preflight, &interrupt).await;
             let checked = match finishing.await.map_err(|e| e.try_into_panic()) {
                 Ok(checked) => checked,
                 // A bug in the checker panics as it would have here.
@@ -204,11 +316,17 @@ async fn prepare_with(
                 // Cancelled (the runtime shutting down): check here.
                 Err(Err(_)) => check::check_file(&options.formula, &check_options)?,
             };
-            (checked, Some(snapshot))
+            (checked, snapshot)
         }
         None => (begun.finish(), None),
     };
     let (ready, problems) = checked.into_ready()?;
+    if let Some(signal) = interrupt.received() {
+        return Err(RunError::Interrupted {
+            signal,
+            reason: String::new(),
+        });
+    }
     let Ready {
         loaded,
         dag,
@@ -225,7 +343,12 @@ async fn prepare_with(
                 .clone()
                 .configure(&formula.preflight, &options.cwd);
             preflight.secret_env.clone_from(&formula.secrets.env);
-            retort_preflight::collect(&preflight).await
+            collect(&preflight, &interrupt)
+                .await
+                .ok_or_else(|| RunError::Interrupted {
+                    signal: interrupt.received().unwrap_or(Interruption::Terminate),
+                    reason: String::new(),
+                })?
         }
     };
     let (context_files, file_warnings) = read_context_files(formula, &options.cwd);
@@ -247,13 +370,8 @@ async fn prepare_with(
         warnings.extend(file_warnings);
     }
 
-    let started_at = Utc::now();
-    let run_id = new_run_id(started_at);
     let run_dir = RunDir::new(options.state.runs_dir().join(&run_id));
-    let phase_file = options
-        .phase_file
-        .clone()
-        .unwrap_or_else(|| options.state.phase_file(formula.name()));
+    let phase_file = phase_file_of(options, formula.name());
     let run_info = if placeholder_run {
         RunInfo::placeholder()
     } else {
@@ -362,6 +480,7 @@ async fn prepare_with(
         started_at,
         run_dir,
         phase_file,
+        claim,
     })
 }
 

@@ -31,7 +31,7 @@ use crate::phase::{Phase, write_phase_file};
 use crate::state::{RunDir, StateDir};
 
 /// The file in a run directory naming its owner.
-pub const OWNER_FILE: &str = "owner.json";
+pub use retort_agent::run_dir::OWNER_FILE;
 /// The file that marks a run directory handled as abandoned.
 pub const ABANDONED_FILE: &str = "abandoned";
 
@@ -187,7 +187,12 @@ async fn abandon(
     );
     let mut notes = Vec::new();
     if let Some(history) = history
-        && let Err(error) = history.abandon_run(&owner.run_id, &reason, now)
+        && let Err(error) = history
+            .abandon_run(&owner.run_id, &reason, now)
+            .and_then(|_| {
+                // Its actions recorded as started, never as ended.
+                history.abandon_action_runs(&owner.run_id, "its run was abandoned while it ran")
+            })
     {
         notes.push(format!("could not record it in the history: {error}"));
     }

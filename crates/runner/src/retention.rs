@@ -327,6 +327,7 @@ mod tests {
             bin_dir: None,
             snapshot: Some(snapshot_file),
             rerun: None,
+            interrupt: retort_os::interrupt::Interrupt::never(),
         };
         let plan = prepare(&options, false).await.unwrap();
         let report = execute(&plan, &options, &mut |_| {}).await.unwrap();

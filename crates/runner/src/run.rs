@@ -22,9 +22,10 @@ use thiserror::Error;
 
 use retort_journal::history::{History, HistoryError};
 
+use crate::claim::{self, Claim, Claimant};
 use crate::holds;
-use crate::lock::{LockError, RunLock};
-use crate::phase::{Phase, write_phase_file, write_running};
+use crate::lock::LockError;
+use crate::phase::{Phase, write_phase_file};
 use crate::recovery;
 use crate::retention::{self, Pruned, Retention};
 use crate::state::PRIVATE_DIR;
@@ -37,6 +38,7 @@ use retort_formula::diagnostic::FormulaError;
 use retort_formula::formula::Backend;
 use retort_os::atomic::write_atomic;
 use retort_os::clean::{REASON_CAP, one_line};
+use retort_os::interrupt::Interruption;
 use retort_os::redact::Redactor;
 use retort_prompt::prompt::PromptError;
 use std::os::unix::fs::PermissionsExt;
@@ -110,6 +112,16 @@ pub enum RunError {
     /// decide.
     #[error("cannot decide: {0}")]
     History(#[from] HistoryError),
+    /// SIGINT, SIGTERM or SIGHUP stopped the run before it decided (in its
+    /// preflight); recorded as [`crate::claim::interrupted_early`] says.
+    /// Its exit status is [`Interruption::exit_code`].
+    #[error("{reason}")]
+    Interrupted {
+        /// The signal.
+        signal: Interruption,
+        /// What the phase file, history and journal say.
+        reason: String,
+    },
 }
 
 /// One step's result.
@@ -179,6 +191,20 @@ pub struct RunReport {
     /// clean-up, removing old runs): reported, never fatal, and never lose
     /// the phase file.
     pub warnings: Vec<String>,
+    /// The signal (SIGINT, SIGTERM, SIGHUP) that stopped the run, if one
+    /// did: the run is then `failed`, its reason says where it stopped.
+    #[serde(skip)]
+    pub interrupted_by: Option<Interruption>,
+}
+
+impl RunReport {
+    /// The exit status of `retort run` for this run: 128 + the signal's
+    /// number when one stopped it ([`Interruption::exit_code`]: 130, 143,
+    /// 129), else its phase's ([`Phase::exit_code`]).
+    pub fn exit_code(&self) -> u8 {
+        self.interrupted_by
+            .map_or(self.phase.exit_code(), Interruption::exit_code)
+    }
 }
 
 /// Progress of a run, for the command line to show.
@@ -255,22 +281,23 @@ pub async fn execute(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<RunReport, RunError> {
     let clock = Instant::now();
-    let write_error = |(path, source)| RunError::Write { path, source };
-    options.state.create().map_err(write_error)?;
-    let _lock = RunLock::acquire(&options.state.lock_file(plan.loaded.formula.name()))?;
-    // Before anything else: runs of this formula whose retort died.
-    let recovered = {
-        let history = History::open(&history_path(options.state.path())).ok();
-        let name = plan.loaded.formula.name();
-        recovery::recover(&options.state, name, &plan.journal_dir, history.as_ref()).await
+    let interrupt = &options.interrupt;
+    // The claim (run lock, recovery, `PHASE:running`) is taken before the
+    // preflight by `prepare_run`; a plan made otherwise claims here.
+    let claim = match &plan.claim {
+        Some(claim) => std::sync::Arc::clone(claim),
+        None => {
+            let who = Claimant {
+                formula: plan.loaded.formula.name(),
+                run_id: &plan.run_id,
+                started_at: plan.started_at,
+                phase_file: &plan.phase_file,
+                journal_dir: &plan.journal_dir,
+            };
+            std::sync::Arc::new(Claim::take(&options.state, who).await?)
+        }
     };
-    options.state.prepare().map_err(write_error)?;
-    // No earlier run's outcome may stand for this one: a phase file that
-    // cannot say `PHASE:running` ends the run here, before anything starts.
-    write_running(&plan.phase_file, &plan.run_id).map_err(|source| RunError::Write {
-        path: plan.phase_file.clone(),
-        source,
-    })?;
+    let recovered = claim.recovered.clone();
     let run = RunDir::create(&options.state.runs_dir(), &plan.run_id).map_err(|source| {
         RunError::Write {
             path: plan.run_dir.path().to_path_buf(),
@@ -285,19 +312,23 @@ pub async fn execute(
         options.tmux.socket.as_deref(),
     );
     let owned = owner.save(&run);
+    // A run dir the agent crate's helpers also know: actions' process
+    // groups are recorded in `owner.json` as they start.
+    let mut started = |group: i32| run.record_group(group);
     let _ = std::fs::set_permissions(run.path(), PermissionsExt::from_mode(PRIVATE_DIR));
     let snapshot_json = serde_json::to_vec_pretty(&plan.snapshot).unwrap_or_default();
     write_file(&run.snapshot_file(), &snapshot_json)?;
 
     // The decide phase.
-    let (mut history, decision, mut warnings) = match decide_phase(plan, options, progress).await {
-        Ok(decided) => decided,
-        Err(error) => {
-            let reason = error.to_string();
-            let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
-            return Err(error);
-        }
-    };
+    let (mut history, mut decision, mut warnings) =
+        match decide_phase(plan, options, &mut started, progress).await {
+            Ok(decided) => decided,
+            Err(error) => {
+                let reason = error.to_string();
+                let _ = write_phase_file(&plan.phase_file, Phase::Failed, Some(&reason));
+                return Err(error);
+            }
+        };
     warnings.extend(recovered);
     if let Err(error) = owned {
         warnings.push(format!(
@@ -308,6 +339,19 @@ pub async fn execute(
     let decision_json = serde_json::to_vec_pretty(&decision.context()).unwrap_or_default();
     if let Err(error) = write_file(&run.decision_file(), &decision_json) {
         warnings.push(error.to_string());
+    }
+    // A signal before the agent starts: the run ends here, the agent
+    // never starts.
+    let stopped = interrupt.received().map(|signal| {
+        let during = match decision.actions.iter().any(|a| a.result.is_some()) {
+            true => "the auto actions",
+            false => "deciding",
+        };
+        (Phase::Failed, claim::interrupted_reason(signal, during))
+    });
+    if stopped.is_some() && decision.gate.open {
+        decision.gate.open = false;
+        decision.gate.reason = "retort was interrupted before the agent started".to_string();
     }
     let agent = match decision.gate.open {
         false => Ok(Agents::default()),
@@ -329,13 +373,20 @@ pub async fn execute(
         ),
     };
     // A gate closed because rules could not be evaluated is no "done".
-    let ending = ending.or_else(|| {
+    let ending = stopped.or(ending).or_else(|| {
         (!decision.gate.open && decision.findings.iter().any(|f| f.rule_error))
             .then(|| (Phase::Failed, decision.gate.reason.clone()))
     });
+    let ending = finishing_ending(interrupt, ending);
     let state = options.state.path();
     let ending_ref = ending.as_ref();
-    warnings.extend(crate::notify::run_ended(plan, state, &decision, &steps, ending_ref).await);
+    // The notifications (network) are cut short by a signal; the records
+    // below are local and quick, and always written.
+    tokio::select! {
+        sent = crate::notify::run_ended(plan, state, &decision, &steps, ending_ref) => warnings.extend(sent),
+        signal = interrupt.wait() => warnings.push(format!("notifications not sent: retort was interrupted by {signal}")),
+    }
+    let ending = finishing_ending(interrupt, ending);
     Ok(finish(
         plan,
         &options.state,
@@ -349,14 +400,32 @@ pub async fn execute(
             holds,
             warnings,
             clock,
+            interrupted_by: interrupt.received(),
         },
     ))
+}
+
+/// The ending of a run that a signal stopped while finishing: `failed`,
+/// saying so, unless it had an ending already (the agent phase's own, when
+/// the signal ended a step).
+fn finishing_ending(
+    interrupt: &retort_os::interrupt::Interrupt,
+    ending: Option<(Phase, String)>,
+) -> Option<(Phase, String)> {
+    match (interrupt.received(), ending) {
+        (Some(signal), None) => Some((
+            Phase::Failed,
+            claim::interrupted_reason(signal, "finishing (its steps had ended done)"),
+        )),
+        (_, ending) => ending,
+    }
 }
 
 /// Records the run in the history, decides, runs the auto actions.
 async fn decide_phase(
     plan: &Plan,
     options: &RunOptions,
+    started: &mut dyn FnMut(i32),
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(History, Decision, Vec<String>), RunError> {
     let (mut history, recovered) = History::open_or_recover(&history_path(options.state.path()))?;
@@ -381,9 +450,16 @@ async fn decide_phase(
     progress(Progress::Decided(&decision));
     let mut warnings: Vec<String> = recovered.iter().map(ToString::to_string).collect();
     warnings.extend(
-        decide::run_actions(&mut decision, &history, &plan.run_id, &mut |action| {
-            progress(Progress::ActionRan(action));
-        })
+        decide::run_actions(
+            &mut decision,
+            &history,
+            &plan.run_id,
+            &mut decide::ActionHooks {
+                interrupt: &options.interrupt,
+                started,
+                progress: &mut |action| progress(Progress::ActionRan(action)),
+            },
+        )
         .await,
     );
     Ok((history, decision, warnings))
@@ -397,6 +473,7 @@ struct Outcome {
     holds: Vec<holds::Hold>,
     warnings: Vec<String>,
     clock: Instant,
+    interrupted_by: Option<Interruption>,
 }
 
 /// Writes the phase file, the history's end of the run and the journal
@@ -419,6 +496,7 @@ fn finish(
         holds,
         mut warnings,
         clock,
+        interrupted_by,
     } = outcome;
     // Reasons are the agent's words: one line, capped, no secrets, before
     // they reach the phase file, the history, the journal or `run.json`.
@@ -499,6 +577,7 @@ fn finish(
         journal_file: None,
         pruned: Pruned::default(),
         warnings,
+        interrupted_by,
     };
     let mut entry = journal_entry(plan, &report);
     // A gate closed by a hold is news even for a formula without rules.
