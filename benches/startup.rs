@@ -7,7 +7,8 @@
 //! - `retort --version`: the floor, a process that only starts;
 //! - `retort run formulas/supervisor.toml --state-dir DIR`: a healthy run
 //!   whose gate stays closed (check, preflight, rules, decide, phase file,
-//!   history, journal), from this repository's checkout;
+//!   history, journal), from this repository's checkout, with the disk and
+//!   memory thresholds out of reach so that the machine cannot open it;
 //! - `retort check formulas/run-supervisor.toml`: a small formula checked;
 //! - `retort preflight --json`, inside a git checkout (a fixture
 //!   repository with two linked worktrees and local changes) and outside
@@ -50,6 +51,14 @@ fn main() {
         command
             .args(["run", "formulas/supervisor.toml", "--state-dir"])
             .arg(&state)
+            // Healthy whatever the build machine's disks and memory: a
+            // full disk would open the gate and time an agent instead.
+            .args([
+                "--var",
+                "disk_ceiling_percent=100",
+                "--var",
+                "ram_floor_mb=0",
+            ])
             .current_dir(root);
         command
     };

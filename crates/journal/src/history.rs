@@ -179,7 +179,8 @@ pub fn history_file(state_dir: &Path) -> PathBuf {
 
 impl History {
     /// Opens the database at `path` for reading and writing, creating it
-    /// (and its directory) when missing and migrating it to
+    /// (and its directory) when missing, mode 0600 (its `-wal` and `-shm`
+    /// files take that mode from it), and migrating it to
     /// [`SCHEMA_VERSION`].
     ///
     /// # Errors
@@ -191,6 +192,23 @@ impl History {
                 path: dir.to_path_buf(),
                 source,
             })?;
+        }
+        // Created here, 0600, rather than by SQLite with the umask's mode:
+        // SQLite gives the `-wal` and `-shm` files the database's mode.
+        match std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new().write(true).create_new(true),
+            0o600,
+        )
+        .open(path)
+        {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(HistoryError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
         }
         let fail = sqlite_error(path);
         let mut conn = Connection::open(path).map_err(&fail)?;

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use retort_journal::history::{
-    WAL_CHECKPOINT_BYTES,
     ActionRunRecord, FindingRecord, FindingStatus, History, HistoryError, NewProposal,
-    ProposalStatus, PrunedRows, RunFindingRecord, RunRecord, SCHEMA_VERSION, history_file,
+    ProposalStatus, PrunedRows, RunFindingRecord, RunRecord, SCHEMA_VERSION, WAL_CHECKPOINT_BYTES,
+    history_file,
 };
 
 fn at(minute: u32) -> DateTime<Utc> {
@@ -822,4 +822,26 @@ fn the_wal_kept_between_runs_stays_bounded_and_every_commit_is_read_back() {
     let runs = view.runs("supervisor").unwrap();
     assert_eq!(runs.len(), 400, "every run is read back");
     assert_eq!(runs.last().unwrap().run_id, "r400");
+}
+
+#[test]
+fn a_new_history_and_its_wal_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut history = History::open(&path).unwrap();
+    let tx = history.transaction().unwrap();
+    tx.insert_run(&run(1, "r1", vec![])).unwrap();
+    tx.commit().unwrap();
+    drop(history);
+    let state_dir = path.parent().unwrap();
+    let names = files(state_dir);
+    assert_eq!(names.len(), 3, "the database, its WAL and its index");
+    for (name, _) in names {
+        let mode = std::fs::metadata(state_dir.join(&name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} is {:o}", mode & 0o777);
+    }
 }

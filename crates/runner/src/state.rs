@@ -141,6 +141,16 @@ impl StateDir {
             }
             Err(error) => return Err(fail(error)),
         }
+        // Its WAL and index, which outlive the run, as an older retort
+        // may have left them.
+        for suffix in ["-wal", "-shm"] {
+            let mut name = history.clone().into_os_string();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            if file.exists() {
+                set_mode(&file, PRIVATE_FILE).map_err(|error| (file.clone(), error))?;
+            }
+        }
         fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
             let metadata = std::fs::metadata(path)?;
             if metadata.permissions().mode() & 0o777 != mode {
