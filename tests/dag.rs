@@ -380,3 +380,53 @@ fn in_tmux_each_branch_gets_a_session_of_its_own() {
     assert!(prompt.contains("b said said b; c was done."), "{prompt}");
     assert!(sandbox.tmux_sessions().is_empty(), "sessions ended");
 }
+
+/// Two branches with nothing in common, each in its own session.
+const TWO_BRANCHES: &str = r#"
+name = "branches"
+[[steps]]
+id = "slow"
+description = "The slow branch."
+[[steps]]
+id = "quick"
+description = "The quick branch."
+"#;
+
+#[test]
+fn a_phase_line_written_in_one_session_ends_only_that_sessions_step() {
+    // quick's agent writes PHASE:escalate to its $PHASE_FILE at once while
+    // slow's agent still works: slow must still end done, by its own signal.
+    let sandbox = Sandbox::new();
+    let output = run_formula(
+        &sandbox,
+        TWO_BRANCHES,
+        &[
+            ("AGENT_SLEEP_MS", "2000"),
+            ("AGENT_SLEEP_AT", "slow"),
+            ("AGENT_PHASE_AT", "quick"),
+        ],
+    );
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "escalated:\n{err}");
+    let run = &runs(&sandbox)[0];
+    let outcomes = outcomes(run);
+    assert_eq!(
+        outcomes
+            .iter()
+            .map(|(id, outcome, _)| (id.as_str(), outcome.as_str()))
+            .collect::<Vec<_>>(),
+        [("slow", "done"), ("quick", "escalated")],
+        "{outcomes:?}\n{err}"
+    );
+    let phase = sandbox.phase("branches");
+    assert!(
+        phase.starts_with("PHASE:escalate") && phase.contains("step `quick`"),
+        "{phase}"
+    );
+    // Each session has a phase file of its own: quick is the second session.
+    assert_eq!(
+        std::fs::read_to_string(run.join("agent-2.phase")).unwrap(),
+        "PHASE:escalate\n"
+    );
+    assert!(!run.join("agent.phase").exists(), "slow's agent wrote none");
+}
