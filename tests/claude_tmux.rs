@@ -440,6 +440,7 @@ fn retort_hook_appends_one_line_per_hook_and_prints_nothing() {
         command
             .arg("hook")
             .env_remove("RETORT_RUN_DIR")
+            .env_remove("RETORT_EVENTS_FILE")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -472,6 +473,32 @@ fn retort_hook_appends_one_line_per_hook_and_prints_nothing() {
     assert_eq!(
         events,
         "{\"hook_event_name\":\"Stop\",\"last_assistant_message\":\"Done.\"}\n"
+    );
+    // A session that runs beside others names its own events file.
+    let second = dir.path().join("agent-events-2.jsonl");
+    let mut command = Command::new(support::retort());
+    let mut child = command
+        .arg("hook")
+        .env("RETORT_RUN_DIR", dir.path())
+        .env("RETORT_EVENTS_FILE", &second)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"hook_event_name\":\"Notification\"}")
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&second).unwrap(),
+        "{\"hook_event_name\":\"Notification\"}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("agent-events.jsonl")).unwrap(),
+        events,
+        "the first session's file is untouched"
     );
 }
 
@@ -557,7 +584,10 @@ fn concurrent_sessions_each_have_their_own_phase_and_hook_events() {
     let sessions = summary["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 3, "{summary}");
     let stuck_events = std::fs::read_to_string(run_dir.join("agent-events-2.jsonl")).unwrap();
-    assert!(stuck_events.contains(r#""hook_event_name":"Stop""#), "{stuck_events}");
+    assert!(
+        stuck_events.contains(r#""hook_event_name":"Stop""#),
+        "{stuck_events}"
+    );
     let slow_events = std::fs::read_to_string(run_dir.join("agent-events.jsonl")).unwrap();
     assert!(
         !slow_events.contains("Notification"),

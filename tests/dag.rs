@@ -389,7 +389,7 @@ id = "slow"
 description = "The slow branch."
 [[steps]]
 id = "quick"
-description = "The quick branch."
+description = "The quick branch: say how it ends in {{ run.phase_file }}."
 "#;
 
 #[test]
@@ -429,4 +429,11 @@ fn a_phase_line_written_in_one_session_ends_only_that_sessions_step() {
         "PHASE:escalate\n"
     );
     assert!(!run.join("agent.phase").exists(), "slow's agent wrote none");
+    // Its prompt names that file too.
+    let prompt = std::fs::read_to_string(run.join("prompts/quick.md")).unwrap();
+    let named = format!(
+        "say how it ends in {}.",
+        run.join("agent-2.phase").display()
+    );
+    assert!(prompt.contains(&named), "{prompt}");
 }

@@ -339,8 +339,13 @@ pub(crate) async fn parallel_phase(
                 let session = sessions[position];
                 let first = first_of_session[session];
                 first_of_session[session] = false;
+                // The agent's phase file is its session's.
+                let run_info = retort_prompt::prompt::RunInfo {
+                    phase_file: run.agent_phase_file(session).display().to_string(),
+                    ..plan.run_info.clone()
+                };
                 let rendered = renderer
-                    .render(position, first, &seen)
+                    .render_in(position, first, &seen, &run_info)
                     .map(|prompt| write_atomic(&run.prompt_file(&id), prompt.text.as_bytes()));
                 let prompt_error = match rendered {
                     Ok(Ok(())) => None,
@@ -695,7 +700,7 @@ async fn start_session(
         steps: 0..0,
         profile,
     };
-    let mut spec = session_spec(plan, &planned, options, run, number);
+    let mut spec = session_spec(plan, &planned, options, run, number, number);
     spec.env.push((
         CURRENT_STEP_FILE_ENV.to_string(),
         current_step_file(run, number).display().to_string(),
@@ -715,7 +720,7 @@ async fn start_session(
     };
     let agent = started.map_err(|e| format!("cannot start session {}: {e}", planned.name))?;
     let tmux_watch = match &agent {
-        Agent::Tmux(_) => Some(TmuxWatch::new(&planned.profile, run)),
+        Agent::Tmux(_) => Some(TmuxWatch::new(&planned.profile, run, number)),
         Agent::Headless(_) => None,
     };
     Ok((
@@ -853,6 +858,7 @@ async fn attempt<'a>(
                 deadline,
                 on_permission: formula.agent.on_permission,
                 spent_before,
+                session,
             };
             let end =
                 wait_for_turns(plan, run, &turn_step, &mut agent, &mut watch, &mut account).await;
@@ -879,6 +885,7 @@ async fn attempt<'a>(
                 Ok(()) => {
                     wait_for_step(
                         run,
+                        session,
                         step.id(),
                         &agent,
                         &mut watch.wakes,
@@ -991,8 +998,9 @@ async fn start(
     let current = current_step_file(run, session);
     write_atomic(&current, format!("{step}\n").as_bytes())
         .map_err(|e| format!("could not write {}: {e}", current.display()))?;
-    // What the agent wrote to its phase file was about the step before.
-    clear_agent_phase(run).map_err(|e| e.to_string())?;
+    // What the agent wrote to its phase file was about the step before;
+    // the other sessions' files are theirs.
+    clear_agent_phase(run, session).map_err(|e| e.to_string())?;
     match agent {
         Agent::Tmux(tmux) => {
             let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));
