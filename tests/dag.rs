@@ -437,3 +437,27 @@ fn a_phase_line_written_in_one_session_ends_only_that_sessions_step() {
     );
     assert!(prompt.contains(&named), "{prompt}");
 }
+
+#[test]
+fn progress_lines_show_an_agents_reason_cleaned_and_without_secrets() {
+    let sandbox = Sandbox::new();
+    let token = "forge-token-dag-test-7c1d0e";
+    let output = run_formula(
+        &sandbox,
+        DIAMOND,
+        &[
+            ("FORGE_TOKEN", token),
+            ("AGENT_FAIL_AT", "b"),
+            ("AGENT_REASON", &format!("pushing with {token} was refused")),
+        ],
+    );
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(!err.contains(token), "a secret in a progress line:\n{err}");
+    assert!(
+        err.contains("failed in ") && err.contains("step `b`: pushing with [redacted] was refused"),
+        "{err}"
+    );
+    let attempts = std::fs::read_to_string(runs(&sandbox)[0].join("attempts.json")).unwrap();
+    assert!(!attempts.contains(token), "{attempts}");
+}
