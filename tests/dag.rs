@@ -206,6 +206,24 @@ fn a_crashed_step_is_retried_and_every_attempt_recorded() {
     );
     let recorded = json(&run.join("attempts.json"));
     assert!(recorded[attempts.iter().position(|a| a.0 == "c").unwrap()]["retry_at_ms"].is_u64());
+    // The journal entry lists the retried attempt under its step.
+    let journal_dir = sandbox.state().join("journal").join("diamond");
+    let day = std::fs::read_dir(&journal_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let journal = std::fs::read_to_string(day.path()).unwrap();
+    let line = journal
+        .lines()
+        .skip_while(|l| !l.starts_with("- `c` c — done"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("  - attempt 1: failed in ")
+            && line.contains(", retried after 1s: step `c` was not signalled"),
+        "{journal}"
+    );
 
     // A step that signals failed is never retried.
     let sandbox = Sandbox::new();

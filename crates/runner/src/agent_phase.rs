@@ -49,6 +49,9 @@ pub(crate) struct Agents {
     /// Rate-limit holds the steps left (headless Claude Code, which knows
     /// until when).
     pub(crate) holds: Vec<Hold>,
+    /// Every attempt of every step, when the scheduler ran them (also in
+    /// `RUN/attempts.json`); empty for the sequential loop.
+    pub(crate) attempts: Vec<crate::parallel::AttemptRecord>,
 }
 
 /// What the steps of the run have cost so far, in US dollars.

@@ -92,6 +92,30 @@ pub struct AttemptRecord {
     pub retry_at_ms: Option<u64>,
 }
 
+impl AttemptRecord {
+    /// The attempt worded for the journal, when it was retried (an attempt
+    /// that was its step's last is the step's own line):
+    /// `attempt 1: failed in 40ms, retried after 1s: REASON`, the reason
+    /// cleaned by `redactor` (one line, capped, no secrets).
+    pub fn retried(&self, redactor: &Redactor) -> Option<String> {
+        let retry_at = self.retry_at_ms?;
+        let took = std::time::Duration::from_millis(self.ended_ms.saturating_sub(self.started_ms));
+        let wait = std::time::Duration::from_millis(retry_at.saturating_sub(self.ended_ms));
+        let mut line = format!(
+            "attempt {}: {} in {}, retried after {}",
+            self.attempt,
+            self.outcome.as_str(),
+            retort_os::duration::compact(took),
+            retort_os::duration::compact(wait)
+        );
+        if let Some(reason) = &self.reason {
+            line.push_str(": ");
+            line.push_str(&crate::run::clean_reason(redactor, reason));
+        }
+        Some(line)
+    }
+}
+
 /// What every step of the phase reads, prepared once.
 struct Setup<'a> {
     plan: &'a Plan,

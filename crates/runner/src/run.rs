@@ -319,12 +319,19 @@ pub async fn execute(
     };
     // Whatever stopped the agent phase, the run ends as every run does: the
     // phase file, the history, the journal, `run.json`, the clean-up.
-    let (sessions, steps, ending, holds) = match agent {
-        Ok(agents) => (agents.sessions, agents.steps, agents.ending, agents.holds),
+    let (sessions, steps, ending, holds, attempts) = match agent {
+        Ok(agents) => (
+            agents.sessions,
+            agents.steps,
+            agents.ending,
+            agents.holds,
+            agents.attempts,
+        ),
         Err(error) => (
             Vec::new(),
             skipped(plan, 0),
             Some((Phase::Failed, error.to_string())),
+            Vec::new(),
             Vec::new(),
         ),
     };
@@ -347,6 +354,7 @@ pub async fn execute(
             steps,
             ending,
             holds,
+            attempts,
             warnings,
             clock,
         },
@@ -395,6 +403,8 @@ struct Outcome {
     steps: Vec<StepResult>,
     ending: Option<(Phase, String)>,
     holds: Vec<holds::Hold>,
+    /// Every attempt the scheduler made (none for the sequential loop).
+    attempts: Vec<crate::parallel::AttemptRecord>,
     warnings: Vec<String>,
     clock: Instant,
 }
@@ -415,6 +425,7 @@ fn finish(
     let Outcome {
         sessions,
         steps,
+        attempts,
         ending,
         holds,
         mut warnings,
@@ -496,7 +507,7 @@ fn finish(
         pruned: Pruned::default(),
         warnings,
     };
-    let mut entry = journal_entry(plan, &report);
+    let mut entry = journal_entry(plan, &report, &attempts, &redactor);
     // A gate closed by a hold is news even for a formula without rules.
     if plan.rules.has_rules() || !decision.gate.open {
         entry.decision = Some(decision.journal());
@@ -544,7 +555,15 @@ fn finish(
     report
 }
 
-fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
+/// The run's journal entry; each step's line carries its `attempts`
+/// before the last (the retried ones), their reasons cleaned by
+/// `redactor`.
+fn journal_entry(
+    plan: &Plan,
+    report: &RunReport,
+    attempts: &[crate::parallel::AttemptRecord],
+    redactor: &Redactor,
+) -> retort_journal::Entry {
     retort_journal::Entry {
         formula: report.formula.clone(),
         run_id: report.run_id.clone(),
@@ -566,6 +585,11 @@ fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
                     .usage
                     .and_then(|u| u.cost_usd)
                     .map(|cost| format!("${cost:.4}")),
+                retried: attempts
+                    .iter()
+                    .filter(|a| a.step == s.id)
+                    .filter_map(|a| a.retried(redactor))
+                    .collect(),
             })
             .collect(),
         decision: None,

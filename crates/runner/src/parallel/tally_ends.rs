@@ -240,6 +240,7 @@ impl Tally {
         let mut agents = self.agents;
         agents.steps = self.results.into_iter().flatten().collect();
         agents.ending = self.ending;
+        agents.attempts = self.records;
         agents
     }
 }
