@@ -389,7 +389,7 @@ fn graph_draws_layers_dot_and_mermaid() {
     );
     assert!(dot.starts_with("digraph \"diamond\" {\n"), "{dot}");
     assert!(
-        dot.contains("  \"look\" [label=\"look\\nLook \\\"around\\\"\"];\n"),
+        dot.contains("  \"look\" [label=\"look\\nLook \\\"around\\\"\\nsession 1\"];\n"),
         "{dot}"
     );
     assert!(
@@ -404,11 +404,75 @@ fn graph_draws_layers_dot_and_mermaid() {
     );
     assert!(mermaid.starts_with("flowchart TD\n"), "{mermaid}");
     assert!(
-        mermaid.contains("  s0[\"look<br/>Look #quot;around#quot;\"]\n"),
+        mermaid.contains("  s0[\"look<br/>Look #quot;around#quot;<br/>session 1\"]\n"),
         "{mermaid}"
     );
     assert!(
         mermaid.contains("  s0 --> s1\n  s0 --> s2\n  s1 --> s3\n  s2 --> s3\n"),
+        "{mermaid}"
+    );
+}
+
+#[test]
+fn graph_boxes_show_each_steps_session_condition_and_retries() {
+    let sandbox = Sandbox::new();
+    let formula = write(
+        &sandbox,
+        "fan.toml",
+        r#"
+name = "fan"
+[[steps]]
+id = "triage"
+description = "x"
+[[steps]]
+id = "fix-disk"
+description = "x"
+needs = ["triage"]
+when = """steps.triage.output.contains("disk")
+  && system.disks.exists(d, d.used_percent > 90)"""
+retries = 2
+[[steps]]
+id = "report"
+description = "x"
+needs = ["triage"]
+session = "reporter"
+"#,
+    );
+    let path = formula.to_str().unwrap();
+    let dot = stdout(
+        &sandbox
+            .retort(&["graph", path, "--format", "dot"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        dot.contains(r#"  "triage" [label="triage\ntriage\nsession 1"];"#),
+        "{dot}"
+    );
+    assert!(
+        dot.contains(r#"  "fix-disk" [label="fix-disk\nfix-disk\nsession 1\nwhen steps.triage.output.contains(\"disk\") && system.disks.exists(d, d.used_percent > 90)\nretries 2", style=dashed];"#),
+        "{dot}"
+    );
+    assert!(
+        dot.contains(r#"  "report" [label="report\nreport\nsession reporter, 2"];"#),
+        "{dot}"
+    );
+    let mermaid = stdout(
+        &sandbox
+            .retort(&["graph", path, "--format", "mermaid"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        mermaid.contains(r#"  s1["fix-disk<br/>fix-disk<br/>session 1<br/>when steps.triage.output.contains(#quot;disk#quot;) #amp;#amp; system.disks.exists(d, d.used_percent #gt; 90)<br/>retries 2"]"#),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains(r#"  s2["report<br/>report<br/>session reporter, 2"]"#),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.ends_with("  classDef when stroke-dasharray: 5 5\n  class s1 when\n"),
         "{mermaid}"
     );
 }

@@ -440,6 +440,7 @@ fn retort_hook_appends_one_line_per_hook_and_prints_nothing() {
         command
             .arg("hook")
             .env_remove("RETORT_RUN_DIR")
+            .env_remove("RETORT_EVENTS_FILE")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -472,5 +473,128 @@ fn retort_hook_appends_one_line_per_hook_and_prints_nothing() {
     assert_eq!(
         events,
         "{\"hook_event_name\":\"Stop\",\"last_assistant_message\":\"Done.\"}\n"
+    );
+    // A session that runs beside others names its own events file.
+    let second = dir.path().join("agent-events-2.jsonl");
+    let mut command = Command::new(support::retort());
+    let mut child = command
+        .arg("hook")
+        .env("RETORT_RUN_DIR", dir.path())
+        .env("RETORT_EVENTS_FILE", &second)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"hook_event_name\":\"Notification\"}")
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&second).unwrap(),
+        "{\"hook_event_name\":\"Notification\"}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("agent-events.jsonl")).unwrap(),
+        events,
+        "the first session's file is untouched"
+    );
+}
+
+/// Three branches with nothing in common: each gets its own Claude Code
+/// session, and all three run at once (`max_parallel` 4).
+const THREE_BRANCHES: &str = r#"
+name = "three-branches"
+[agent]
+idle_timeout = "20s"
+[[steps]]
+id = "slow"
+description = "Branch SLOW-BRANCH: take your time, then signal done."
+[[steps]]
+id = "stuck"
+description = "Branch STUCK-BRANCH: this one needs a human."
+[[steps]]
+id = "asks"
+description = "Branch ASKS-BRANCH: this one needs a permission."
+"#;
+
+#[test]
+fn concurrent_sessions_each_have_their_own_phase_and_hook_events() {
+    // stuck's model writes PHASE:escalate to its $PHASE_FILE, asks's model
+    // runs a command that needs a permission, while slow's model takes 12 s
+    // before it signals done: each end is credited to its own step.
+    let world = World::new(
+        Scenario::new()
+            .when(When::SideRequest, Reply::text("Title"))
+            .rule(Rule::new(When::AfterToolResult, Reply::text("Step done.")))
+            .rule(
+                Rule::new(
+                    When::prompt_contains("SLOW-BRANCH"),
+                    Reply::bash("retort signal done"),
+                )
+                .delay(Duration::from_secs(12)),
+            )
+            .when(
+                When::prompt_contains("STUCK-BRANCH"),
+                Reply::bash(r#"echo 'PHASE:escalate' > "$PHASE_FILE""#),
+            )
+            .when(
+                When::prompt_contains("ASKS-BRANCH"),
+                Reply::bash("rm -rf /tmp/retort-not-granted"),
+            ),
+        Setup::used_before(),
+    );
+    let formula = world.formula(THREE_BRANCHES);
+    let output = world.run(&formula, &[]).output().unwrap();
+    let summary = world.summary();
+    let ends: Vec<(&str, &str)> = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        ends,
+        [("slow", "done"), ("stuck", "escalated"), ("asks", "failed")],
+        "{summary}\n{}",
+        finished(&output)
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", finished(&output));
+    let reason = |i: usize| summary["steps"][i]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason(1).contains("step `stuck`: the agent signalled escalate"),
+        "{summary}"
+    );
+    assert!(
+        reason(2).contains("asked for permission to run Bash(rm -rf /tmp/retort-not-granted)"),
+        "{summary}"
+    );
+    // slow's session heard neither of the others' turns end: it was not
+    // nudged while its model was still answering.
+    let prompts = world.prompts();
+    assert!(
+        !prompts
+            .iter()
+            .any(|p| p.contains("You ended your turn without signalling step `slow`")),
+        "{prompts:#?}"
+    );
+    // Each session's hooks went to its own events file.
+    let run_dir = PathBuf::from(summary["run_dir"].as_str().unwrap());
+    let sessions = summary["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 3, "{summary}");
+    let stuck_events = std::fs::read_to_string(run_dir.join("agent-events-2.jsonl")).unwrap();
+    assert!(
+        stuck_events.contains(r#""hook_event_name":"Stop""#),
+        "{stuck_events}"
+    );
+    let slow_events = std::fs::read_to_string(run_dir.join("agent-events.jsonl")).unwrap();
+    assert!(
+        !slow_events.contains("Notification"),
+        "no other session's permission request in slow's events: {slow_events}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run_dir.join("agent-2.phase")).unwrap(),
+        "PHASE:escalate\n"
     );
 }

@@ -206,6 +206,24 @@ fn a_crashed_step_is_retried_and_every_attempt_recorded() {
     );
     let recorded = json(&run.join("attempts.json"));
     assert!(recorded[attempts.iter().position(|a| a.0 == "c").unwrap()]["retry_at_ms"].is_u64());
+    // The journal entry lists the retried attempt under its step.
+    let journal_dir = sandbox.state().join("journal").join("diamond");
+    let day = std::fs::read_dir(&journal_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let journal = std::fs::read_to_string(day.path()).unwrap();
+    let line = journal
+        .lines()
+        .skip_while(|l| !l.starts_with("- `c` c — done"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("  - attempt 1: failed in ")
+            && line.contains(", retried after 1s: step `c` was not signalled"),
+        "{journal}"
+    );
 
     // A step that signals failed is never retried.
     let sandbox = Sandbox::new();
@@ -379,4 +397,85 @@ fn in_tmux_each_branch_gets_a_session_of_its_own() {
     let prompt = std::fs::read_to_string(run.join("prompts/d.md")).unwrap();
     assert!(prompt.contains("b said said b; c was done."), "{prompt}");
     assert!(sandbox.tmux_sessions().is_empty(), "sessions ended");
+}
+
+/// Two branches with nothing in common, each in its own session.
+const TWO_BRANCHES: &str = r#"
+name = "branches"
+[[steps]]
+id = "slow"
+description = "The slow branch."
+[[steps]]
+id = "quick"
+description = "The quick branch: say how it ends in {{ run.phase_file }}."
+"#;
+
+#[test]
+fn a_phase_line_written_in_one_session_ends_only_that_sessions_step() {
+    // quick's agent writes PHASE:escalate to its $PHASE_FILE at once while
+    // slow's agent still works: slow must still end done, by its own signal.
+    let sandbox = Sandbox::new();
+    let output = run_formula(
+        &sandbox,
+        TWO_BRANCHES,
+        &[
+            ("AGENT_SLEEP_MS", "2000"),
+            ("AGENT_SLEEP_AT", "slow"),
+            ("AGENT_PHASE_AT", "quick"),
+        ],
+    );
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "escalated:\n{err}");
+    let run = &runs(&sandbox)[0];
+    let outcomes = outcomes(run);
+    assert_eq!(
+        outcomes
+            .iter()
+            .map(|(id, outcome, _)| (id.as_str(), outcome.as_str()))
+            .collect::<Vec<_>>(),
+        [("slow", "done"), ("quick", "escalated")],
+        "{outcomes:?}\n{err}"
+    );
+    let phase = sandbox.phase("branches");
+    assert!(
+        phase.starts_with("PHASE:escalate") && phase.contains("step `quick`"),
+        "{phase}"
+    );
+    // Each session has a phase file of its own: quick is the second session.
+    assert_eq!(
+        std::fs::read_to_string(run.join("agent-2.phase")).unwrap(),
+        "PHASE:escalate\n"
+    );
+    assert!(!run.join("agent.phase").exists(), "slow's agent wrote none");
+    // Its prompt names that file too.
+    let prompt = std::fs::read_to_string(run.join("prompts/quick.md")).unwrap();
+    let named = format!(
+        "say how it ends in {}.",
+        run.join("agent-2.phase").display()
+    );
+    assert!(prompt.contains(&named), "{prompt}");
+}
+
+#[test]
+fn progress_lines_show_an_agents_reason_cleaned_and_without_secrets() {
+    let sandbox = Sandbox::new();
+    let token = "forge-token-dag-test-7c1d0e";
+    let output = run_formula(
+        &sandbox,
+        DIAMOND,
+        &[
+            ("FORGE_TOKEN", token),
+            ("AGENT_FAIL_AT", "b"),
+            ("AGENT_REASON", &format!("pushing with {token} was refused")),
+        ],
+    );
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(!err.contains(token), "a secret in a progress line:\n{err}");
+    assert!(
+        err.contains("failed in ") && err.contains("step `b`: pushing with [redacted] was refused"),
+        "{err}"
+    );
+    let attempts = std::fs::read_to_string(runs(&sandbox)[0].join("attempts.json")).unwrap();
+    assert!(!attempts.contains(token), "{attempts}");
 }

@@ -17,7 +17,11 @@
 #                           in $AGENT_TRANSCRIPT/hang-pid.txt) that never ends
 #   AGENT_KILL_SESSION_AT=STEP  kill its own tmux session
 #   AGENT_EXIT_ONCE_AT=STEP exit without signalling the first time it gets STEP
-#   AGENT_SLEEP_MS=N        take N ms over each step first
+#   AGENT_SLEEP_MS=N        take N ms over each step first (with
+#                           AGENT_SLEEP_AT=STEP, over that step only)
+#   AGENT_PHASE_AT=STEP     write `PHASE:$AGENT_PHASE` (default escalate) to
+#                           its $PHASE_FILE, as the seed formula says, then
+#                           exit (headless) or wait for the next prompt
 #   AGENT_OUTPUT=TEXT       signal done --output TEXT (STEP in it: the step)
 # Otherwise it signals done.
 #
@@ -67,7 +71,7 @@ while IFS= read -r line; do
   fi
   printf '%s' "$prompt" > "$AGENT_TRANSCRIPT/$n-$step.txt"
   prompt=""
-  if [ -n "${AGENT_SLEEP_MS:-}" ]; then
+  if [ -n "${AGENT_SLEEP_MS:-}" ] && [ "${AGENT_SLEEP_AT:-$step}" = "$step" ]; then
     sleep "$((AGENT_SLEEP_MS / 1000)).$(printf '%03d' $((AGENT_SLEEP_MS % 1000)))"
   fi
   # AGENT_EXIT_ONCE_AT=STEP: exit without signalling the first time only
@@ -80,6 +84,7 @@ while IFS= read -r line; do
     "${AGENT_EXIT_AT:-}") exit "${AGENT_EXIT_STATUS:-7}" ;;
     "${AGENT_FAIL_AT:-}") retort signal failed --reason "${AGENT_REASON:-}" ;;
     "${AGENT_ESCALATE_AT:-}") retort signal escalate --reason "${AGENT_REASON:-}" ;;
+    "${AGENT_PHASE_AT:-}") printf 'PHASE:%s\n' "${AGENT_PHASE:-escalate}" > "$PHASE_FILE" ;;
     "${AGENT_HANG_AT:-}")
       # Hang, with a child of its own, as an agent stuck in a tool call.
       sleep 2147483647 &

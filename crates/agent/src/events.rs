@@ -4,9 +4,12 @@
 //! run `retort hook` on the `Stop` hook (a turn ended) and the
 //! `Notification` hook (it waits on a permission, ~6 s after the dialog
 //! shows, as `crates/testkit/README.md` measured). `retort hook` appends the
-//! hook's JSON object, on one line, to `RUN/agent-events.jsonl`
-//! ([`record`]); the run reads the new lines as they come
-//! ([`EventReader`]).
+//! hook's JSON object, on one line, to its session's events file
+//! ([`record`]): the file `$RETORT_EVENTS_FILE` names
+//! ([`crate::run_dir::EVENTS_FILE_ENV`]; `RUN/agent-events.jsonl` for the
+//! first session, `agent-events-2.jsonl`, … for sessions that run beside
+//! it, [`crate::run_dir::RunDir::events_file`]). The run reads the new
+//! lines as they come ([`EventReader`]).
 //!
 //! A `Stop` object (Claude Code 2.1.197) holds `hook_event_name: "Stop"`,
 //! `session_id`, `transcript_path` (the session's JSONL transcript, see
@@ -26,19 +29,20 @@ pub const EVENTS_FILE: &str = "agent-events.jsonl";
 /// object is not recorded.
 pub const MAX_HOOK_INPUT: u64 = 1024 * 1024;
 
-/// `RUN/agent-events.jsonl`.
+/// `RUN/agent-events.jsonl`: the first session's events file, where
+/// `retort hook` writes when its session names no other.
 pub fn events_file(run_dir: &Path) -> PathBuf {
     run_dir.join(EVENTS_FILE)
 }
 
 /// What `retort hook` does: reads one JSON object from `input` (at most
-/// [`MAX_HOOK_INPUT`] bytes) and appends it, as one line, to
-/// `RUN_DIR/agent-events.jsonl` in a single `O_APPEND` write (mode 0600 when
-/// created). Input that is not a JSON object, or too long, is dropped.
+/// [`MAX_HOOK_INPUT`] bytes) and appends it, as one line, to the events
+/// file `file` in a single `O_APPEND` write (mode 0600 when created).
+/// Input that is not a JSON object, or too long, is dropped.
 ///
 /// # Errors
 /// The I/O error reading the input or writing the file.
-pub fn record(run_dir: &Path, input: impl Read) -> std::io::Result<()> {
+pub fn record(file: &Path, input: impl Read) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut bytes = Vec::new();
     input.take(MAX_HOOK_INPUT + 1).read_to_end(&mut bytes)?;
@@ -54,7 +58,7 @@ pub fn record(run_dir: &Path, input: impl Read) -> std::io::Result<()> {
         .append(true)
         .create(true)
         .mode(0o600)
-        .open(events_file(run_dir))?;
+        .open(file)?;
     file.write_all(&line)
 }
 
@@ -149,16 +153,17 @@ mod tests {
     #[test]
     fn hooks_are_recorded_one_line_each_and_read_back_once() {
         let dir = tempfile::tempdir().unwrap();
+        let file = events_file(dir.path());
         let earlier = r#"{"hook_event_name":"Stop","transcript_path":"/old.jsonl"}"#;
-        record(dir.path(), earlier.as_bytes()).unwrap();
-        let mut reader = EventReader::new(events_file(dir.path()));
+        record(&file, earlier.as_bytes()).unwrap();
+        let mut reader = EventReader::new(file.clone());
         assert_eq!(reader.read_new(), []);
 
         let stop = "{\n  \"hook_event_name\": \"Stop\",\n  \"transcript_path\": \"/t.jsonl\"\n}\n";
-        record(dir.path(), stop.as_bytes()).unwrap();
-        record(dir.path(), "not json".as_bytes()).unwrap();
+        record(&file, stop.as_bytes()).unwrap();
+        record(&file, "not json".as_bytes()).unwrap();
         let notification = r#"{"hook_event_name":"Notification","message":"Claude needs your permission","notification_type":"permission_prompt"}"#;
-        record(dir.path(), notification.as_bytes()).unwrap();
+        record(&file, notification.as_bytes()).unwrap();
         assert_eq!(
             reader.read_new(),
             [
@@ -180,7 +185,7 @@ mod tests {
     fn oversized_input_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let big = format!("{{\"x\":\"{}\"}}", "a".repeat(MAX_HOOK_INPUT as usize));
-        record(dir.path(), big.as_bytes()).unwrap();
+        record(&events_file(dir.path()), big.as_bytes()).unwrap();
         assert!(!events_file(dir.path()).exists());
     }
 }

@@ -13,8 +13,10 @@
 //! - `permissions.deny`: the formula's `disallowed_tools`;
 //! - `permissions.defaultMode`: `[agent] permission_mode`, when given;
 //! - `hooks`: `Stop` (a turn ended) and `Notification` (a permission is
-//!   asked for) run `retort hook`, which appends the hook's JSON to
-//!   `RUN/agent-events.jsonl` for the wait to read.
+//!   asked for) run `retort hook`, which appends the hook's JSON to the
+//!   session's events file (`$RETORT_EVENTS_FILE`: `RUN/agent-events.jsonl`,
+//!   `agent-events-2.jsonl`, … for sessions that run at once) for the wait
+//!   to read.
 //!
 //! `--dangerously-skip-permissions` is added only with `[agent]
 //! skip_permissions = true`. A `generic` agent's command runs as written.

@@ -13,9 +13,11 @@
 //!   agent-2.exit, agent-pane-2.txt the same for a second session (a step changed model), …
 //!   agent-output/STEP.log          headless: what the agent wrote while on STEP
 //!   agent.phase                    the agent's own $PHASE_FILE (PHASE:done|failed|escalate), cleared before each step
+//!   agent-2.phase, …               the same for the agents of later sessions of a run whose steps run at once
 //!   claude-settings.json           Claude Code's settings for the session (permissions, hooks); -2, … for later sessions
 //!   agent-events.jsonl             Claude Code's hook events, one JSON object a line (`retort hook`)
-//!   nudge.md                       the reminder pasted to an agent idle without signalling
+//!   agent-events-2.jsonl, …        the same for later sessions of a run whose steps run at once
+//!   nudge.md                       the reminder pasted to an agent idle without signalling; -2, … for later sessions
 //!   steps/STEP.signal              the agent's signal for a step (JSON; no steps/ without an agent)
 //!   steps/STEP.output              what the agent handed on (`retort signal done --output`), at most 64 KiB
 //!   attempts.json                  runs through the DAG scheduler: every attempt of every step, with times
@@ -24,8 +26,18 @@
 //!   abandoned                      present once a later run found it abandoned
 //! ```
 //!
-//! An agent finds its run directory in [`RUN_DIR_ENV`] and its own phase
-//! file (`agent.phase`) in [`PHASE_FILE_ENV`].
+//! An agent finds its run directory in [`RUN_DIR_ENV`], its own phase
+//! file (`agent.phase`) in [`PHASE_FILE_ENV`], and the file its hooks
+//! append to (`agent-events.jsonl`) in [`EVENTS_FILE_ENV`].
+//!
+//! Sessions that run at the same time (a formula's independent branches,
+//! each in a session of its own) must not share the files their agent
+//! writes: one session's `PHASE:escalate` or permission request would end
+//! another session's step. So the phase and events files are per session,
+//! like `current_step`, `agent.exit` and `claude-settings.json`: session 0
+//! keeps the plain names, session N (from 0) adds `-{N+1}`. A run whose
+//! steps go one at a time (a chain) uses session 0's files in every
+//! session, since only one of them works at a time.
 
 use std::path::{Path, PathBuf};
 
@@ -37,8 +49,13 @@ pub const OWNER_FILE: &str = "owner.json";
 /// The environment variable, set in an agent's session, naming its run directory.
 pub const RUN_DIR_ENV: &str = "RETORT_RUN_DIR";
 /// The environment variable, set in an agent's session, naming the agent's
-/// own phase file (`RUN/agent.phase`; retort's phase file stays retort's).
+/// own phase file (`RUN/agent.phase`, `agent-2.phase`, …; retort's phase
+/// file stays retort's).
 pub const PHASE_FILE_ENV: &str = "PHASE_FILE";
+/// The environment variable, set in an agent's session, naming the file
+/// that `retort hook` appends the session's hook events to
+/// (`RUN/agent-events.jsonl`, `agent-events-2.jsonl`, …).
+pub const EVENTS_FILE_ENV: &str = "RETORT_EVENTS_FILE";
 
 /// The directory of one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +178,36 @@ impl RunDir {
         self.0.join(match session {
             0 => "agent.env".to_string(),
             n => format!("agent-{}.env", n + 1),
+        })
+    }
+
+    /// `agent.phase` (`agent-2.phase`, …): the agent's own phase file,
+    /// which its `$PHASE_FILE` names; what it writes there
+    /// (`PHASE:done|failed|escalate`) signals its session's step in
+    /// progress. `session` counts from 0 (see the module documentation).
+    pub fn agent_phase_file(&self, session: usize) -> PathBuf {
+        self.0.join(match session {
+            0 => "agent.phase".to_string(),
+            n => format!("agent-{}.phase", n + 1),
+        })
+    }
+
+    /// `agent-events.jsonl` (`agent-events-2.jsonl`, …): the hook events of
+    /// a session's agent, one JSON object a line, appended by `retort
+    /// hook`. `session` counts from 0 (see the module documentation).
+    pub fn events_file(&self, session: usize) -> PathBuf {
+        self.0.join(match session {
+            0 => crate::events::EVENTS_FILE.to_string(),
+            n => format!("agent-events-{}.jsonl", n + 1),
+        })
+    }
+
+    /// `nudge.md` (`nudge-2.md`, …): the reminder last pasted to session
+    /// `session`'s agent (from 0) when it went idle without signalling.
+    pub fn nudge_file(&self, session: usize) -> PathBuf {
+        self.0.join(match session {
+            0 => "nudge.md".to_string(),
+            n => format!("nudge-{}.md", n + 1),
         })
     }
 

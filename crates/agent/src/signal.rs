@@ -10,10 +10,13 @@
 //! Or, as the seed formula tells it to, the agent writes
 //! `echo 'PHASE:done' > "$PHASE_FILE"` (`PHASE:failed`, `PHASE:escalate`,
 //! with an optional reason after the word or on the next line). The agent's
-//! `$PHASE_FILE` is its own, `RUN/agent.phase` ([`agent_phase_file`]), never
-//! retort's phase file; it is cleared before each step ([`clear_agent_phase`]),
-//! and what the agent writes there signals the step in progress
-//! ([`read_step_end`]).
+//! `$PHASE_FILE` is its own, `RUN/agent.phase` (`agent-2.phase`, … for
+//! sessions that run beside the first,
+//! [`crate::run_dir::RunDir::agent_phase_file`]), never retort's phase
+//! file; it is cleared before each of the session's steps
+//! ([`clear_agent_phase`]), and what the agent writes there signals its
+//! session's step in progress ([`read_step_end`]), never another
+//! session's.
 //!
 //! A signal is taken only for the step in progress (the run directory's
 //! `current_step`, written as the step's prompt is delivered) and only
@@ -267,19 +270,15 @@ pub fn read(run: &RunDir, step: &str) -> Result<Option<SignalRecord>, SignalErro
     read_file(&run.signal_file(step))
 }
 
-/// The agent's own phase file, `RUN/agent.phase`: what `$PHASE_FILE` names
-/// in its session.
-pub fn agent_phase_file(run: &RunDir) -> std::path::PathBuf {
-    run.path().join("agent.phase")
-}
-
-/// Removes the agent's phase file, so that what it says next is about the
-/// step about to start. A file already gone is no error.
+/// Removes the phase file of session `session`'s agent (from 0,
+/// [`RunDir::agent_phase_file`]), so that what it says next is about the
+/// step about to start in that session; other sessions' files are left
+/// alone. A file already gone is no error.
 ///
 /// # Errors
 /// [`SignalError::Write`] when it exists and cannot be removed.
-pub fn clear_agent_phase(run: &RunDir) -> Result<(), SignalError> {
-    let path = agent_phase_file(run);
+pub fn clear_agent_phase(run: &RunDir, session: usize) -> Result<(), SignalError> {
+    let path = run.agent_phase_file(session);
     match std::fs::remove_file(&path) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(SignalError::Write {
             path,
@@ -289,18 +288,23 @@ pub fn clear_agent_phase(run: &RunDir) -> Result<(), SignalError> {
     }
 }
 
-/// How `step` was signalled, if it was: its signal file (`retort signal`),
-/// else the agent's phase file (`PHASE:done`, …), read as a signal of the
-/// step in progress.
+/// How `step`, in progress in session `session` (from 0), was signalled,
+/// if it was: its signal file (`retort signal`), else the phase file of
+/// that session's agent (`PHASE:done`, …,
+/// [`RunDir::agent_phase_file`]), read as a signal of the step in progress.
 ///
 /// # Errors
 /// [`SignalError::Malformed`] when the signal file holds something else.
-pub fn read_step_end(run: &RunDir, step: &str) -> Result<Option<SignalRecord>, SignalError> {
+pub fn read_step_end(
+    run: &RunDir,
+    session: usize,
+    step: &str,
+) -> Result<Option<SignalRecord>, SignalError> {
     // A signal file whose record names another step is not this step's.
     if let Some(record) = read(run, step)?.filter(|r| r.step == step) {
         return Ok(Some(record));
     }
-    Ok(std::fs::read_to_string(agent_phase_file(run))
+    Ok(std::fs::read_to_string(run.agent_phase_file(session))
         .ok()
         .and_then(|text| parse_phase(&text))
         .map(|(signal, reason)| SignalRecord {
@@ -452,9 +456,32 @@ mod tests {
             r#"{"step":"one","signal":"done","at":"2026-01-01T00:00:00Z"}"#,
         )
         .unwrap();
-        assert_eq!(read_step_end(&run, "two").unwrap(), None);
+        assert_eq!(read_step_end(&run, 0, "two").unwrap(), None);
         clear_step_signal(&run, "two").unwrap();
         assert!(!run.signal_file("two").exists());
+    }
+
+    #[test]
+    fn a_sessions_phase_line_ends_only_its_own_step_and_clearing_leaves_others() {
+        let (_temp, run) = run_at("one");
+        assert_eq!(run.agent_phase_file(0), run.path().join("agent.phase"));
+        assert_eq!(run.agent_phase_file(1), run.path().join("agent-2.phase"));
+        std::fs::write(run.agent_phase_file(1), "PHASE:escalate disk full\n").unwrap();
+        assert_eq!(read_step_end(&run, 0, "one").unwrap(), None);
+        let record = read_step_end(&run, 1, "two").unwrap().unwrap();
+        assert_eq!(
+            (
+                record.step.as_str(),
+                record.signal,
+                record.reason.as_deref()
+            ),
+            ("two", Signal::Escalate, Some("disk full"))
+        );
+        // Session 0's next step clears its own file, not session 1's.
+        std::fs::write(run.agent_phase_file(0), "PHASE:done\n").unwrap();
+        clear_agent_phase(&run, 0).unwrap();
+        assert!(!run.agent_phase_file(0).exists());
+        assert!(run.agent_phase_file(1).exists());
     }
 
     #[test]

@@ -117,15 +117,17 @@ impl StepEnd {
     }
 }
 
-/// Waits for `step`'s signal file (or the agent's phase file), woken by the file-system watcher; ends
+/// Waits for `step`'s signal file (or the phase file of session
+/// `session`'s agent, from 0), woken by the file-system watcher; ends
 /// early when the agent exits (its exit file appears) or its session
 /// vanishes (the pane's pidfd, or the liveness check), at the deadline, or
 /// on SIGINT/SIGTERM/SIGHUP. A signal given just before the agent exited
 /// still counts.
 pub async fn wait_for_step(
     run: &RunDir,
+    session: usize,
     step: &str,
-    session: &Agent,
+    agent: &Agent,
     wakes: &mut mpsc::UnboundedReceiver<()>,
     deadline: tokio::time::Instant,
     interrupts: &mut Interrupts,
@@ -133,20 +135,20 @@ pub async fn wait_for_step(
     let mut liveness = tokio::time::interval(LIVENESS_INTERVAL);
     liveness.tick().await;
     loop {
-        match signal::read_step_end(run, step) {
+        match signal::read_step_end(run, session, step) {
             Ok(Some(record)) => return StepEnd::Signalled(record),
             Ok(None) => {}
             Err(error) => return StepEnd::Broken(format!("step `{step}`: {error}")),
         }
-        if let Some(exit) = session.agent_exit() {
+        if let Some(exit) = agent.agent_exit() {
             return StepEnd::AgentEnded(exit);
         }
         tokio::select! {
             Some(()) = wakes.recv() => {}
-            () = session.gone() => {}
+            () = agent.gone() => {}
             () = tokio::time::sleep_until(deadline) => return StepEnd::TimedOut,
             _ = liveness.tick() => {
-                if !session.exists().await {
+                if !agent.exists().await {
                     return StepEnd::AgentEnded(AgentExit::Gone);
                 }
             }

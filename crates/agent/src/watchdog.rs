@@ -40,7 +40,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::claude_code::ScreenPatterns;
-use crate::events::{EventReader, HookEvent, events_file};
+use crate::events::{EventReader, HookEvent};
 use crate::profile::Profile;
 use crate::run_dir::RunDir;
 use crate::session::{AgentExit, AgentSession};
@@ -66,7 +66,9 @@ pub struct TmuxWatch {
     patterns: ScreenPatterns,
     idle_timeout: Duration,
     on_permission: OnPermission,
-    /// The hook events (Claude Code only).
+    /// The session's number (from 0): whose phase file it reads.
+    session: usize,
+    /// The session's own hook events (Claude Code only).
     events: Option<EventReader>,
     /// Whether a prompt was taken and its turn has not ended yet.
     turn_open: bool,
@@ -80,9 +82,11 @@ pub struct TmuxWatch {
 }
 
 impl TmuxWatch {
-    /// The watchdog of a session of `profile`'s agent in `run`: Claude
-    /// Code's screen and hooks, or a generic agent's `[agent.screen]`.
-    pub fn new(profile: &Profile, run: &RunDir) -> TmuxWatch {
+    /// The watchdog of session `session` (from 0) of `profile`'s agent in
+    /// `run`: Claude Code's screen and hooks (that session's events file,
+    /// [`RunDir::events_file`]), or a generic agent's `[agent.screen]`;
+    /// the session's own phase file ([`RunDir::agent_phase_file`]).
+    pub fn new(profile: &Profile, run: &RunDir, session: usize) -> TmuxWatch {
         let claude = profile.kind == AgentKind::ClaudeCode;
         TmuxWatch {
             patterns: match claude {
@@ -91,7 +95,8 @@ impl TmuxWatch {
             },
             idle_timeout: profile.idle_timeout,
             on_permission: profile.on_permission,
-            events: claude.then(|| EventReader::new(events_file(run.path()))),
+            session,
+            events: claude.then(|| EventReader::new(run.events_file(session))),
             turn_open: false,
             last_screen: None,
             baseline_errors: Vec::new(),
@@ -263,8 +268,8 @@ impl TmuxWatch {
     /// Waits for `step`'s end: its signal (or `PHASE:…` in the agent's phase
     /// file), the agent's exit, the session's disappearance, the deadline,
     /// an interrupt, or what the watchdog sees (see the module
-    /// documentation). The reminder ([`nudge_text`]) is written to
-    /// `RUN/nudge.md` and pasted through tmux buffer `buffer`.
+    /// documentation). The reminder ([`nudge_text`]) is written to the
+    /// session's `RUN/nudge.md` ([`RunDir::nudge_file`]) and pasted through tmux buffer `buffer`.
     #[allow(clippy::too_many_arguments)]
     pub async fn watch_step(
         &mut self,
@@ -281,7 +286,7 @@ impl TmuxWatch {
         liveness.tick().await;
         let mut nudged_at: Option<Instant> = None;
         loop {
-            match signal::read_step_end(run, step) {
+            match signal::read_step_end(run, self.session, step) {
                 Ok(Some(record)) => return StepEnd::Signalled(record),
                 Ok(None) => {}
                 Err(error) => return StepEnd::Broken(format!("step `{step}`: {error}")),
@@ -309,12 +314,12 @@ impl TmuxWatch {
             if idle {
                 match nudged_at {
                     None => {
-                        if let Ok(Some(record)) = signal::read_step_end(run, step) {
+                        if let Ok(Some(record)) = signal::read_step_end(run, self.session, step) {
                             return StepEnd::Signalled(record);
                         }
                         // One reminder; a failed paste leaves the idle
                         // timeout to end the step.
-                        let nudge = run.path().join("nudge.md");
+                        let nudge = run.nudge_file(self.session);
                         if retort_os::atomic::write_atomic(&nudge, nudge_text(step).as_bytes())
                             .is_ok()
                         {
@@ -490,7 +495,7 @@ mod tests {
     fn watch(agent: &str, command: &str) -> TmuxWatch {
         let agent: AgentSection = toml::from_str(agent).unwrap();
         let profile = Profile::new(&agent, command, &[]);
-        TmuxWatch::new(&profile, &RunDir::new(PathBuf::from("/nonexistent")))
+        TmuxWatch::new(&profile, &RunDir::new(PathBuf::from("/nonexistent")), 0)
     }
 
     fn watchdog_end(end: Option<StepEnd>) -> (StepOutcome, String) {

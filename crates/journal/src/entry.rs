@@ -70,6 +70,10 @@ pub struct StepLine {
     pub reason: Option<String>,
     /// What the step cost, worded (`$0.0075`); none when not known.
     pub cost: Option<String>,
+    /// Its attempts before the last, oldest first, each worded by the
+    /// engine (`attempt 1: failed in 40ms, retried after 1s: the agent
+    /// exited with status 7 before signalling`); empty when it ran once.
+    pub retried: Vec<String>,
 }
 
 /// The journal could not be written.
@@ -135,6 +139,8 @@ impl Entry {
     ///
     /// ### Steps
     /// - `preflight` Review pre-collected metrics — done (12s)
+    /// - `fetch` Fetch — done (3s)
+    ///   - attempt 1: failed in 40ms, retried after 1s: step `fetch` was not signalled: …
     /// ```
     ///
     /// With a [`Decision`], a `- Gate: …` line follows the run line (then
@@ -226,6 +232,9 @@ impl Entry {
                 let _ = write!(text, ": {}", one_line(reason));
             }
             text.push('\n');
+            for attempt in &step.retried {
+                let _ = writeln!(text, "  - {}", one_line(attempt));
+            }
         }
         text
     }
@@ -260,6 +269,9 @@ mod tests {
                     duration: Some(Duration::from_millis(12_400)),
                     reason: None,
                     cost: Some("$0.0075".into()),
+                    retried: vec![
+                        "attempt 1: failed in 2s, retried after 1s: the agent\nexited".into(),
+                    ],
                 },
                 StepLine {
                     id: "report".into(),
@@ -268,6 +280,7 @@ mod tests {
                     duration: None,
                     reason: None,
                     cost: None,
+                    retried: Vec::new(),
                 },
             ],
             decision: None,
@@ -299,7 +312,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("- `preflight` Review pre-collected metrics — done (12s, $0.0075)\n"),
+            text.contains("- `preflight` Review pre-collected metrics — done (12s, $0.0075)\n  - attempt 1: failed in 2s, retried after 1s: the agent exited\n- `report`"),
             "{text}"
         );
         assert!(text.contains("- `report` Report — skipped\n"), "{text}");

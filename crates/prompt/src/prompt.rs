@@ -442,6 +442,23 @@ impl<'a> PromptRenderer<'a> {
         first: bool,
         steps: &BTreeMap<String, StepValue>,
     ) -> Result<Prompt, PromptError> {
+        self.render_in(position, first, steps, self.run)
+    }
+
+    /// [`PromptRenderer::render`], with `run` in place of the renderer's
+    /// [`RunInfo`]: for a step whose session's agent has a phase file of
+    /// its own (`run.phase_file`, `RUN/agent-2.phase`, … when sessions run
+    /// at once).
+    ///
+    /// # Errors
+    /// [`PromptError::Description`] when the description does not render.
+    pub fn render_in(
+        &self,
+        position: usize,
+        first: bool,
+        steps: &BTreeMap<String, StepValue>,
+        run: &RunInfo,
+    ) -> Result<Prompt, PromptError> {
         let formula = self.formula;
         let count = self.dag.order().len();
         let Some(&index) = self.dag.order().get(position) else {
@@ -461,7 +478,7 @@ impl<'a> PromptRenderer<'a> {
                 number: position + 1,
                 count,
             },
-            run: self.run.clone(),
+            run: run.clone(),
             vars: self.vars.clone(),
             meta: self.meta.clone(),
             findings: self.decided.findings.clone(),

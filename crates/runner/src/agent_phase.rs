@@ -17,7 +17,7 @@ use retort_agent::claude_code::settings_file;
 use retort_agent::headless::HeadlessAgent;
 use retort_agent::ready::wait_until_ready;
 use retort_agent::session::{AgentSession, SessionSpec};
-use retort_agent::signal::{agent_phase_file, clear_agent_phase, clear_step_signal};
+use retort_agent::signal::{clear_agent_phase, clear_step_signal};
 use retort_agent::usage::Usage;
 use retort_agent::wait::{Interrupts, StepEnd, StepOutcome, wait_for_step};
 use retort_agent::watchdog::TmuxWatch;
@@ -33,7 +33,7 @@ use crate::plan::{Plan, RunOptions, SessionPlan};
 use crate::run::{
     PANE_CAPTURE_LINES, Progress, RunError, StepResult, clean_reason, millis, redactor, write_file,
 };
-use crate::state::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir};
+use crate::state::{EVENTS_FILE_ENV, PHASE_FILE_ENV, RUN_DIR_ENV, RunDir};
 use crate::tmux_start::{Waited, not_ready_end, session_readiness, tmux_command};
 use crate::turns::{SessionAccount, TurnStep, wait_for_turns};
 use retort_os::redact::Redactor;
@@ -49,6 +49,9 @@ pub(crate) struct Agents {
     /// Rate-limit holds the steps left (headless Claude Code, which knows
     /// until when).
     pub(crate) holds: Vec<Hold>,
+    /// Every attempt of every step, when the scheduler ran them (also in
+    /// `RUN/attempts.json`); empty for the sequential loop.
+    pub(crate) attempts: Vec<crate::parallel::AttemptRecord>,
 }
 
 /// What the steps of the run have cost so far, in US dollars.
@@ -127,7 +130,9 @@ pub(crate) async fn agent_phase(
         if agents.ending.is_some() {
             break;
         }
-        let mut spec = session_spec(plan, planned, options, run, number);
+        // One session works at a time: each has the first session's
+        // phase and events files.
+        let mut spec = session_spec(plan, planned, options, run, number, 0);
         if plan.backend == Backend::Tmux {
             match tmux_command(planned, options, run, number) {
                 Ok(command) => spec.command = command,
@@ -331,7 +336,7 @@ async fn run_session_steps(
     let mut account = SessionAccount::default();
     let secrets = redactor(plan);
     let mut tmux_watch = match agent {
-        Agent::Tmux(_) => Some(TmuxWatch::new(&planned.profile, run)),
+        Agent::Tmux(_) => Some(TmuxWatch::new(&planned.profile, run, 0)),
         Agent::Headless(_) => None,
     };
     for position in planned.steps.clone() {
@@ -365,6 +370,7 @@ async fn run_session_steps(
                     deadline,
                     on_permission: formula.agent.on_permission,
                     spent_before: spent(&agents.steps),
+                    session: 0,
                 };
                 let end = wait_for_turns(plan, run, &turn_step, agent, watch, &mut account).await;
                 graceful = end.signalled;
@@ -408,6 +414,7 @@ async fn run_session_steps(
                     Ok(()) => {
                         wait_for_step(
                             run,
+                            0,
                             step.id(),
                             agent,
                             &mut watch.wakes,
@@ -473,17 +480,21 @@ async fn run_session_steps(
     graceful
 }
 
-/// The agent's session: the agent command in the working directory, with
-/// retort's own environment (so that what cron or the operator exported
-/// reaches the agent even when a tmux server with another environment is
-/// already running), plus `RETORT_RUN_DIR`, `PHASE_FILE`, `RETORT_FORMULA`,
-/// `RETORT_RUN_ID`, and `PATH` with retort's directory first.
+/// The agent's session `number` (from 0): the agent command in the
+/// working directory, with retort's own environment (so that what cron or
+/// the operator exported reaches the agent even when a tmux server with
+/// another environment is already running), plus `RETORT_RUN_DIR`,
+/// `PHASE_FILE` and `RETORT_EVENTS_FILE` (session `files`'s phase and
+/// events files: `number` when sessions run at once, 0 when they go one at
+/// a time), `RETORT_FORMULA`, `RETORT_RUN_ID`, and `PATH` with retort's
+/// directory first.
 pub(crate) fn session_spec(
     plan: &Plan,
     planned: &SessionPlan,
     options: &RunOptions,
     run: &RunDir,
     number: usize,
+    files: usize,
 ) -> SessionSpec {
     let mut path: Vec<String> = options
         .bin_dir
@@ -494,10 +505,18 @@ pub(crate) fn session_spec(
         path.push(existing);
     }
     // The agent's own phase file: what it writes there signals the step in
-    // progress; retort's phase file stays retort's.
+    // progress; retort's phase file stays retort's. Its hooks' events go
+    // to its own file too.
     let ours = [
         (RUN_DIR_ENV, run.path().display().to_string()),
-        (PHASE_FILE_ENV, agent_phase_file(run).display().to_string()),
+        (
+            PHASE_FILE_ENV,
+            run.agent_phase_file(files).display().to_string(),
+        ),
+        (
+            EVENTS_FILE_ENV,
+            run.events_file(files).display().to_string(),
+        ),
         ("PATH", path.join(":")),
         ("RETORT_FORMULA", plan.loaded.formula.name().to_string()),
         ("RETORT_RUN_ID", plan.run_id.clone()),
@@ -572,7 +591,7 @@ async fn start_step(
     write_atomic(&run.current_step_file(), format!("{step}\n").as_bytes())
         .map_err(|e| format!("could not write {}: {e}", run.current_step_file().display()))?;
     // What the agent wrote to its phase file was about the step before.
-    clear_agent_phase(run).map_err(|e| e.to_string())?;
+    clear_agent_phase(run, 0).map_err(|e| e.to_string())?;
     match agent {
         Agent::Tmux(session) => {
             let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));

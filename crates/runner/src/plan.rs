@@ -379,9 +379,7 @@ async fn prepare_claimed(
             id: run_id.clone(),
             dir: run_dir.path().display().to_string(),
             // The agent's own phase file ($PHASE_FILE), not retort's.
-            phase_file: retort_agent::signal::agent_phase_file(&run_dir)
-                .display()
-                .to_string(),
+            phase_file: run_dir.agent_phase_file(0).display().to_string(),
         }
     };
     let prompts = match render {

@@ -363,12 +363,19 @@ pub async fn execute(
     };
     // Whatever stopped the agent phase, the run ends as every run does: the
     // phase file, the history, the journal, `run.json`, the clean-up.
-    let (sessions, steps, ending, holds) = match agent {
-        Ok(agents) => (agents.sessions, agents.steps, agents.ending, agents.holds),
+    let (sessions, steps, ending, holds, attempts) = match agent {
+        Ok(agents) => (
+            agents.sessions,
+            agents.steps,
+            agents.ending,
+            agents.holds,
+            agents.attempts,
+        ),
         Err(error) => (
             Vec::new(),
             skipped(plan, 0),
             Some((Phase::Failed, error.to_string())),
+            Vec::new(),
             Vec::new(),
         ),
     };
@@ -398,6 +405,7 @@ pub async fn execute(
             steps,
             ending,
             holds,
+            attempts,
             warnings,
             clock,
             interrupted_by: interrupt.received(),
@@ -471,6 +479,8 @@ struct Outcome {
     steps: Vec<StepResult>,
     ending: Option<(Phase, String)>,
     holds: Vec<holds::Hold>,
+    /// Every attempt the scheduler made (none for the sequential loop).
+    attempts: Vec<crate::parallel::AttemptRecord>,
     warnings: Vec<String>,
     clock: Instant,
     interrupted_by: Option<Interruption>,
@@ -492,6 +502,7 @@ fn finish(
     let Outcome {
         sessions,
         steps,
+        attempts,
         ending,
         holds,
         mut warnings,
@@ -579,7 +590,7 @@ fn finish(
         warnings,
         interrupted_by,
     };
-    let mut entry = journal_entry(plan, &report);
+    let mut entry = journal_entry(plan, &report, &attempts, &redactor);
     // A gate closed by a hold is news even for a formula without rules.
     if plan.rules.has_rules() || !decision.gate.open {
         entry.decision = Some(decision.journal());
@@ -627,7 +638,15 @@ fn finish(
     report
 }
 
-fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
+/// The run's journal entry; each step's line carries its `attempts`
+/// before the last (the retried ones), their reasons cleaned by
+/// `redactor`.
+fn journal_entry(
+    plan: &Plan,
+    report: &RunReport,
+    attempts: &[crate::parallel::AttemptRecord],
+    redactor: &Redactor,
+) -> retort_journal::Entry {
     retort_journal::Entry {
         formula: report.formula.clone(),
         run_id: report.run_id.clone(),
@@ -649,6 +668,11 @@ fn journal_entry(plan: &Plan, report: &RunReport) -> retort_journal::Entry {
                     .usage
                     .and_then(|u| u.cost_usd)
                     .map(|cost| format!("${cost:.4}")),
+                retried: attempts
+                    .iter()
+                    .filter(|a| a.step == s.id)
+                    .filter_map(|a| a.retried(redactor))
+                    .collect(),
             })
             .collect(),
         decision: None,

@@ -30,7 +30,7 @@ use retort_os::random::random_u32;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use thiserror::Error;
 
-pub use retort_agent::run_dir::{PHASE_FILE_ENV, RUN_DIR_ENV, RunDir};
+pub use retort_agent::run_dir::{EVENTS_FILE_ENV, PHASE_FILE_ENV, RUN_DIR_ENV, RunDir};
 
 /// The environment variable naming the state directory.
 pub const STATE_DIR_ENV: &str = "RETORT_STATE_DIR";

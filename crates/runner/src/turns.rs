@@ -77,6 +77,9 @@ pub(crate) struct TurnStep<'a> {
     pub on_permission: OnPermission,
     /// What the run spent before this step (USD).
     pub spent_before: f64,
+    /// The session it runs in (from 0), whose agent's phase file is read:
+    /// 0 in a run whose steps go one at a time.
+    pub session: usize,
 }
 
 /// A stream-json session's account: its cumulative cost so far (USD), and
@@ -124,7 +127,7 @@ pub(crate) async fn wait_for_turns(
         let act_at = unsignalled.as_ref().map(|(_, at)| *at);
         let event = tokio::select! {
             biased;
-            end = wait_for_step(run, step.id, agent, &mut watch.wakes, step.deadline, &mut watch.interrupts) => Event::Ended(end),
+            end = wait_for_step(run, step.session, step.id, agent, &mut watch.wakes, step.deadline, &mut watch.interrupts) => Event::Ended(end),
             result = headless.next_result(), if unsignalled.is_none() => Event::Result(result),
             reply = headless.next_reply(), if budgeted => Event::Reply(reply.usage),
             () = sleep_until(act_at) => Event::Unsignalled,
