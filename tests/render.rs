@@ -298,10 +298,20 @@ description = "again"
         report.contains("broken.toml:5:"),
         "located at the needs entry: {report}"
     );
-    assert_eq!(
-        tree(&sandbox.state()),
-        Vec::<String>::new(),
-        "nothing written"
+    // The DAG is checked beside the preflight, after the run claimed its
+    // formula: the phase file says why the run failed (no earlier
+    // `PHASE:done` stands for it), and nothing else of a run is written.
+    let phase = std::fs::read_to_string(sandbox.state().join("broken.phase")).unwrap();
+    assert!(phase.starts_with("PHASE:failed\n"), "{phase}");
+    assert!(
+        phase.contains("broken.toml: 4 errors") && phase.contains("retort check"),
+        "{phase}"
+    );
+    let runs = sandbox.state().join("runs");
+    assert!(!runs.read_dir().unwrap().any(|_| true), "no run directory");
+    assert!(
+        !sandbox.state().join("journal/broken").exists(),
+        "no journal entry"
     );
 }
 

@@ -681,7 +681,7 @@ fn a_formula_with_a_bad_rule_is_refused_with_the_place_and_the_fix() {
     let snapshot = sandbox.path("snapshot.json");
     std::fs::write(&snapshot, snapshot_text(HEALTHY)).unwrap();
 
-    for command in ["run", "render"] {
+    for command in ["render", "run"] {
         let output = sandbox
             .retort(&[
                 command,
@@ -703,12 +703,21 @@ fn a_formula_with_a_bad_rule_is_refused_with_the_place_and_the_fix() {
         );
         assert!(report.contains("bad.toml:11:"), "{report}");
         assert!(report.contains("did you mean `available_mb`?"), "{report}");
+        if command == "render" {
+            assert_eq!(
+                tree(&sandbox.state()),
+                Vec::<String>::new(),
+                "render writes nothing"
+            );
+        }
     }
-    assert_eq!(
-        tree(&sandbox.state()),
-        Vec::<String>::new(),
-        "nothing written"
-    );
+    // A run claims its formula before its rules are compiled (beside the
+    // preflight): its phase file then says why it failed, so that no
+    // earlier `PHASE:done` stands for it.
+    let phase = std::fs::read_to_string(sandbox.state().join("replay.phase")).unwrap();
+    assert!(phase.starts_with("PHASE:failed\n"), "{phase}");
+    assert!(phase.contains("availble_mb"), "{phase}");
+    assert!(!sandbox.state().join("runs").read_dir().unwrap().any(|_| true), "no run directory");
 }
 
 #[test]

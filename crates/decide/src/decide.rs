@@ -410,10 +410,35 @@ pub fn preview(
     formula: &str,
     cwd: &Path,
 ) -> Decision {
-    let (state, problem) = match History::open_read_only(history)
+    let state = History::open_read_only(history)
         .and_then(|h| h.map(|h| h.state(formula)).transpose())
-    {
-        Ok(state) => (state.unwrap_or_default(), None),
+        .map(Option::unwrap_or_default);
+    preview_state(rules, evaluation, state, history, formula, cwd)
+}
+
+/// [`preview`] against a history already open (the run's own connection,
+/// which reads without copying anything).
+pub fn preview_in(
+    rules: &RuleSet,
+    evaluation: &Evaluation,
+    history: &History,
+    formula: &str,
+    cwd: &Path,
+) -> Decision {
+    let state = history.state(formula);
+    preview_state(rules, evaluation, state, history.path(), formula, cwd)
+}
+
+fn preview_state(
+    rules: &RuleSet,
+    evaluation: &Evaluation,
+    state: Result<FormulaState, HistoryError>,
+    history: &Path,
+    formula: &str,
+    cwd: &Path,
+) -> Decision {
+    let (state, problem) = match state {
+        Ok(state) => (state, None),
         Err(error) if error.is_corrupt() => (
             FormulaState::default(),
             Some(format!(

@@ -27,9 +27,9 @@
 //! NORMAL` (a commit does not wait for fsync; a power cut may lose the last
 //! records, never corrupt the file) and a busy timeout of
 //! [`BUSY_TIMEOUT`], so that a run, `retort approve` and `retort proposals`
-//! can overlap. [`History::sync_commits`] makes the commits after it wait
-//! for fsync: a run calls it before it records its end, which then survives
-//! a crash of the machine.
+//! can overlap. [`History::sync_commits`] syncs the commits made so far:
+//! a run calls it after it records its end, which then survives a crash of
+//! the machine.
 //! Closing a connection does not checkpoint the WAL (SQLite's
 //! `SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`) until the WAL is past
 //! [`WAL_CHECKPOINT_BYTES`]: then the writer closing it checkpoints it and
@@ -293,17 +293,28 @@ impl History {
         }))
     }
 
-    /// From here on, each commit waits until the WAL is synced to disk
-    /// (SQLite's `synchronous = FULL`), so that it survives a crash of the
-    /// machine, not only of retort: one fsync a commit that changed
-    /// anything. A run calls it before it records its end.
+    /// Syncs every commit made so far to disk, so that it survives a crash
+    /// of the machine, not only of retort: one `fdatasync(2)` of the WAL,
+    /// where the commits are (SQLite's `synchronous = FULL` would sync at
+    /// each commit instead, and the directory too for the connection's
+    /// first). SQLite synced the WAL's header and its directory entry when
+    /// it started the WAL. A run calls it once, after its last record.
     ///
     /// # Errors
-    /// [`HistoryError::Sqlite`] when SQLite refuses the setting.
+    /// [`HistoryError::Io`] when the WAL cannot be opened or synced.
     pub fn sync_commits(&self) -> Result<(), HistoryError> {
-        self.conn
-            .pragma_update(None, "synchronous", "FULL")
-            .map_err(sqlite_error(&self.path))
+        let wal = sibling(&self.path, "-wal");
+        let io = |source| HistoryError::Io {
+            path: wal.clone(),
+            source,
+        };
+        match std::fs::File::open(&wal) {
+            Ok(file) => file.sync_data().map_err(io),
+            // No WAL: every commit is in the database file, synced by the
+            // checkpoint that moved it there.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(io(error)),
+        }
     }
 
     /// The database file.

@@ -33,6 +33,11 @@ pub struct Claim {
     /// One line per dead run of the formula ended and recorded
     /// `abandoned` ([`recovery::recover`]).
     pub recovered: recovery::Recovered,
+    /// The run history as recovery opened it (none when it could not be
+    /// opened: the decide phase then opens it itself, moving a corrupt one
+    /// aside): the run previews its decision in it and [`Claim::history`]
+    /// hands it to the decide phase, one connection a run.
+    history: std::sync::Mutex<Option<History>>,
 }
 
 /// Who is claiming: the run and where it writes.
@@ -64,10 +69,9 @@ impl Claim {
         state.create().map_err(write_error)?;
         let lock = RunLock::acquire(&state.lock_file(who.formula))?;
         // Before anything else: runs of this formula whose retort died.
-        let recovered = {
-            let history = History::open(&retort_journal::history::history_file(state.path())).ok();
-            recovery::recover(state, who.formula, who.journal_dir, history.as_ref()).await
-        };
+        let history = History::open(&retort_journal::history::history_file(state.path())).ok();
+        let recovered =
+            recovery::recover(state, who.formula, who.journal_dir, history.as_ref()).await;
         state.prepare().map_err(write_error)?;
         // No earlier run's outcome may stand for this one: a phase file that
         // cannot say `PHASE:running` ends the run here, before anything starts.
@@ -78,7 +82,19 @@ impl Claim {
         Ok(Claim {
             _lock: lock,
             recovered,
+            history: std::sync::Mutex::new(history),
         })
+    }
+
+    /// Runs `read` on the run history the claim opened, if it did.
+    pub fn with_history<T>(&self, read: impl FnOnce(&History) -> T) -> Option<T> {
+        let history = self.history.lock().ok()?;
+        history.as_ref().map(read)
+    }
+
+    /// Takes the run history the claim opened, if it did (once).
+    pub fn history(&self) -> Option<History> {
+        self.history.lock().ok()?.take()
     }
 }
 

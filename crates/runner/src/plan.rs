@@ -197,11 +197,31 @@ async fn prepare_with(
         purpose: Purpose::Run,
     };
     let begun = check::begin_file(&options.formula, &check_options)?;
+    // The preflight starts as soon as the formula says what to collect (and
+    // the run has claimed it); the rest of the check (the DAG, templates and
+    // rules: CEL compilation, its costly part) starts at once on a thread of
+    // its own, beside the claim and the preflight. A formula with errors
+    // found before that gets no preflight.
+    let preflight = match (&options.snapshot, begun.formula()) {
+        (None, Some(formula)) if !begun.has_errors() => {
+            let mut preflight = options
+                .preflight
+                .clone()
+                .configure(&formula.preflight, &options.cwd);
+            preflight.secret_env.clone_from(&formula.secrets.env);
+            Some(preflight)
+        }
+        _ => None,
+    };
+    let name = begun
+        .formula()
+        .filter(|_| claim && !begun.has_errors())
+        .map(|formula| formula.name().to_string());
+    let finishing = tokio::task::spawn_blocking(move || begun.finish());
     let started_at = Utc::now();
     let run_id = new_run_id(started_at);
-    let claimed = match begun.formula() {
-        Some(formula) if claim && !begun.has_errors() => {
-            let name = formula.name().to_string();
+    let claimed = match name {
+        Some(name) => {
             let phase_file = phase_file_of(options, &name);
             let journal_dir = options.state.journal_dir(&name);
             let who = Claimant {
@@ -218,7 +238,7 @@ async fn prepare_with(
     };
     let prepared = prepare_claimed(
         options,
-        begun,
+        (finishing, preflight),
         check_options,
         (placeholder_run, render),
         (started_at, run_id.clone()),
@@ -242,11 +262,32 @@ async fn prepare_with(
             Err(RunError::Interrupted { signal, reason })
         }
         (error, None) => {
-            let reason =
-                retort_os::clean::one_line(&error.to_string(), retort_os::clean::REASON_CAP);
+            let reason = retort_os::clean::one_line(
+                &failure_reason(error, &options.formula),
+                retort_os::clean::REASON_CAP,
+            );
             let _ = write_phase_file(phase_file, Phase::Failed, Some(&reason));
             prepared
         }
+    }
+}
+
+/// Why a run that claimed its formula could not go on, for its phase file:
+/// for a formula with errors, the first of them and where to see them all
+/// (the count alone tells the factory nothing).
+fn failure_reason(error: &RunError, formula: &Path) -> String {
+    use retort_formula::diagnostic::FormulaError;
+    match error {
+        RunError::Formula(FormulaError::Invalid(invalid)) => {
+            let first = invalid.problems.iter().find(|p| p.is_error());
+            format!(
+                "the formula is invalid ({}){}; `retort check {}` shows every problem",
+                error,
+                first.map(|p| format!(": {p}")).unwrap_or_default(),
+                formula.display()
+            )
+        }
+        error => error.to_string(),
     }
 }
 
@@ -278,7 +319,10 @@ pub const PREFLIGHT_GRACE: Duration = Duration::from_secs(3);
 
 async fn prepare_claimed(
     options: &RunOptions,
-    begun: check::Begun,
+    (finishing, preflight): (
+        tokio::task::JoinHandle<check::Checked>,
+        Option<retort_preflight::Config>,
+    ),
     check_options: CheckOptions,
     (placeholder_run, render): (bool, bool),
     (started_at, run_id): (DateTime<Utc>, String),
@@ -290,35 +334,16 @@ async fn prepare_claimed(
         Some(_) => options.interrupt.clone(),
         None => Interrupt::never(),
     };
-    // The preflight starts as soon as the formula says what to collect; its
-    // DAG, templates and rules (CEL compilation: the costly part of the
-    // check) are checked on a thread of their own meanwhile. A formula with
-    // errors found before that gets no preflight.
-    let preflight = match (&options.snapshot, begun.formula()) {
-        (None, Some(formula)) if !begun.has_errors() => {
-            let mut preflight = options
-                .preflight
-                .clone()
-                .configure(&formula.preflight, &options.cwd);
-            preflight.secret_env.clone_from(&formula.secrets.env);
-            Some(preflight)
-        }
-        _ => None,
+    let collected = match &preflight {
+        Some(preflight) => collect(preflight, &interrupt).await,
+        None => None,
     };
-    let (checked, collected) = match preflight {
-        Some(preflight) => {
-            let finishing = tokio::task::spawn_blocking(move || begun.finish());
-            let snapshot = collect(&preflight, &interrupt).await;
-            let checked = match finishing.await.map_err(|e| e.try_into_panic()) {
-                Ok(checked) => checked,
-                // A bug in the checker panics as it would have here.
-                Err(Ok(panic)) => std::panic::resume_unwind(panic),
-                // Cancelled (the runtime shutting down): check here.
-                Err(Err(_)) => check::check_file(&options.formula, &check_options)?,
-            };
-            (checked, snapshot)
-        }
-        None => (begun.finish(), None),
+    let checked = match finishing.await.map_err(|e| e.try_into_panic()) {
+        Ok(checked) => checked,
+        // A bug in the checker panics as it would have here.
+        Err(Ok(panic)) => std::panic::resume_unwind(panic),
+        // Cancelled (the runtime shutting down): check here.
+        Err(Err(_)) => check::check_file(&options.formula, &check_options)?,
     };
     let (ready, problems) = checked.into_ready()?;
     if let Some(signal) = interrupt.received() {
@@ -356,13 +381,22 @@ async fn prepare_claimed(
 
     // The decide phase, previewed: nothing is written until `execute`.
     let evaluation = rules.evaluate(&snapshot, &vars);
-    let decision = decide::preview(
-        &rules,
-        &evaluation,
-        &history_path(options.state.path()),
-        formula.name(),
-        &options.cwd,
-    );
+    let preview_in = |history: &retort_journal::History| {
+        decide::preview_in(&rules, &evaluation, history, formula.name(), &options.cwd)
+    };
+    let decision = match claim
+        .as_ref()
+        .and_then(|claim| claim.with_history(preview_in))
+    {
+        Some(decision) => decision,
+        None => decide::preview(
+            &rules,
+            &evaluation,
+            &history_path(options.state.path()),
+            formula.name(),
+            &options.cwd,
+        ),
+    };
     // A context file left out of a prompt matters only where a prompt goes
     // out: `render` always shows prompts; a run whose gate stays closed
     // sends none.

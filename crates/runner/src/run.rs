@@ -436,7 +436,10 @@ async fn decide_phase(
     started: &mut dyn FnMut(i32),
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(History, Decision, Vec<String>), RunError> {
-    let (mut history, recovered) = History::open_or_recover(&history_path(options.state.path()))?;
+    let (mut history, recovered) = match plan.claim.as_ref().and_then(|claim| claim.history()) {
+        Some(history) => (history, None),
+        None => History::open_or_recover(&history_path(options.state.path()))?,
+    };
     let mut decision = decide::commit(
         &mut history,
         &plan.rules,
@@ -546,10 +549,6 @@ fn finish(
         phase = Phase::Failed;
         warnings.push(why);
     }
-    // The run's end survives a crash of the machine, as its phase does.
-    if let Err(error) = history.sync_commits() {
-        warnings.push(error.to_string());
-    }
     if let Err(error) = history.finish_run(
         &plan.run_id,
         &phase.to_string(),
@@ -621,6 +620,10 @@ fn finish(
         report
             .warnings
             .push(format!("could not prune the runs' spend: {error}"));
+    }
+    // The run's records survive a crash of the machine, as its phase does.
+    if let Err(error) = history.sync_commits() {
+        report.warnings.push(error.to_string());
     }
     let mut summary = serde_json::to_value(&report).unwrap_or_default();
     redactor.redact_json(&mut summary);
