@@ -546,6 +546,12 @@ fn finish(
         phase = Phase::Failed;
         warnings.push(why);
     }
+    // Every attempt of every step (the scheduler's; none for the sequential
+    // loop), before the commits are synced: the run's end syncs them too.
+    let attempt_rows: Vec<_> = attempts.iter().map(|a| a.history_row(&redactor)).collect();
+    if let Err(error) = history.record_step_attempts(&plan.run_id, &attempt_rows) {
+        warnings.push(format!("could not record the steps' attempts: {error}"));
+    }
     // The run's end survives a crash of the machine, as its phase does.
     if let Err(error) = history.sync_commits() {
         warnings.push(error.to_string());

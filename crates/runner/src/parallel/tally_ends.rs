@@ -78,6 +78,7 @@ impl Tally {
                 Next::RetryAt(at) => Some(millis(at)),
                 Next::Final => None,
             },
+            phase_began_at: setup.began_at,
         });
         let session = end.session;
         if matches!(ended, Ended::Transient { .. }) {
