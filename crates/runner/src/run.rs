@@ -214,6 +214,9 @@ pub enum Progress<'a> {
     SessionStarted {
         /// Its name.
         session: &'a str,
+        /// Its agent command, as rendered for the session (before retort
+        /// adds its settings), e.g. `claude --model sonnet`.
+        command: &'a str,
         /// The run directory.
         run_dir: &'a Path,
     },
