@@ -271,6 +271,13 @@ fn a_crashed_step_is_retried_and_every_attempt_recorded() {
     assert_eq!(c[1].reason, None);
     assert_eq!(history.retried_attempts(run_id).unwrap(), 1);
     drop(history);
+    // `retort history` counts them.
+    let listed = sandbox.ok(&["history", "--format", "json"]);
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed[0]["run_id"], run_id);
+    assert_eq!(listed[0]["retried_attempts"], 1, "{listed}");
+    let line = sandbox.ok(&["history"]);
+    assert!(line.contains("(1 retried attempt)"), "{line}");
 
     // A step that signals failed is never retried.
     let sandbox = Sandbox::new();
