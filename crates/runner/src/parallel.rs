@@ -5,7 +5,9 @@
 //! step starts when; this module starts each session's agent (a tmux
 //! session, or a headless agent), gives it the step's prompt (rendered as
 //! the step starts, with its ancestors' outcomes and outputs), waits for
-//! its end, and records every attempt in `RUN/attempts.json`.
+//! its end, and records every attempt in `RUN/attempts.json` (and, through
+//! the run's end, in the history's `step_attempts`,
+//! [`AttemptRecord::history_row`]).
 //!
 //! Its parts: this module's loop (what is prepared once, [`Setup`], and
 //! the wait for the next end); `tally` (what the steps have come to: a

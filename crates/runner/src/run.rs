@@ -489,8 +489,8 @@ struct Outcome {
     interrupted_by: Option<Interruption>,
 }
 
-/// Writes the phase file, the history's end of the run and the journal
-/// entry, then removes what the formula's runs left that is older than its
+/// Writes the steps' attempts to the history, the phase file, the
+/// history's end of the run and the journal entry, then removes what the formula's runs left that is older than its
 /// `[history] keep` ([`retention::prune`]), then writes `run.json`.
 /// Failures here are warnings: they never lose the phase file, nor the
 /// history or journal, which are written before anything is removed.
