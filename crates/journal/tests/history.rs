@@ -788,6 +788,7 @@ fn a_history_of_schema_1_is_read_as_it_is_and_migrated_by_a_writer() {
         .execute_batch(
             "DROP INDEX proposals_by_key; DROP INDEX action_runs_by_proposal;
              DROP TABLE deliveries; ALTER TABLE runs DROP COLUMN rerun_of;
+             DROP TABLE step_attempts;
              PRAGMA user_version = 1;",
         )
         .unwrap();
