@@ -432,3 +432,96 @@ fn a_turn_that_runs_past_the_budget_is_stopped_with_its_process_group() {
         .count();
     assert_eq!(sleeping, 0, "the agent's `sleep 31.7` outlived the run");
 }
+
+#[test]
+fn a_phase_line_the_agent_writes_to_its_phase_file_ends_the_step() {
+    // The seed formula's way: the agent writes `PHASE:escalate` to
+    // $PHASE_FILE (a command its settings allow) instead of running
+    // `retort signal`.
+    let site = Site::new(
+        Scenario::new()
+            .when(When::AfterToolResult, Reply::text("Escalated."))
+            .when(
+                When::prompt_contains("Step 1"),
+                Reply::bash("echo 'PHASE:escalate' > \"$PHASE_FILE\""),
+            ),
+    );
+    let formula = site.formula("phased", 2, "");
+
+    let (output, took) = site.run(&formula);
+
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "stderr:\n{err}");
+    eprintln!("phase line to escalation: {took:?}");
+    let phase = site.phase("phased");
+    assert!(
+        phase.starts_with("PHASE:escalate") && phase.contains("step `s1`"),
+        "{phase}"
+    );
+    let run = &site.runs()[0];
+    let steps = site.run_json(run)["steps"].clone();
+    assert_eq!(steps[0]["outcome"], "escalated", "{steps}");
+    assert_eq!(steps[1]["outcome"], "skipped", "{steps}");
+    assert_eq!(
+        std::fs::read_to_string(run.join("agent.phase")).unwrap(),
+        "PHASE:escalate\n"
+    );
+    // No reminder: the phase line was the step's end.
+    assert!(
+        site.server.message_requests().iter().all(|r| !r
+            .messages()
+            .last_user_text()
+            .contains("You have not signalled")),
+        "reminded"
+    );
+}
+
+#[test]
+fn in_parallel_sessions_a_phase_line_ends_only_its_sessions_step() {
+    // Two independent steps, each in a stream-json process of its own: s2's
+    // agent (the second session's) writes `PHASE:escalate` to its
+    // $PHASE_FILE, s1's signals done.
+    let site = Site::new(
+        Scenario::new()
+            .when(When::AfterToolResult, Reply::text("Over."))
+            .when(
+                When::prompt_contains("Step 2"),
+                Reply::bash("echo 'PHASE:escalate' > \"$PHASE_FILE\""),
+            )
+            .when(
+                When::prompt_contains("Step 1"),
+                Reply::bash("retort signal done"),
+            ),
+    );
+    let formula = site.machine.root().join("branches.toml");
+    std::fs::write(
+        &formula,
+        "name = \"branches\"\nmodel = \"sonnet\"\n\
+         [[steps]]\nid = \"s1\"\ndescription = \"Step 1: check the disks.\"\n\
+         [[steps]]\nid = \"s2\"\ndescription = \"Step 2: check the load.\"\n",
+    )
+    .unwrap();
+
+    let (output, _) = site.run(&formula);
+
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "stderr:\n{err}");
+    let run = &site.runs()[0];
+    let steps = site.run_json(run)["steps"].clone();
+    assert_eq!(steps[0]["id"], "s1", "{steps}");
+    assert_eq!(steps[0]["outcome"], "done", "{steps}");
+    assert_eq!(steps[1]["outcome"], "escalated", "{steps}");
+    assert!(
+        steps[1]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("step `s2`"),
+        "{steps}"
+    );
+    // The second session's phase file; the first session's agent wrote none.
+    assert_eq!(
+        std::fs::read_to_string(run.join("agent-2.phase")).unwrap(),
+        "PHASE:escalate\n"
+    );
+    assert!(!run.join("agent.phase").exists());
+}

@@ -96,6 +96,11 @@ fn step<'a>(
     attempts.iter().rev().find(|a| a.0 == id).unwrap()
 }
 
+/// The sandbox's run history.
+fn open_history(sandbox: &Sandbox) -> retort_journal::History {
+    retort_journal::History::open(&retort_journal::history::history_file(&sandbox.state())).unwrap()
+}
+
 /// Each step's (outcome, reason) in `run.json`.
 fn outcomes(run: &std::path::Path) -> Vec<(String, String, String)> {
     json(&run.join("run.json"))["steps"]
@@ -224,6 +229,55 @@ fn a_crashed_step_is_retried_and_every_attempt_recorded() {
             && line.contains(", retried after 1s: step `c` was not signalled"),
         "{journal}"
     );
+    // The run history has a row for every attempt, c's first one with the
+    // wait before its retry.
+    let run_id = run.file_name().unwrap().to_str().unwrap();
+    let history = open_history(&sandbox);
+    let rows = history.step_attempts(run_id).unwrap();
+    let mut kinds: Vec<_> = rows
+        .iter()
+        .map(|r| (r.step.as_str(), r.attempt, r.outcome.as_str()))
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("a", 1, "done"),
+            ("b", 1, "done"),
+            ("c", 1, "failed"),
+            ("c", 2, "done"),
+            ("d", 1, "done")
+        ],
+        "{rows:?}"
+    );
+    let c: Vec<_> = rows.iter().filter(|r| r.step == "c").collect();
+    assert_eq!(c.len(), 2, "{rows:?}");
+    assert_eq!((c[0].attempt, c[0].outcome.as_str()), (1, "failed"));
+    assert!(
+        c[0].reason
+            .as_deref()
+            .unwrap()
+            .starts_with("step `c` was not signalled"),
+        "{rows:?}"
+    );
+    let waited = c[0].retry_after_ms.unwrap();
+    assert!(waited >= 1000, "retry_delay 1s: {rows:?}");
+    assert!(
+        c[1].started_at >= c[0].ended_at + chrono::Duration::milliseconds(1000),
+        "{rows:?}"
+    );
+    assert_eq!((c[1].attempt, c[1].outcome.as_str()), (2, "done"));
+    assert_eq!(c[1].retry_after_ms, None);
+    assert_eq!(c[1].reason, None);
+    assert_eq!(history.retried_attempts(run_id).unwrap(), 1);
+    drop(history);
+    // `retort history` counts them.
+    let listed = sandbox.ok(&["history", "--format", "json"]);
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed[0]["run_id"], run_id);
+    assert_eq!(listed[0]["retried_attempts"], 1, "{listed}");
+    let line = sandbox.ok(&["history"]);
+    assert!(line.contains("(1 retried attempt)"), "{line}");
 
     // A step that signals failed is never retried.
     let sandbox = Sandbox::new();
@@ -389,6 +443,11 @@ fn in_tmux_each_branch_gets_a_session_of_its_own() {
     // a, b and d in one conversation; c in a second session.
     assert_eq!(sessions.len(), 2, "{sessions:?}");
     assert!(sessions[1].ends_with("-2"), "{sessions:?}");
+    // Each session's start names its agent command.
+    for session in &sessions {
+        let line = format!("agent `{agent}` in tmux session {session} ");
+        assert!(err.contains(&line), "no `{line}` in:\n{err}");
+    }
     // Each session's agent signalled its own step: c's came from session 2.
     assert_eq!(
         std::fs::read_to_string(run.join("steps/c.output")).unwrap(),
@@ -476,6 +535,17 @@ fn progress_lines_show_an_agents_reason_cleaned_and_without_secrets() {
         err.contains("failed in ") && err.contains("step `b`: pushing with [redacted] was refused"),
         "{err}"
     );
-    let attempts = std::fs::read_to_string(runs(&sandbox)[0].join("attempts.json")).unwrap();
+    let run = &runs(&sandbox)[0];
+    let attempts = std::fs::read_to_string(run.join("attempts.json")).unwrap();
     assert!(!attempts.contains(token), "{attempts}");
+    // The history's row of b's attempt has its reason cleaned too.
+    let rows = open_history(&sandbox)
+        .step_attempts(run.file_name().unwrap().to_str().unwrap())
+        .unwrap();
+    let b = rows.iter().find(|r| r.step == "b").unwrap();
+    assert_eq!(
+        b.reason.as_deref(),
+        Some("step `b`: pushing with [redacted] was refused"),
+        "{rows:?}"
+    );
 }

@@ -278,6 +278,119 @@ fn a_message_the_webhook_could_not_take_is_retried_by_the_next_run() {
     assert_eq!(delivered["deliveries"][0]["attempts"], 3);
 }
 
+/// An agent for the branches of `parallel_formula`, one process a step
+/// (headless): `look` escalates; `wait` waits (up to 10 s) for the file
+/// `$HEARD`, which the test writes once the webhook has the escalation,
+/// and writes `heard` or `not heard` to `$SAID` before it signals done.
+const WAITING_AGENT: &str = r#"#!/usr/bin/env bash
+cat > /dev/null
+case "$RETORT_STEP" in
+  look) retort signal escalate --reason "the disk cannot be freed safely" ;;
+  *)
+    for _ in $(seq 1 200); do
+      if [ -e "$HEARD" ]; then echo heard > "$SAID"; break; fi
+      sleep 0.05
+    done
+    [ -e "$SAID" ] || echo "not heard" > "$SAID"
+    retort signal done
+    ;;
+esac
+"#;
+
+/// Two independent steps, run at once by the scheduler.
+fn parallel_formula(sandbox: &Sandbox, notify: &str) -> PathBuf {
+    let path = sandbox.work().join("branches.toml");
+    let text = format!(
+        r#"name = "branches"
+description = "Looks at the factory while it waits"
+
+[[steps]]
+id = "look"
+description = "Look at the factory."
+
+[[steps]]
+id = "wait"
+description = "Wait for the news."
+
+{notify}
+"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn an_escalation_in_a_parallel_branch_is_announced_while_the_other_branch_runs() {
+    let sandbox = Sandbox::new();
+    let hook = Hook::start(&[]);
+    let formula = parallel_formula(
+        &sandbox,
+        &format!(
+            "[[notify]]\nkind = \"webhook\"\nurl = \"{}\"\non = [\"escalate\", \"failed\"]\n",
+            hook.url()
+        ),
+    );
+    let agent = sandbox.work().join("waiting-agent.sh");
+    std::fs::write(&agent, WAITING_AGENT).unwrap();
+    let heard = sandbox.work().join("heard");
+    let said = sandbox.work().join("said");
+    // The test's side of the webhook: `heard` appears once it has the
+    // escalation.
+    let watcher = {
+        let bodies = Arc::clone(&hook.bodies);
+        let heard = heard.clone();
+        std::thread::spawn(move || {
+            for _ in 0..400 {
+                if bodies
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|b| b["kind"] == "escalate")
+                {
+                    std::fs::write(&heard, "").unwrap();
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        })
+    };
+    let output = sandbox
+        .retort(&[
+            "run",
+            formula.to_str().unwrap(),
+            "--backend",
+            "headless",
+            "--agent",
+            &format!("bash {}", agent.display()),
+            "--state-dir",
+            sandbox.state().to_str().unwrap(),
+            "--quiet",
+        ])
+        .env("HEARD", &heard)
+        .env("SAID", &said)
+        .output()
+        .unwrap();
+    watcher.join().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(&said).unwrap(),
+        "heard\n",
+        "the escalation reached the webhook while `wait` still ran"
+    );
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1, "announced once: {bodies:?}");
+    assert_eq!(bodies[0]["kind"], "escalate");
+    assert_eq!(bodies[0]["fingerprint"], "look");
+    assert!(
+        bodies[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("the disk cannot be freed safely"),
+        "{}",
+        bodies[0]
+    );
+}
+
 #[test]
 fn two_identical_escalations_within_repeat_reach_a_matrix_room_once() {
     let synapse = synapse::Synapse::shared();

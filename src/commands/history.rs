@@ -112,7 +112,9 @@ pub fn run_line(run: &RunRecord, now: DateTime<Utc>) -> String {
 }
 
 /// Lists runs newest first: of `formula` when given, of the last `since`,
-/// at most `limit`. Writes nothing. Returns the exit status: 0, or 1 when
+/// at most `limit`, each with how many of its steps' attempts were retried
+/// (`retried_attempts` in JSON; `(N retried attempts)` on a line, when
+/// any). Writes nothing. Returns the exit status: 0, or 1 when
 /// the history cannot be read.
 pub fn history(
     formula: Option<String>,
@@ -127,7 +129,10 @@ pub fn history(
     };
     let now = Utc::now();
     let since = since.and_then(|period| chrono::Duration::from_std(period).ok().map(|p| now - p));
-    let runs = match history.map(|h| h.recent_runs(formula.as_deref(), since, limit)) {
+    let runs = match history
+        .as_ref()
+        .map(|h| h.recent_runs(formula.as_deref(), since, limit))
+    {
         None => Vec::new(),
         Some(Ok(runs)) => runs,
         Some(Err(error)) => {
@@ -135,8 +140,24 @@ pub fn history(
             return EXIT_FAILED;
         }
     };
+    // How many attempts of each run's steps were retried (the history's
+    // `step_attempts`; 0 when it cannot say).
+    let retried = |run: &RunRecord| {
+        history
+            .as_ref()
+            .and_then(|h| h.retried_attempts(&run.run_id).ok())
+            .unwrap_or(0)
+    };
     if format == OutputFormat::Json {
-        return print_json(&Value::Array(runs.iter().map(run_json).collect()));
+        let runs = runs
+            .iter()
+            .map(|run| {
+                let mut json = run_json(run);
+                json["retried_attempts"] = json!(retried(run));
+                json
+            })
+            .collect();
+        return print_json(&Value::Array(runs));
     }
     if runs.is_empty() {
         crate::out("No runs.\n");
@@ -145,8 +166,17 @@ pub fn history(
     let mut out = String::new();
     for run in &runs {
         out.push_str(&run_line(run, now));
+        match retried(run) {
+            0 => {}
+            n => out.push_str(&format!("  ({n} retried attempt{})", plural(n))),
+        }
         out.push('\n');
     }
     crate::out(&out);
     0
+}
+
+/// `s` for a count other than 1.
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }

@@ -101,14 +101,14 @@ async fn run_formula(options: &RunOptions) -> u8 {
         Err(code) => return code,
     };
     let mut show = |progress: Progress<'_>| match progress {
-        Progress::SessionStarted { session, run_dir } => eprintln!(
-            "retort: {} run {}: agent `{}` in tmux session {session} (watch: tmux attach -t {session})\nretort: run directory {}",
+        Progress::SessionStarted {
+            session,
+            command,
+            run_dir,
+        } => eprintln!(
+            "retort: {} run {}: agent `{command}` in tmux session {session} (watch: tmux attach -t {session})\nretort: run directory {}",
             plan.loaded.formula.name(),
             plan.run_id,
-            plan.sessions
-                .iter()
-                .find(|s| s.name == session)
-                .map_or("", |s| s.agent_command.as_str()),
             run_dir.display()
         ),
         Progress::HeadlessStarted {

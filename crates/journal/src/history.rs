@@ -53,6 +53,7 @@
 //! [`History::prune`] removes), `read_only.rs` (opening without writing),
 //! `recover.rs` (a corrupt file moved aside, [`History::open_or_recover`]).
 
+mod attempts;
 mod deliveries;
 mod prune;
 mod queries;
@@ -71,6 +72,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use thiserror::Error;
 
+pub use attempts::StepAttemptRecord;
 pub use queries::FingerprintCount;
 pub use records::{
     ActionRunRecord, FindingRecord, FindingStatus, FormulaState, NewProposal, ProposalRecord,

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 use retort_journal::history::{
     ActionRunRecord, FindingRecord, FindingStatus, History, HistoryError, NewProposal,
-    ProposalStatus, PrunedRows, RunFindingRecord, RunRecord, SCHEMA_VERSION, WAL_CHECKPOINT_BYTES,
-    history_file,
+    ProposalStatus, PrunedRows, RunFindingRecord, RunRecord, SCHEMA_VERSION, StepAttemptRecord,
+    WAL_CHECKPOINT_BYTES, history_file,
 };
 
 fn at(minute: u32) -> DateTime<Utc> {
@@ -509,6 +509,19 @@ fn pruning_removes_old_runs_with_their_findings_but_keeps_the_latest() {
     tx.insert_run(&run_of("nightly", 5, day(3))).unwrap();
     tx.insert_run(&run_of("nightly", 6, day(4))).unwrap();
     tx.commit().unwrap();
+    // An attempt of a step in each of supervisor's runs and other's.
+    for run_id in ["supervisor-1", "other-2", "supervisor-3", "supervisor-4"] {
+        let attempt = StepAttemptRecord {
+            step: "check".into(),
+            attempt: 1,
+            outcome: "done".into(),
+            reason: None,
+            started_at: day(0),
+            ended_at: day(0),
+            retry_after_ms: None,
+        };
+        history.record_step_attempts(run_id, &[attempt]).unwrap();
+    }
 
     let pruned = history.prune("supervisor", day(30)).unwrap();
     assert_eq!(
@@ -516,10 +529,19 @@ fn pruning_removes_old_runs_with_their_findings_but_keeps_the_latest() {
         PrunedRows {
             runs: 2,
             run_findings: 2,
+            step_attempts: 2,
             action_runs: 0,
             proposals: 0,
             deliveries: 0
         }
+    );
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM step_attempts WHERE run_id IN ('other-2', 'supervisor-4')"
+        ),
+        2,
+        "the attempts of the runs kept stay"
     );
     let ids = |history: &History, formula: &str| -> Vec<String> {
         history
@@ -701,6 +723,7 @@ fn pruning_removes_decided_proposals_and_their_action_runs_but_keeps_pending_one
         PrunedRows {
             runs: 0,
             run_findings: 0,
+            step_attempts: 0,
             action_runs: 1,
             proposals: 3,
             deliveries: 0
@@ -765,6 +788,7 @@ fn a_history_of_schema_1_is_read_as_it_is_and_migrated_by_a_writer() {
         .execute_batch(
             "DROP INDEX proposals_by_key; DROP INDEX action_runs_by_proposal;
              DROP TABLE deliveries; ALTER TABLE runs DROP COLUMN rerun_of;
+             DROP TABLE step_attempts;
              PRAGMA user_version = 1;",
         )
         .unwrap();

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use retort_journal::history::{FindingStatus, History, ProposalStatus, SCHEMA_VERSION};
+use retort_journal::history::{
+    FindingStatus, History, ProposalStatus, SCHEMA_VERSION, StepAttemptRecord,
+};
 
 /// Schema version 1, as retort's first migration wrote it.
 const SCHEMA_V1: &str = r"
@@ -285,4 +287,58 @@ fn two_processes_opening_a_new_history_at_once_both_succeed() {
     });
     assert_eq!(opened, [true; 4]);
     assert_eq!(scalar(&path, "PRAGMA user_version"), SCHEMA_VERSION);
+}
+
+#[test]
+fn a_version_5_history_gains_the_step_attempts_table_and_keeps_its_rows() {
+    // Version 5 is today's schema without migration 6's table: a history
+    // migrated to 5 from the released version 2, with the table dropped.
+    let dir = tempfile::tempdir().unwrap();
+    let path = old_history(dir.path(), 2);
+    drop(History::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE step_attempts; PRAGMA user_version = 5;")
+        .unwrap();
+    let run_id = "20261121-110000-3fa9";
+
+    // A read-only view of version 5 reads no attempts, and writes nothing.
+    let view = History::open_read_only(&path).unwrap().unwrap();
+    assert_rows_kept(&view);
+    assert_eq!(view.step_attempts(run_id).unwrap(), []);
+    assert_eq!(view.retried_attempts(run_id).unwrap(), 0);
+    drop(view);
+    assert_eq!(scalar(&path, "PRAGMA user_version"), 5);
+
+    let mut history = History::open(&path).unwrap();
+    assert_rows_kept(&history);
+    let at = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+    let attempts = [
+        StepAttemptRecord {
+            step: "check".into(),
+            attempt: 1,
+            outcome: "failed".into(),
+            reason: Some("step `check` was not signalled: its agent exited with status 7".into()),
+            started_at: at("2026-11-21T11:00:01.250Z"),
+            ended_at: at("2026-11-21T11:00:02.000Z"),
+            retry_after_ms: Some(1000),
+        },
+        StepAttemptRecord {
+            step: "check".into(),
+            attempt: 2,
+            outcome: "done".into(),
+            reason: None,
+            started_at: at("2026-11-21T11:00:03.000Z"),
+            ended_at: at("2026-11-21T11:00:04.500Z"),
+            retry_after_ms: None,
+        },
+    ];
+    history.record_step_attempts(run_id, &attempts).unwrap();
+    drop(history);
+    assert_eq!(scalar(&path, "PRAGMA user_version"), SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION, 6);
+    let history = History::open(&path).unwrap();
+    assert_eq!(history.step_attempts(run_id).unwrap(), attempts);
+    assert_eq!(history.retried_attempts(run_id).unwrap(), 1);
+    assert_eq!(history.step_attempts("another-run").unwrap(), []);
 }

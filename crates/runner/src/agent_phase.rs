@@ -288,6 +288,7 @@ async fn agent_started(
             crate::recovery::add_session(run, session.name());
             progress(Progress::SessionStarted {
                 session: session.name(),
+                command: &planned.agent_command,
                 run_dir: run.path(),
             });
             // The session's first step cannot start until its agent is

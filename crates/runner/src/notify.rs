@@ -6,8 +6,10 @@
 //! [`retort_notify::DeliveryLog`]).
 //!
 //! Two moments:
-//! - [`escalated`], the moment a step escalates: that one `escalate` event,
-//!   so that it reaches a human though the steps after it are skipped;
+//! - [`escalated`], the moment a step escalates (in the sequential loop
+//!   and in the scheduler alike): that one `escalate` event, so that it
+//!   reaches a human though the steps after it are skipped, and while the
+//!   steps of other branches still run;
 //! - [`run_ended`], before the run's phase file is written: every event of
 //!   the run (the escalation again, which deduplication does not repeat; a
 //!   failed step; findings new or firing, at or above each target's

@@ -5,7 +5,9 @@
 //! step starts when; this module starts each session's agent (a tmux
 //! session, or a headless agent), gives it the step's prompt (rendered as
 //! the step starts, with its ancestors' outcomes and outputs), waits for
-//! its end, and records every attempt in `RUN/attempts.json`.
+//! its end, and records every attempt in `RUN/attempts.json` (and, through
+//! the run's end, in the history's `step_attempts`,
+//! [`AttemptRecord::history_row`]).
 //!
 //! Its parts: this module's loop (what is prepared once, [`Setup`], and
 //! the wait for the next end); `tally` (what the steps have come to: a
@@ -28,6 +30,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
@@ -38,6 +42,7 @@ use retort_agent::wait::{Interrupts, StepOutcome};
 use retort_decide::condition::ConditionContext;
 use retort_decide::decide::Decision;
 use retort_formula::formula::Formula;
+use retort_journal::history::StepAttemptRecord;
 use retort_os::paths::file_safe;
 use retort_os::redact::Redactor;
 use retort_prompt::prompt::{PromptRenderer, dag_ancestors};
@@ -90,9 +95,41 @@ pub struct AttemptRecord {
     /// When it is tried again, in milliseconds since the agent phase
     /// began, if it is.
     pub retry_at_ms: Option<u64>,
+    /// When the agent phase began: the origin of the times above (not
+    /// saved in `attempts.json`, whose times stay relative).
+    #[serde(skip)]
+    pub phase_began_at: DateTime<Utc>,
 }
 
 impl AttemptRecord {
+    /// The attempt as the run history keeps it (its `step_attempts` row):
+    /// its times made absolute from [`Self::phase_began_at`], its reason
+    /// cleaned by `redactor` (one line, capped, no secrets), and the wait
+    /// before the next attempt, when it was retried.
+    pub fn history_row(&self, redactor: &Redactor) -> StepAttemptRecord {
+        let at = |ms: u64| {
+            i64::try_from(ms)
+                .ok()
+                .and_then(chrono::TimeDelta::try_milliseconds)
+                .and_then(|offset| self.phase_began_at.checked_add_signed(offset))
+                .unwrap_or(self.phase_began_at)
+        };
+        StepAttemptRecord {
+            step: self.step.clone(),
+            attempt: self.attempt,
+            outcome: self.outcome.as_str().to_string(),
+            reason: self
+                .reason
+                .as_deref()
+                .map(|r| crate::run::clean_reason(redactor, r)),
+            started_at: at(self.started_ms),
+            ended_at: at(self.ended_ms),
+            retry_after_ms: self
+                .retry_at_ms
+                .map(|retry_at| retry_at.saturating_sub(self.ended_ms)),
+        }
+    }
+
     /// The attempt worded for the journal, when it was retried (an attempt
     /// that was its step's last is the step's own line):
     /// `attempt 1: failed in 40ms, retried after 1s: REASON`, the reason
@@ -142,6 +179,9 @@ struct Setup<'a> {
     redactor: Redactor,
     /// When the phase began.
     clock: Instant,
+    /// When the phase began, on the wall clock (attempts' times in the
+    /// history count from it).
+    began_at: DateTime<Utc>,
     run_timeout: Duration,
     run_deadline: tokio::time::Instant,
 }
@@ -195,6 +235,7 @@ impl<'a> Setup<'a> {
             base_name: format!("retort-{}-{}", file_safe(formula.name()), plan.run_id),
             redactor: redactor(plan),
             clock: Instant::now(),
+            began_at: Utc::now(),
             run_timeout,
             run_deadline: tokio::time::Instant::now() + run_timeout,
         })

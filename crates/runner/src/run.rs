@@ -214,6 +214,9 @@ pub enum Progress<'a> {
     SessionStarted {
         /// Its name.
         session: &'a str,
+        /// Its agent command, as rendered for the session (before retort
+        /// adds its settings), e.g. `claude --model sonnet`.
+        command: &'a str,
         /// The run directory.
         run_dir: &'a Path,
     },
@@ -489,8 +492,8 @@ struct Outcome {
     interrupted_by: Option<Interruption>,
 }
 
-/// Writes the phase file, the history's end of the run and the journal
-/// entry, then removes what the formula's runs left that is older than its
+/// Writes the steps' attempts to the history, the phase file, the
+/// history's end of the run and the journal entry, then removes what the formula's runs left that is older than its
 /// `[history] keep` ([`retention::prune`]), then writes `run.json`.
 /// Failures here are warnings: they never lose the phase file, nor the
 /// history or journal, which are written before anything is removed.
@@ -548,6 +551,12 @@ fn finish(
         });
         phase = Phase::Failed;
         warnings.push(why);
+    }
+    // Every attempt of every step (the scheduler's; none for the sequential
+    // loop), synced with the run's other records at its end.
+    let attempt_rows: Vec<_> = attempts.iter().map(|a| a.history_row(&redactor)).collect();
+    if let Err(error) = history.record_step_attempts(&plan.run_id, &attempt_rows) {
+        warnings.push(format!("could not record the steps' attempts: {error}"));
     }
     if let Err(error) = history.finish_run(
         &plan.run_id,

@@ -1,5 +1,6 @@
 //! A step of a headless Claude Code session: its prompt is one user turn,
-//! and the step ends on the agent's signal, as every step does, or on what
+//! and the step ends on the agent's signal, as every step does (`retort
+//! signal`, or a `PHASE:` line in its session's `$PHASE_FILE`), or on what
 //! the turn's `result` frame says ([`retort_agent::stream_json`]):
 //!
 //! - an API error: a 429 or a usage limit ends the step `rate-limited`
@@ -199,7 +200,9 @@ pub(crate) async fn wait_for_turns(
                 let Some((result, _)) = unsignalled.take() else {
                     continue;
                 };
-                if let Ok(Some(record)) = signal::read(run, step.id) {
+                // The signal file, or a `PHASE:` line in the session's
+                // agent phase file, as the wait reads them.
+                if let Ok(Some(record)) = signal::read_step_end(run, step.session, step.id) {
                     return ended(StepEnd::Signalled(record), step, usage);
                 }
                 let spent = step.spent_before + usage.and_then(|u| u.cost_usd).unwrap_or(0.0);

@@ -12,8 +12,9 @@ impl History {
     /// Removes, in one transaction, the rows `formula` left in the history
     /// from before `before`:
     ///
-    /// - its runs that decided before `before`, with their `run_findings`,
-    ///   except its latest run (the next run's `previous`), however old;
+    /// - its runs that decided before `before`, with their `run_findings`
+    ///   and their `step_attempts`, except its latest run (the next run's
+    ///   `previous`), however old;
     /// - its action runs that started before `before`, except the latest of
     ///   each action for each fingerprint, however old (cooldowns count
     ///   from it), and those of proposals that are kept;
@@ -44,17 +45,18 @@ impl History {
             .map_err(&fail)?;
         let before_time = before;
         let before = time_text(before);
-        let mut removed = [0_u64; 4];
+        let mut removed = [0_u64; 5];
         for (count, sql) in removed.iter_mut().zip(prune_statements()) {
             let rows = tx.execute(&sql, params![formula, before]).map_err(&fail)?;
             *count = u64::try_from(rows).unwrap_or(u64::MAX);
         }
-        let [run_findings, runs, action_runs, proposals] = removed;
+        let [run_findings, step_attempts, runs, action_runs, proposals] = removed;
         tx.commit().map_err(&fail)?;
         let deliveries = self.prune_deliveries(formula, before_time)?;
         Ok(PrunedRows {
             runs,
             run_findings,
+            step_attempts,
             action_runs,
             proposals,
             deliveries,
@@ -64,8 +66,9 @@ impl History {
 
 /// The statements of [`History::prune`], in order, each over `?1` (the
 /// formula) and `?2` (the time before which rows go): `run_findings` of
-/// old runs, old runs, old action runs, old proposals.
-fn prune_statements() -> [String; 4] {
+/// old runs, `step_attempts` of old runs, old runs, old action runs, old
+/// proposals.
+fn prune_statements() -> [String; 5] {
     // The formula's runs before ?2 but its latest.
     let old_runs = "SELECT seq FROM runs
          WHERE formula = ?1 AND at < ?2
@@ -84,6 +87,10 @@ fn prune_statements() -> [String; 4] {
                              AND q.id > p.id))";
     [
         format!("DELETE FROM run_findings WHERE run IN ({old_runs})"),
+        format!(
+            "DELETE FROM step_attempts WHERE run_id IN (
+                 SELECT run_id FROM runs WHERE seq IN ({old_runs}))"
+        ),
         format!("DELETE FROM runs WHERE seq IN ({old_runs})"),
         // Its action runs before ?2 but the latest of each action and
         // fingerprint (the second EXISTS breaks ties of time), and but

@@ -271,6 +271,8 @@ pub struct PrunedRows {
     pub runs: u64,
     /// Rows of `run_findings` (of the runs removed).
     pub run_findings: u64,
+    /// Rows of `step_attempts` (of the runs removed).
+    pub step_attempts: u64,
     /// Rows of `action_runs`.
     pub action_runs: u64,
     /// Rows of `proposals` (approved, rejected or expired).
@@ -282,6 +284,11 @@ pub struct PrunedRows {
 impl PrunedRows {
     /// All the rows removed.
     pub fn total(&self) -> u64 {
-        self.runs + self.run_findings + self.action_runs + self.proposals + self.deliveries
+        self.runs
+            + self.run_findings
+            + self.step_attempts
+            + self.action_runs
+            + self.proposals
+            + self.deliveries
     }
 }

@@ -12,7 +12,7 @@ use rusqlite_migration::{M, Migrations, SchemaVersion};
 use super::{HistoryError, sqlite_error};
 
 /// The schema version this build writes (SQLite's `PRAGMA user_version`):
-/// the number of schema migrations it knows (3).
+/// the number of schema migrations it knows (6).
 pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;
 
 /// The oldest schema version a read-only view
@@ -142,6 +142,10 @@ CREATE INDEX deliveries_by_run ON deliveries (run_id);
     // A run made by `retort rerun RUN_ID` names the run it reruns. A new
     // nullable column changes no earlier query's result.
     M::up("ALTER TABLE runs ADD COLUMN rerun_of TEXT;"),
+    // Every attempt of every step (`RUN/attempts.json`). A new table changes
+    // no earlier query's result; a read-only view of an older file reads it
+    // as having no attempts.
+    M::up(super::attempts::MIGRATION),
 ];
 
 /// Migrates the database of `conn` (at `path`) to [`SCHEMA_VERSION`], all
@@ -202,6 +206,6 @@ mod tests {
     #[test]
     fn the_migrations_are_valid_sql_in_order() {
         Migrations::from_slice(STEPS).validate().unwrap();
-        assert_eq!(SCHEMA_VERSION, 5);
+        assert_eq!(SCHEMA_VERSION, 6);
     }
 }

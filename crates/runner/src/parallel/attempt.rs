@@ -69,6 +69,7 @@ pub(super) async fn attempt<'a>(
         mut account,
         mut tmux_watch,
         profile,
+        command,
     } = agent;
     let formula = &plan.loaded.formula;
     let step = &formula.steps[plan.dag.order()[position]];
@@ -188,6 +189,7 @@ pub(super) async fn attempt<'a>(
             account,
             tmux_watch,
             profile,
+            command,
         },
         outcome,
         reason,

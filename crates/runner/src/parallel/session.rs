@@ -39,6 +39,9 @@ pub(super) struct SessionAgent {
     pub(super) tmux_watch: Option<TmuxWatch>,
     /// What retort knows of its CLI.
     pub(super) profile: Profile,
+    /// Its agent command, as rendered for the session (its model and the
+    /// formula's vars in it), shown in the progress line of its start.
+    pub(super) command: String,
 }
 
 /// A session's agent, when no step of it runs.
@@ -92,6 +95,7 @@ pub(super) async fn take_agent(
                 agents.sessions.push(tmux.name().to_string());
                 progress(Progress::SessionStarted {
                     session: tmux.name(),
+                    command: &started.command,
                     run_dir: run.path(),
                 });
             }
@@ -138,7 +142,7 @@ async fn start_session(
     let planned = SessionPlan {
         name,
         model,
-        agent_command,
+        agent_command: agent_command.clone(),
         steps: 0..0,
         profile,
     };
@@ -170,6 +174,7 @@ async fn start_session(
         account: SessionAccount::default(),
         tmux_watch,
         profile: planned.profile,
+        command: agent_command,
     })
 }
 

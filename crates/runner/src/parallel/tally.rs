@@ -314,6 +314,7 @@ impl Tally {
             outcome: StepOutcome::Failed,
             reason: Some(reason.clone()),
             retry_at_ms: None,
+            phase_began_at: setup.began_at,
         });
         let result = StepResult {
             id: step.id().to_string(),

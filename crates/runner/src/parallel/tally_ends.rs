@@ -20,7 +20,8 @@ use crate::scheduler::{Ended, Next, NotRun};
 
 impl Tally {
     /// Takes in the end of an attempt: recorded in `attempts.json`, retried
-    /// when transient and retries are left, else the step's result; the
+    /// when transient and retries are left, else the step's result (an
+    /// escalation announced at once, [`crate::notify::escalated`]); the
     /// run's ending and budget updated. Every reason is cleaned (one line,
     /// capped, no secrets) before it is shown or saved.
     pub(super) async fn ended(
@@ -78,6 +79,7 @@ impl Tally {
                 Next::RetryAt(at) => Some(millis(at)),
                 Next::Final => None,
             },
+            phase_began_at: setup.began_at,
         });
         let session = end.session;
         if matches!(ended, Ended::Transient { .. }) {
@@ -147,6 +149,14 @@ impl Tally {
             usage: end.usage,
         };
         self.show(setup, end.position, result, true, progress);
+        // A human hears of an escalation as it happens, as in the
+        // sequential loop, not once the steps still running have ended; the
+        // run's end sends it again, which deduplication does not repeat.
+        if matches!(end.outcome, StepOutcome::Escalated)
+            && let Some(result) = &self.results[end.position]
+        {
+            crate::notify::escalated(plan, setup.run, result).await;
+        }
         if !self.running_ids.is_empty() {
             progress(Progress::Running(&self.running_ids));
         }
