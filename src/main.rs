@@ -37,7 +37,12 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    ExitCode::from(runtime.block_on(dispatch(cli.command)))
+    let code = runtime.block_on(dispatch(cli.command));
+    // Whatever a command awaited has ended; what is left on the blocking
+    // pool was given up (a notification cut short by a signal, a request
+    // waiting for its timeout): the process does not wait for it.
+    runtime.shutdown_background();
+    ExitCode::from(code)
 }
 
 async fn dispatch(command: Command) -> u8 {

@@ -359,3 +359,80 @@ fn a_headless_agent_that_ignores_sighup_is_ended_by_the_run_after_a_sigkill() {
         "{rows:?}"
     );
 }
+
+/// A webhook on loopback that takes each connection and never answers;
+/// `marks/webhook.called` appears once retort has connected.
+fn silent_webhook(marks: &Path) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let called = marks.join("webhook.called");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            std::fs::write(&called, "yes\n").unwrap();
+            held.push(stream);
+        }
+    });
+    format!("http://127.0.0.1:{port}/hook")
+}
+
+#[test]
+fn sigterm_while_a_notification_hangs_ends_the_run_at_once_with_its_records_written() {
+    let sandbox = Sandbox::new();
+    let marks = sandbox.transcript();
+    let url = silent_webhook(&marks);
+    let formula = write(
+        &sandbox.work().join("fin.toml"),
+        &format!(
+            r#"name = "fin"
+
+[[notify]]
+kind = "webhook"
+url = "{url}"
+on = ["failed"]
+
+[[steps]]
+id = "look"
+description = "Look."
+"#
+        ),
+    );
+    let snapshot = snapshot(&sandbox);
+    // The agent exits without signalling: the step fails, the run tells the
+    // webhook, which never answers.
+    let first = run(
+        &sandbox,
+        &formula,
+        &["--agent", "true", "--snapshot", snapshot.to_str().unwrap()],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(
+        within(30, || marks.join("webhook.called").exists()),
+        "the run never called the webhook"
+    );
+    let signalled = Instant::now();
+    signal(&first, libc::SIGTERM);
+    let output = first.wait_with_output().unwrap();
+    let err = stderr(&output);
+
+    assert_eq!(output.status.code(), Some(143), "128 + SIGTERM: {err}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "the run waited for the webhook's timeout: {:?}",
+        signalled.elapsed()
+    );
+    let phase = sandbox.phase("fin");
+    assert!(phase.starts_with("PHASE:failed\n"), "{phase}");
+    assert!(phase.contains("`look`"), "the step's own failure: {phase}");
+    let journal = journal(&sandbox, "fin");
+    assert!(
+        journal.contains("notifications not sent: retort was interrupted by SIGTERM"),
+        "{journal}"
+    );
+    let rows = history(&sandbox);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["phase"], "failed");
+    assert!(rows[0]["finished_at"].is_string(), "{:?}", rows[0]);
+}

@@ -717,7 +717,15 @@ fn a_formula_with_a_bad_rule_is_refused_with_the_place_and_the_fix() {
     let phase = std::fs::read_to_string(sandbox.state().join("replay.phase")).unwrap();
     assert!(phase.starts_with("PHASE:failed\n"), "{phase}");
     assert!(phase.contains("availble_mb"), "{phase}");
-    assert!(!sandbox.state().join("runs").read_dir().unwrap().any(|_| true), "no run directory");
+    assert!(
+        !sandbox
+            .state()
+            .join("runs")
+            .read_dir()
+            .unwrap()
+            .any(|_| true),
+        "no run directory"
+    );
 }
 
 #[test]
