@@ -13,6 +13,9 @@
 //! - `retort preflight --json`, inside a git checkout (a fixture
 //!   repository with two linked worktrees and local changes) and outside
 //!   one, against `benches/preflight-baseline.sh` over the same fixture;
+//! - the durability floor: `sh` making durable what a run must (a phase
+//!   file and its directory, a WAL: three fsyncs) in the same state
+//!   directory, the part of a run's wall time that is the disk's;
 //!
 //! and prints each one's median, 10th and 90th percentiles, then the
 //! ratios of the medians and the load average (before and after).
@@ -84,6 +87,18 @@ fn main() {
         command
     };
     let outside = fixture.dir.join("outside");
+    // The floor under a healthy run's wall time that no code can lower: a
+    // process that makes durable what a run must (its phase file, the file
+    // and its directory; the history's WAL), written into the run's state
+    // directory: three small writes, three fsyncs (coreutils `sync`).
+    let floor = || {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg("echo x > phase.tmp && echo y >> wal && sync phase.tmp . && sync -d wal")
+            .current_dir(&state);
+        command
+    };
 
     // The run must be a healthy one: its gate stays closed.
     let first = run().output().expect("retort run");
@@ -109,6 +124,7 @@ fn main() {
         "preflight --json, checkout",
         "preflight --json, outside",
         "bash baseline",
+        "durability floor",
     ]
     .into_iter()
     .map(|label| (label, Vec::with_capacity(rounds)))
@@ -121,6 +137,7 @@ fn main() {
             time(&mut preflight(&fixture.repo)),
             time(&mut preflight(&outside)),
             time(&mut bash()),
+            time(&mut floor()),
         ];
         // The first three rounds warm the page cache and the loader.
         if round >= 3 {
@@ -148,6 +165,14 @@ fn main() {
     println!(
         "\nhealthy gated run / retort --version: {:.2}x (target: at most 5x)",
         ratio(1, 0)
+    );
+    println!(
+        "durability floor (3 fsyncs in a process) / retort --version: {:.2}x",
+        ratio(6, 0)
+    );
+    println!(
+        "healthy gated run - durability floor: {:.2} ms",
+        (medians[1].as_secs_f64() - medians[6].as_secs_f64()) * 1000.0
     );
     println!("check / retort --version: {:.2}x", ratio(2, 0));
     println!(
