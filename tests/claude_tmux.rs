@@ -2,133 +2,30 @@
 //! (tests/claude-code/install.sh, or `$RETORT_CLAUDE_BIN`) against the
 //! testkit's scripted model server on 127.0.0.1. Only the model is a
 //! stand-in. Each test has its own machine (HOME, `~/.claude.json`, working
-//! folder, `bin/` with `claude` first on PATH) and its own tmux server.
+//! folder, `bin/` with `claude` first on PATH) and its own tmux server
+//! (tests/claude/mod.rs).
 //!
-//! The watchdog's cases end within the issue's limits: a permission
-//! request, a start-up dialog and a rate limit under 60 s; an agent idle
-//! without signalling under `idle_timeout` + 30 s.
+//! Here: whole runs and their sessions (the seed formula, the phase file,
+//! `retort hook`, sessions side by side). The watchdog's cases (dialogs,
+//! permission requests, idle agents, rate limits) are in
+//! tests/claude_tmux_watchdog.rs.
 
+mod claude;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use retort_testkit::{
-    ClaudeCode, FAKE_API_KEY, Machine, ModelServer, Reply, Rule, Scenario, Setup, Usage, When,
-};
-use serde_json::Value;
-use support::{seed_formula, stderr, stdout};
-
-/// One test's world: the scripted model, the machine, and retort's state.
-struct World {
-    server: ModelServer,
-    machine: Machine,
-}
-
-impl World {
-    fn new(scenario: Scenario, setup: Setup) -> World {
-        let claude = ClaudeCode::find().expect("the pinned Claude Code CLI");
-        let server = ModelServer::start(scenario).expect("model server");
-        let machine = Machine::new(setup).expect("machine");
-        std::os::unix::fs::symlink(claude.bin(), machine.bin_dir().join("claude"))
-            .expect("claude on PATH");
-        for dir in ["state", "tmux"] {
-            std::fs::create_dir_all(machine.root().join(dir)).unwrap();
-        }
-        World { server, machine }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.machine.root().join("state")
-    }
-
-    /// `retort run FORMULA` in the machine's working folder, with exactly
-    /// the machine's environment (HOME, PATH with `claude`, the model
-    /// server, the key) and its own tmux server.
-    fn run(&self, formula: &Path, extra: &[&str]) -> Command {
-        let mut command = Command::new(support::retort());
-        command
-            .arg("run")
-            .arg(formula)
-            .arg("--state-dir")
-            .arg(self.state())
-            .args(extra)
-            .current_dir(self.machine.work_dir())
-            .env_clear()
-            .envs(self.machine.env(&self.server))
-            .env("TMUX_TMPDIR", self.machine.root().join("tmux"));
-        command
-    }
-
-    fn formula(&self, text: &str) -> PathBuf {
-        let path = self.machine.root().join("formula.toml");
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn summary(&self) -> Value {
-        let runs = self.state().join("runs");
-        let dir = std::fs::read_dir(&runs)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
-    }
-
-    /// The prompts the model got (the last user entry's text), main
-    /// requests only.
-    fn prompts(&self) -> Vec<String> {
-        self.server
-            .message_requests()
-            .iter()
-            .filter(|r| !r.messages().is_side())
-            .map(|r| r.messages().last_user_text())
-            .collect()
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("kill-server")
-            .env("TMUX_TMPDIR", self.machine.root().join("tmux"))
-            .env_remove("TMUX")
-            .output();
-    }
-}
-
-/// A model that ends every step with `command` and answers the tool's
-/// result with a short text.
-fn signalling(command: &str) -> Scenario {
-    Scenario::new()
-        .when(When::SideRequest, Reply::text("Supervisor run"))
-        .rule(
-            Rule::new(When::AfterToolResult, Reply::text("Step done.")).usage(Usage::new(1200, 40)),
-        )
-        .rule(Rule::new(When::Any, Reply::bash(command)).usage(Usage::new(3000, 60)))
-}
+use claude::{World, finished, signalling};
+use retort_testkit::{FAKE_API_KEY, Reply, Rule, Scenario, Setup, When};
+use support::seed_formula;
 
 /// A secret of the operator's environment, which the agent's session
 /// inherits and no command line may show.
 const FORGE_TOKEN: &str = "forge-token-retort-test-5f1c2a9e";
-
-const ONE_STEP: &str = r#"
-name = "one-step"
-[agent]
-idle_timeout = "5s"
-[[steps]]
-id = "check"
-description = "Look at the machine."
-"#;
-
-fn finished(output: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", stdout(output), stderr(output))
-}
 
 /// Scans every process's command line for `secret` until `stop` is set;
 /// returns the command lines that held it.
@@ -258,177 +155,6 @@ description = "Do the second thing."
     assert_eq!(phase, "PHASE:done\n", "retort's phase file is retort's");
     let summary = world.summary();
     assert_eq!(summary["steps"][1]["outcome"], "done", "{summary}");
-}
-
-#[test]
-fn a_permission_request_fails_the_step_naming_tool_and_command() {
-    let world = World::new(
-        Scenario::new()
-            .when(When::SideRequest, Reply::text("Title"))
-            .when(When::Any, Reply::bash("rm -rf /tmp/retort-not-granted")),
-        Setup::used_before(),
-    );
-    let formula = world.formula(ONE_STEP);
-    let started = Instant::now();
-    let output = world.run(&formula, &[]).output().unwrap();
-    let took = started.elapsed();
-    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
-    let summary = world.summary();
-    let reason = summary["steps"][0]["reason"].as_str().unwrap();
-    assert!(
-        reason.contains("asked for permission to run Bash(rm -rf /tmp/retort-not-granted)"),
-        "{reason}"
-    );
-    assert!(reason.contains("allowed_tools"), "{reason}");
-    assert!(took < Duration::from_secs(60), "{took:?}");
-    eprintln!("permission request: {took:?}: {reason}");
-}
-
-#[test]
-fn an_untrusted_folder_fails_the_run_naming_the_dialog_and_is_never_trusted() {
-    let world = World::new(
-        signalling("retort signal done"),
-        Setup::used_before().without_trust(),
-    );
-    let formula = world.formula(ONE_STEP);
-    let started = Instant::now();
-    let output = world.run(&formula, &[]).output().unwrap();
-    let took = started.elapsed();
-    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
-    let reason = world.summary()["steps"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(reason.contains("folder-trust dialog"), "{reason}");
-    let folder = world.machine.work_dir().display().to_string();
-    assert!(
-        reason.contains(&format!(
-            "projects[\"{folder}\"].hasTrustDialogAccepted = true"
-        )),
-        "{reason}"
-    );
-    // The CLI adds keys of its own as it starts (firstStartTime,
-    // machineID, …); the folder stays untrusted.
-    let work = world.machine.work_dir().to_string_lossy().into_owned();
-    let claude_json = world.machine.claude_json();
-    assert_ne!(
-        claude_json["projects"][work.as_str()]["hasTrustDialogAccepted"],
-        Value::Bool(true),
-        "retort trusted the folder: {claude_json}"
-    );
-    assert!(world.prompts().is_empty(), "no prompt reached the model");
-    assert!(took < Duration::from_secs(60), "{took:?}");
-    eprintln!("folder-trust dialog: {took:?}: {reason}");
-}
-
-#[test]
-fn an_agent_idle_without_signalling_is_nudged_once_then_fails() {
-    let world = World::new(
-        Scenario::new()
-            .when(When::SideRequest, Reply::text("Title"))
-            .when(When::Any, Reply::text("I had a look.")),
-        Setup::used_before(),
-    );
-    let formula = world.formula(ONE_STEP);
-    let started = Instant::now();
-    let output = world.run(&formula, &[]).output().unwrap();
-    let took = started.elapsed();
-    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
-    let reason = world.summary()["steps"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        reason.contains("the agent stopped without signalling"),
-        "{reason}"
-    );
-    let prompts = world.prompts();
-    assert_eq!(
-        prompts
-            .iter()
-            .filter(|p| p.contains("You ended your turn without signalling step `check`"))
-            .count(),
-        1,
-        "one nudge: {prompts:#?}"
-    );
-    assert!(took < Duration::from_secs(5 + 30), "{took:?}");
-    eprintln!("idle without signal (idle_timeout 5s): {took:?}: {reason}");
-}
-
-#[test]
-fn a_rate_limited_agent_ends_the_step_rate_limited() {
-    let world = World::new(
-        Scenario::new()
-            .when(When::SideRequest, Reply::text("Title"))
-            .when(When::Any, Reply::rate_limited(3600)),
-        Setup::used_before(),
-    );
-    let formula = world.formula(ONE_STEP);
-    let started = Instant::now();
-    let output = world.run(&formula, &[]).output().unwrap();
-    let took = started.elapsed();
-    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
-    let summary = world.summary();
-    assert_eq!(summary["steps"][0]["outcome"], "rate-limited", "{summary}");
-    let reason = summary["steps"][0]["reason"].as_str().unwrap();
-    assert!(reason.contains("Request rejected (429)"), "{reason}");
-    assert!(took < Duration::from_secs(60), "{took:?}");
-    eprintln!("rate limit: {took:?}: {reason}");
-}
-
-/// Another agent CLI (`kind = "generic"`): the scripted agent, hung in a
-/// step, with `[agent.screen]` saying what its idle screen shows (it draws
-/// no prompt marker after a prompt, so the prompt's echoed last line is
-/// what a waiting screen shows; its banner has scrolled off by then).
-#[test]
-fn a_generic_agent_idle_by_its_screen_patterns_is_nudged_then_fails() {
-    let sandbox = support::Sandbox::new();
-    let formula = sandbox.path("generic.toml");
-    std::fs::write(
-        &formula,
-        format!(
-            r#"
-name = "generic"
-[agent]
-command = "{}"
-ready = "agent>"
-idle_timeout = "2s"
-[agent.screen]
-idle = ["This is the last step"]
-[[steps]]
-id = "stuck"
-description = "Hang."
-"#,
-            support::scripted_agent()
-        ),
-    )
-    .unwrap();
-    let state = sandbox.state();
-    let started = Instant::now();
-    let output = sandbox
-        .retort(&[
-            "run",
-            formula.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ])
-        .env("AGENT_HANG_AT", "stuck")
-        .output()
-        .unwrap();
-    let took = started.elapsed();
-    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
-    let phase = sandbox.phase("generic");
-    assert!(
-        phase.contains("step `stuck`: the agent stopped without signalling"),
-        "{phase}"
-    );
-    let pane = std::fs::read_to_string(sandbox.run_dir().join("agent-pane.txt")).unwrap();
-    assert!(
-        pane.contains("You ended your turn without signalling step `stuck`"),
-        "the nudge was pasted: {pane}"
-    );
-    assert!(took < Duration::from_secs(2 + 30), "{took:?}");
-    eprintln!("generic agent idle (idle_timeout 2s): {took:?}");
 }
 
 #[test]
