@@ -436,3 +436,50 @@ description = "Look."
     assert_eq!(rows[0]["phase"], "failed");
     assert!(rows[0]["finished_at"].is_string(), "{:?}", rows[0]);
 }
+
+#[test]
+fn a_preflight_command_left_by_a_sigkilled_run_is_ended_by_the_next_run() {
+    let sandbox = Sandbox::new();
+    let marks = sandbox.transcript();
+    // The first run's command ignores SIGTERM and hangs, with a child; the
+    // next run's (once `second` exists) returns at once.
+    let formula = write(
+        &sandbox.work().join("pre.toml"),
+        &format!(
+            r#"name = "pre"
+[[preflight.commands]]
+name = "slow"
+run = ["sh", "-c", "test -e {m}/second && exit 0; trap '' TERM; sleep 300 & echo $! > {m}/child.pid; echo $$ > {m}/command.pid; wait"]
+timeout = "5m"
+
+[[steps]]
+id = "look"
+description = "Look."
+"#,
+            m = marks.display()
+        ),
+    );
+    let mut first = run(&sandbox, &formula, &["--agent", "true"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let command = pid_in(&marks.join("command.pid"));
+    let child = pid_in(&marks.join("child.pid"));
+    first.kill().unwrap(); // SIGKILL: retort ends nothing itself.
+    first.wait().unwrap();
+    assert!(alive(&command), "the command outlives a SIGKILLed retort");
+
+    write(&marks.join("second"), "");
+    let next = run(&sandbox, &formula, &["--agent", "true"])
+        .output()
+        .unwrap();
+    let err = stderr(&next);
+    assert!(err.contains("was abandoned"), "{err}");
+    assert!(
+        within(5, || !alive(&command) && !alive(&child)),
+        "the next run left the first one's preflight command running: command {}, child {}",
+        alive(&command),
+        alive(&child)
+    );
+    assert!(journal(&sandbox, "pre").contains("was abandoned"));
+}

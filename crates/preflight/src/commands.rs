@@ -70,7 +70,7 @@ pub struct CommandResult {
 pub(crate) async fn collect(
     commands: Vec<CommandConfig>,
     default_timeout: Duration,
-    cwd: PathBuf,
+    (cwd, group_log): (PathBuf, Option<PathBuf>),
     interrupt: Interrupt,
 ) -> CommandsSection {
     let mut seen = std::collections::HashSet::new();
@@ -79,7 +79,12 @@ pub(crate) async fn collect(
     for (index, command) in commands.into_iter().enumerate() {
         if seen.insert(command.name.clone()) {
             let limit = command.timeout.unwrap_or(default_timeout);
-            futures.push(run(command, limit, cwd.clone(), interrupt.clone()));
+            futures.push(run(
+                command,
+                limit,
+                (cwd.clone(), group_log.clone()),
+                interrupt.clone(),
+            ));
         } else {
             duplicates.push((
                 index,
@@ -123,6 +128,21 @@ pub(crate) async fn collect(
     }
 }
 
+/// Appends process group `group` to `log` ([`crate::Config::group_log`]).
+/// Best effort: a log that cannot be written loses only the chance to end
+/// the group after a SIGKILL of retort, never the command.
+fn log_group(log: &std::path::Path, group: u32) {
+    use std::io::Write;
+    let opened = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new().create(true).append(true),
+        0o600,
+    )
+    .open(log);
+    if let Ok(mut file) = opened {
+        let _ = file.write_all(format!("{group}\n").as_bytes());
+    }
+}
+
 /// How long a command interrupted by SIGINT, SIGTERM or SIGHUP of retort
 /// has, after its process group's SIGTERM, before SIGKILL: 2 seconds.
 pub const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
@@ -131,7 +151,7 @@ pub const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 async fn run(
     command: CommandConfig,
     limit: Duration,
-    cwd: PathBuf,
+    (cwd, group_log): (PathBuf, Option<PathBuf>),
     interrupt: Interrupt,
 ) -> CommandResult {
     let mut result = CommandResult {
@@ -163,6 +183,9 @@ async fn run(
         }
     };
     let group = child.id();
+    if let (Some(log), Some(group)) = (&group_log, group) {
+        log_group(log, group);
+    }
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let work = async {

@@ -50,6 +50,12 @@ pub struct Config {
     /// those whose names say so (`retort_os::redact`): the formula's
     /// `[secrets] env`. Default: none.
     pub secret_env: Vec<String>,
+    /// A file to which the process group of each of the formula's
+    /// commands is appended as it starts (its id, a decimal line each,
+    /// created 0600), so that whoever supervises the run can end them
+    /// should retort itself be killed (SIGKILL) before they end: the
+    /// runner names `RUN/preflight-groups`. Default: none.
+    pub group_log: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -69,6 +75,7 @@ impl Default for Config {
             ci: None,
             commands: Vec::new(),
             secret_env: Vec::new(),
+            group_log: None,
         }
     }
 }

@@ -211,7 +211,7 @@ pub async fn collect_until(config: &Config, interrupt: &Interrupt) -> Snapshot {
             commands::collect(
                 config.commands.clone(),
                 config.collector_timeout,
-                cwd.clone(),
+                (cwd.clone(), config.group_log.clone()),
                 interrupt.clone(),
             )
         },

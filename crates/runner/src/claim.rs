@@ -23,7 +23,7 @@ use crate::lock::RunLock;
 use crate::phase::{Phase, write_phase_file, write_running};
 use crate::recovery;
 use crate::run::RunError;
-use crate::state::StateDir;
+use crate::state::{RunDir, StateDir};
 
 /// A run's hold on its formula: the run lock, until dropped (or the
 /// process ends), and what recovery found as it was taken.
@@ -53,6 +53,9 @@ pub struct Claimant<'a> {
     pub phase_file: &'a Path,
     /// The formula's journal directory.
     pub journal_dir: &'a Path,
+    /// The tmux server the run's sessions will be on (`None`: the
+    /// default), for `owner.json`.
+    pub tmux_socket: Option<&'a Path>,
 }
 
 impl Claim {
@@ -79,6 +82,27 @@ impl Claim {
             path: who.phase_file.to_path_buf(),
             source,
         })?;
+        // The run's directory, and in it who owns the run, before the
+        // preflight starts the formula's commands: their process groups
+        // are logged beside it (`preflight-groups`), so that the next run
+        // ends them should this one be killed.
+        let run =
+            RunDir::create(&state.runs_dir(), who.run_id).map_err(|source| RunError::Write {
+                path: state.runs_dir().join(who.run_id),
+                source,
+            })?;
+        let _ = std::fs::set_permissions(
+            run.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(crate::state::PRIVATE_DIR),
+        );
+        let owner = recovery::Owner::this_process(
+            who.formula,
+            who.run_id,
+            who.started_at,
+            who.phase_file,
+            who.tmux_socket,
+        );
+        let _ = owner.save(&run);
         Ok(Claim {
             _lock: lock,
             recovered,
@@ -144,7 +168,17 @@ pub fn interrupted_early(
     if let Err(error) = retort_journal::append(who.journal_dir, &entry) {
         notes.push(error.to_string());
     }
+    // Recorded: nothing for the next run to recover.
+    let run = RunDir::new(state.runs_dir().join(who.run_id));
+    let _ = std::fs::remove_file(recovery::owner_file(&run));
     (reason, notes)
+}
+
+/// Removes the directory the claim made for run `who`, when the run could
+/// not go on before it decided anything (its formula has errors found
+/// beside the preflight): the phase file says why, and no run was made.
+pub fn discard_run_dir(state: &StateDir, who: Claimant<'_>) {
+    let _ = std::fs::remove_dir_all(state.runs_dir().join(who.run_id));
 }
 
 /// A closed run row for a run that never decided.

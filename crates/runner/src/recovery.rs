@@ -34,6 +34,10 @@ use crate::state::{RunDir, StateDir};
 pub use retort_agent::run_dir::OWNER_FILE;
 /// The file that marks a run directory handled as abandoned.
 pub const ABANDONED_FILE: &str = "abandoned";
+/// The file in a run directory logging the process groups of the
+/// preflight's commands as they start (a decimal id a line,
+/// [`retort_preflight::Config::group_log`]).
+pub const PREFLIGHT_GROUPS_FILE: &str = "preflight-groups";
 
 /// Who a run is: written when its directory is made, updated as its
 /// sessions and process groups start.
@@ -179,7 +183,7 @@ async fn abandon(
     journal_dir: &Path,
     history: Option<&History>,
 ) -> String {
-    end_leftovers(owner).await;
+    end_leftovers(run, owner).await;
     let now = Utc::now();
     let reason = format!(
         "run {} was abandoned: retort (pid {}) ended without finishing it (SIGKILL, the OOM killer or a crash); found by the next run",
@@ -235,7 +239,7 @@ async fn abandon(
 
 /// Ends what an abandoned run left: its tmux sessions, by name, on its
 /// server, and its process groups (SIGTERM, a second, SIGKILL).
-async fn end_leftovers(owner: &Owner) {
+async fn end_leftovers(run: &RunDir, owner: &Owner) {
     for session in &owner.sessions {
         let mut command = tokio::process::Command::new("tmux");
         if let Some(socket) = &owner.tmux_socket {
@@ -254,7 +258,12 @@ async fn end_leftovers(owner: &Owner) {
             .status()
             .await;
     }
-    for &group in &owner.groups {
+    let logged =
+        std::fs::read_to_string(run.path().join(PREFLIGHT_GROUPS_FILE)).unwrap_or_default();
+    let preflight = logged
+        .lines()
+        .filter_map(|line| line.trim().parse::<i32>().ok());
+    for group in owner.groups.iter().copied().chain(preflight) {
         if let Some(group) = retort_os::process::group_of(u32::try_from(group).ok()) {
             retort_os::process::terminate_group(
                 group,

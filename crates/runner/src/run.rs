@@ -296,16 +296,17 @@ pub async fn execute(
                 started_at: plan.started_at,
                 phase_file: &plan.phase_file,
                 journal_dir: &plan.journal_dir,
+                tmux_socket: options.tmux.socket.as_deref(),
             };
             std::sync::Arc::new(Claim::take(&options.state, who).await?)
         }
     };
     let recovered = claim.recovered.clone();
-    let run = RunDir::create(&options.state.runs_dir(), &plan.run_id).map_err(|source| {
-        RunError::Write {
-            path: plan.run_dir.path().to_path_buf(),
-            source,
-        }
+    // Made by the claim; made again if something removed it since.
+    let run = RunDir::new(options.state.runs_dir().join(&plan.run_id));
+    std::fs::create_dir_all(run.path()).map_err(|source| RunError::Write {
+        path: plan.run_dir.path().to_path_buf(),
+        source,
     })?;
     let owner = recovery::Owner::this_process(
         plan.loaded.formula.name(),

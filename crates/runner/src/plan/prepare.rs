@@ -103,6 +103,7 @@ async fn prepare_with(
                 started_at,
                 phase_file: &phase_file,
                 journal_dir: &journal_dir,
+                tmux_socket: options.tmux.socket.as_deref(),
             };
             let taken = Claim::take(&options.state, who).await?;
             Some((Arc::new(taken), name, phase_file, journal_dir))
@@ -128,6 +129,7 @@ async fn prepare_with(
         started_at,
         phase_file,
         journal_dir,
+        tmux_socket: options.tmux.socket.as_deref(),
     };
     match (error, options.interrupt.received()) {
         (_, Some(signal)) => {
@@ -140,6 +142,7 @@ async fn prepare_with(
                 retort_os::clean::REASON_CAP,
             );
             let _ = write_phase_file(phase_file, Phase::Failed, Some(&reason));
+            crate::claim::discard_run_dir(&options.state, who);
             prepared
         }
     }
@@ -207,6 +210,19 @@ async fn prepare_claimed(
         Some(_) => options.interrupt.clone(),
         None => Interrupt::never(),
     };
+    // A claimed run logs its commands' process groups in its directory.
+    let preflight = preflight.map(|mut preflight| {
+        if claim.is_some() {
+            preflight.group_log = Some(
+                options
+                    .state
+                    .runs_dir()
+                    .join(&run_id)
+                    .join(crate::recovery::PREFLIGHT_GROUPS_FILE),
+            );
+        }
+        preflight
+    });
     let collected = match &preflight {
         Some(preflight) => collect(preflight, &interrupt).await,
         None => None,
