@@ -31,6 +31,8 @@ use crate::plan::Plan;
 
 /// The holds file's name in the state directory.
 pub const HOLDS_FILE: &str = "holds.json";
+/// The file whose `flock(2)` serialises writers of [`HOLDS_FILE`].
+pub const HOLDS_LOCK_FILE: &str = "holds.lock";
 
 /// A rate-limit hold on an agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,10 +76,23 @@ pub fn read(state_dir: &Path) -> Vec<Hold> {
 
 /// Adds `hold` to `STATE/holds.json`, dropping the holds that ended before
 /// `hold.at` and any earlier hold on the same agent that ends sooner.
+/// Runs of different formulas share the file: the read and the write are
+/// made under an exclusive `flock(2)` on `STATE/holds.lock`, so that two
+/// runs adding holds at once lose neither.
 ///
 /// # Errors
-/// The I/O error writing the file.
+/// The I/O error locking or writing the file.
 pub fn add(state_dir: &Path, hold: Hold) -> std::io::Result<()> {
+    let lock = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+        0o600,
+    )
+    .open(state_dir.join(HOLDS_LOCK_FILE))?;
+    // Released when `lock` closes, at the end of this function.
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)?;
     let mut holds: Vec<Hold> = read(state_dir)
         .into_iter()
         .filter(|h| h.until > hold.at)
@@ -251,6 +266,25 @@ mod tests {
         let holds = read(dir.path());
         assert_eq!(holds.len(), 1, "{holds:?}");
         assert_eq!(holds[0].until, t(15));
+    }
+
+    #[test]
+    fn holds_added_at_once_by_several_runs_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Utc::now();
+        let until = at + chrono::Duration::hours(1);
+        std::thread::scope(|scope| {
+            for n in 0..16 {
+                let dir = dir.path();
+                scope.spawn(move || {
+                    for k in 0..5 {
+                        add(dir, hold(&format!("agent-{n}-{k}"), until, at)).unwrap();
+                    }
+                });
+            }
+        });
+        let kept = read(dir.path());
+        assert_eq!(kept.len(), 80, "holds lost by concurrent writers");
     }
 
     #[test]
