@@ -124,17 +124,17 @@ fn run(sandbox: &Sandbox, formula: &Path, extra: &[&str]) -> std::process::Comma
     command
 }
 
-#[test]
-fn sigint_during_the_preflight_ends_its_command_and_records_where_the_run_stopped() {
-    let sandbox = Sandbox::new();
-    let marks = sandbox.transcript();
-    let formula = write(
+/// Formula `pre`, whose preflight command ignores SIGTERM and hangs, with
+/// a child (their pids in `marks/command.pid` and `marks/child.pid`),
+/// until `marks/second` exists: then it returns at once.
+fn slow_preflight(sandbox: &Sandbox, marks: &Path) -> PathBuf {
+    write(
         &sandbox.work().join("pre.toml"),
         &format!(
             r#"name = "pre"
 [[preflight.commands]]
 name = "slow"
-run = ["sh", "-c", "trap '' TERM; sleep 300 & echo $! > {m}/child.pid; echo $$ > {m}/command.pid; wait"]
+run = ["sh", "-c", "test -e {m}/second && exit 0; trap '' TERM; sleep 300 & echo $! > {m}/child.pid; echo $$ > {m}/command.pid; wait"]
 timeout = "5m"
 
 [[steps]]
@@ -143,7 +143,14 @@ description = "Look."
 "#,
             m = marks.display()
         ),
-    );
+    )
+}
+
+#[test]
+fn sigint_during_the_preflight_ends_its_command_and_records_where_the_run_stopped() {
+    let sandbox = Sandbox::new();
+    let marks = sandbox.transcript();
+    let formula = slow_preflight(&sandbox, &marks);
     let first = run(&sandbox, &formula, &["--agent", "true"])
         .stderr(Stdio::piped())
         .spawn()
@@ -441,24 +448,8 @@ description = "Look."
 fn a_preflight_command_left_by_a_sigkilled_run_is_ended_by_the_next_run() {
     let sandbox = Sandbox::new();
     let marks = sandbox.transcript();
-    // The first run's command ignores SIGTERM and hangs, with a child; the
-    // next run's (once `second` exists) returns at once.
-    let formula = write(
-        &sandbox.work().join("pre.toml"),
-        &format!(
-            r#"name = "pre"
-[[preflight.commands]]
-name = "slow"
-run = ["sh", "-c", "test -e {m}/second && exit 0; trap '' TERM; sleep 300 & echo $! > {m}/child.pid; echo $$ > {m}/command.pid; wait"]
-timeout = "5m"
-
-[[steps]]
-id = "look"
-description = "Look."
-"#,
-            m = marks.display()
-        ),
-    );
+    // The first run's command hangs; the next run's returns at once.
+    let formula = slow_preflight(&sandbox, &marks);
     let mut first = run(&sandbox, &formula, &["--agent", "true"])
         .stderr(Stdio::null())
         .spawn()
