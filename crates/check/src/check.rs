@@ -29,13 +29,17 @@
 //! 8. The `schedule` cron expression ([`retort_schedule::Schedule`]), its
 //!    refusal underlined inside the string.
 //! 9. The `[[notify]]` tables ([`retort_notify::NotifyConfig::check`]).
+//!
+//! The TOML text's own helpers (a long text that is not a formula, syntax
+//! errors as problems, spans) are in `toml_text`; the vars' values in `vars`.
+
+mod toml_text;
+mod vars;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use toml::de::{DeTable, DeValue};
 
 use retort_decide::ruleset::RuleSet;
 use retort_formula::dag::StepDag;
@@ -44,11 +48,15 @@ use retort_formula::diagnostic::{
 };
 use retort_formula::document;
 use retort_formula::formula::{Backend, Formula, LoadedFormula, formula_shape};
-use retort_formula::shape::closest;
 use retort_formula::stand_in;
 use retort_formula::structure;
 use retort_formula::template::StringSource;
 use retort_schedule::Schedule;
+
+pub use toml_text::{SAMPLE_ABOVE, SAMPLE_BYTES, SAMPLE_ERRORS};
+
+use toml_text::{key_spans, leaf_spans, not_a_formula, toml_problem, value_problem};
+use vars::resolve_vars;
 
 use crate::templates::{
     Names, dag_and_templates, plain_text_problems, plain_text_spans, var_name_problems,
@@ -458,186 +466,11 @@ pub fn begin(path: &Path, text: String, options: &CheckOptions) -> Begun {
     }
 }
 
-/// Texts longer than this (1 MiB) have their first [`SAMPLE_BYTES`] parsed
-/// on their own first, see [`not_a_formula`].
-pub const SAMPLE_ABOVE: usize = 1024 * 1024;
-
-/// How much of a long text is parsed first: 64 KiB.
-pub const SAMPLE_BYTES: usize = 64 * 1024;
-
-/// The syntax errors in the first [`SAMPLE_BYTES`] that make a long text
-/// "not a formula": 100, about one every 650 bytes. (A formula cut there
-/// has at most a few: an unclosed string or array at the cut.)
-pub const SAMPLE_ERRORS: usize = 100;
-
-/// When `text` is longer than [`SAMPLE_ABOVE`] and its first
-/// [`SAMPLE_BYTES`] (up to a line's end) hold at least [`SAMPLE_ERRORS`]
-/// syntax errors: the first `SAMPLE_ERRORS - 1` of them, and one more
-/// saying that the check stopped there and how many the sample had. The `toml` crate keeps a token and an event per token of the
-/// whole text in memory, so a 50 MB log passed by mistake cost 1 GB and
-/// 680,000 errors; this costs a parse of 64 KiB.
-fn not_a_formula(text: &str) -> Option<Vec<Problem>> {
-    if text.len() <= SAMPLE_ABOVE {
-        return None;
-    }
-    let mut cut = SAMPLE_BYTES;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let cut = text[..cut].rfind('\n').map_or(cut, |at| at + 1);
-    let (_, errors) = toml::de::DeTable::parse_recoverable(&text[..cut]);
-    if errors.len() < SAMPLE_ERRORS {
-        return None;
-    }
-    let lines = text[..cut].matches('\n').count();
-    // The first errors and the note: as many problems as `retort check`
-    // prints of a file, so that the note is among them.
-    let mut problems: Vec<Problem> = errors
-        .iter()
-        .take(SAMPLE_ERRORS - 1)
-        .map(toml_problem)
-        .collect();
-    problems.push(Problem::Toml {
-        message: format!(
-            "the check stopped at line {}: the first {lines} lines have {} syntax errors, so \
-             this file ({} bytes) is not read as a formula",
-            lines + 1,
-            errors.len(),
-            text.len()
-        ),
-        span: span(cut..cut),
-        help: Some(
-            "check the path: a formula is a TOML file with [[steps]] or [[rules]]".to_string(),
-        ),
-    });
-    Some(problems)
-}
-
-/// The byte spans of every value in `document` that is not a table (an
-/// array of tables is looked into, other arrays are one value).
-fn leaf_spans(document: &toml::Spanned<DeTable<'_>>) -> Vec<Range<usize>> {
-    fn walk(value: &toml::Spanned<DeValue<'_>>, out: &mut Vec<Range<usize>>) {
-        match value.get_ref() {
-            DeValue::Table(table) => table.values().for_each(|v| walk(v, out)),
-            DeValue::Array(items)
-                if !items.is_empty()
-                    && items
-                        .iter()
-                        .all(|i| matches!(i.get_ref(), DeValue::Table(_))) =>
-            {
-                items.iter().for_each(|v| walk(v, out));
-            }
-            _ => out.push(value.span()),
-        }
-    }
-    let mut out = Vec::new();
-    for value in document.get_ref().values() {
-        walk(value, &mut out);
-    }
-    out
-}
-
 fn sorted(mut checked: Checked) -> Checked {
     checked
         .problems
         .sort_by_key(|p| p.primary_span().map_or(0, |s| s.offset()));
     checked
-}
-
-fn toml_problem(error: &toml::de::Error) -> Problem {
-    let message = error.message().trim().to_string();
-    let help = if message.contains("escape") {
-        Some(
-            "TOML basic strings (\"...\", \"\"\"...\"\"\") allow only the escapes \\\\ \\\" \\n \\t \\r \\b \\f \\e \\uXXXX \\UXXXXXXXX \\xHH; double the backslash (\\\\), or use a literal string '''...''' where backslashes are plain text"
-                .to_string(),
-        )
-    } else {
-        None
-    };
-    Problem::Toml {
-        message,
-        span: span(error.span().unwrap_or(0..0)),
-        help,
-    }
-}
-
-fn value_problem(error: &toml::de::Error) -> Problem {
-    Problem::BadValue {
-        message: error.message().trim().to_string(),
-        span: span(error.span().unwrap_or(0..0)),
-        help: None,
-    }
-}
-
-/// The span of each key of the top-level table `table` (`[vars]`,
-/// `[meta]`), which the typed model does not keep.
-fn key_spans(document: &toml::Spanned<DeTable<'_>>, table: &str) -> BTreeMap<String, Range<usize>> {
-    document
-        .get_ref()
-        .get(table)
-        .and_then(|vars| vars.get_ref().as_table())
-        .map(|table| {
-            table
-                .iter()
-                .map(|(key, _)| (key.get_ref().to_string(), key.span()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn resolve_vars(
-    formula: &Formula,
-    var_spans: &BTreeMap<String, Range<usize>>,
-    options: &CheckOptions,
-) -> (BTreeMap<String, String>, Vec<Problem>) {
-    let mut problems = Vec::new();
-    let declared: Vec<&str> = formula.vars.keys().map(String::as_str).collect();
-    for name in options.vars.keys() {
-        if !formula.vars.contains_key(name) {
-            let help = match closest(name, declared.iter().copied()) {
-                Some(guess) => format!("did you mean --var {guess}=…?"),
-                None if declared.is_empty() => {
-                    format!("declare it in the formula: [vars] {name} = \"default\"")
-                }
-                None => format!("the formula declares: {}", declared.join(", ")),
-            };
-            problems.push(Problem::BadValue {
-                message: format!("--var {name}: the formula declares no var `{name}`"),
-                span: span(var_spans.values().next().cloned().unwrap_or(0..0)),
-                help: Some(help),
-            });
-        }
-    }
-    let mut values = BTreeMap::new();
-    for (name, declaration) in &formula.vars {
-        let place = span(var_spans.get(name).cloned().unwrap_or(0..0));
-        let value = options
-            .vars
-            .get(name)
-            .cloned()
-            .or_else(|| declaration.default_value());
-        match value {
-            Some(value) => {
-                values.insert(name.clone(), value);
-            }
-            None => {
-                if declaration.required() {
-                    problems.push(match options.purpose {
-                        Purpose::Run => Problem::RequiredVarUnset {
-                            name: name.clone(),
-                            span: place,
-                        },
-                        Purpose::Authoring => Problem::RequiredVarNotGiven {
-                            name: name.clone(),
-                            span: place,
-                        },
-                    });
-                }
-                values.insert(name.clone(), String::new());
-            }
-        }
-    }
-    (values, problems)
 }
 
 /// Reads and checks the formula at `path` (as `retort check` does, with no
