@@ -6,6 +6,11 @@
 //! with its permissions in `RUN/claude-settings.json` (`-N` for the Nth
 //! session); its steps end as [`crate::turns`] says. After every step the
 //! run's spend is held against `[budget] run_usd`.
+//!
+//! Starting and ending one session's agent, which the scheduler
+//! ([`crate::parallel`]) shares, is in `session_agent`.
+
+mod session_agent;
 
 use std::time::{Duration, Instant};
 
@@ -13,16 +18,14 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use retort_agent::agent::Agent;
-use retort_agent::claude_code::settings_file;
-use retort_agent::headless::HeadlessAgent;
 use retort_agent::ready::wait_until_ready;
-use retort_agent::session::{AgentSession, SessionSpec};
+use retort_agent::session::AgentSession;
 use retort_agent::signal::{clear_agent_phase, clear_step_signal};
 use retort_agent::usage::Usage;
 use retort_agent::wait::{Interrupts, StepEnd, StepOutcome, wait_for_step};
 use retort_agent::watchdog::TmuxWatch;
 use retort_decide::decide::Decision;
-use retort_formula::formula::{AgentKind, Backend};
+use retort_formula::formula::Backend;
 use retort_os::atomic::write_atomic;
 use retort_os::paths::file_safe;
 use retort_prompt::prompt::render_prompts;
@@ -30,13 +33,12 @@ use retort_prompt::prompt::render_prompts;
 use crate::holds::{self, Hold, run_budget_reached};
 use crate::phase::Phase;
 use crate::plan::{Plan, RunOptions, SessionPlan};
-use crate::run::{
-    PANE_CAPTURE_LINES, Progress, RunError, StepResult, clean_reason, millis, redactor, write_file,
-};
-use crate::state::{EVENTS_FILE_ENV, PHASE_FILE_ENV, RUN_DIR_ENV, RunDir};
+use crate::run::{Progress, RunError, StepResult, clean_reason, millis, redactor, write_file};
+use crate::state::RunDir;
 use crate::tmux_start::{Waited, not_ready_end, session_readiness, tmux_command};
 use crate::turns::{SessionAccount, TurnStep, wait_for_turns};
-use retort_os::redact::Redactor;
+
+pub(crate) use session_agent::{headless_agent, retire, session_spec};
 
 /// What the agent phase of a run did: the tmux sessions it used, each
 /// step's result (every step of the plan, the ones not reached skipped),
@@ -235,35 +237,6 @@ pub(crate) fn write_prompts(
 pub(crate) struct Watch {
     pub(crate) wakes: mpsc::UnboundedReceiver<()>,
     pub(crate) interrupts: Interrupts,
-}
-
-/// The headless agent of session `number`: for Claude Code, one
-/// stream-json process for the session, its command line with
-/// `--settings RUN/claude-settings.json` (written here: the permissions of
-/// [`retort_agent::profile::Profile::claude_settings`]; print mode reports
-/// through its output, so no hooks); for a generic agent, its command once
-/// per step, as written.
-pub(crate) fn headless_agent(
-    planned: &SessionPlan,
-    run: &RunDir,
-    number: usize,
-    spec: &mut SessionSpec,
-) -> Result<HeadlessAgent, RunError> {
-    let profile = &planned.profile;
-    if profile.kind == AgentKind::Generic {
-        return Ok(HeadlessAgent::new(spec.clone()));
-    }
-    let settings = settings_file(run, number);
-    let mut json = profile.claude_settings("");
-    if let Some(object) = json.as_object_mut() {
-        object.remove("hooks");
-    }
-    write_file(
-        &settings,
-        &serde_json::to_vec_pretty(&json).unwrap_or_default(),
-    )?;
-    spec.command = profile.headless_command(&spec.command, &settings);
-    Ok(HeadlessAgent::stream_json(spec.clone()))
 }
 
 /// Reports a started agent and, for a tmux session, waits until it is
@@ -479,96 +452,6 @@ async fn run_session_steps(
         }
     }
     graceful
-}
-
-/// The agent's session `number` (from 0): the agent command in the
-/// working directory, with retort's own environment (so that what cron or
-/// the operator exported reaches the agent even when a tmux server with
-/// another environment is already running), plus `RETORT_RUN_DIR`,
-/// `PHASE_FILE` and `RETORT_EVENTS_FILE` (session `files`'s phase and
-/// events files: `number` when sessions run at once, 0 when they go one at
-/// a time), `RETORT_FORMULA`, `RETORT_RUN_ID`, and `PATH` with retort's
-/// directory first.
-pub(crate) fn session_spec(
-    plan: &Plan,
-    planned: &SessionPlan,
-    options: &RunOptions,
-    run: &RunDir,
-    number: usize,
-    files: usize,
-) -> SessionSpec {
-    let mut path: Vec<String> = options
-        .bin_dir
-        .iter()
-        .map(|dir| dir.display().to_string())
-        .collect();
-    if let Ok(existing) = std::env::var("PATH") {
-        path.push(existing);
-    }
-    // The agent's own phase file: what it writes there signals the step in
-    // progress; retort's phase file stays retort's. Its hooks' events go
-    // to its own file too.
-    let ours = [
-        (RUN_DIR_ENV, run.path().display().to_string()),
-        (
-            PHASE_FILE_ENV,
-            run.agent_phase_file(files).display().to_string(),
-        ),
-        (
-            EVENTS_FILE_ENV,
-            run.events_file(files).display().to_string(),
-        ),
-        ("PATH", path.join(":")),
-        ("RETORT_FORMULA", plan.loaded.formula.name().to_string()),
-        ("RETORT_RUN_ID", plan.run_id.clone()),
-    ];
-    let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(key, _)| !key.starts_with("TMUX") && !ours.iter().any(|(name, _)| name == key))
-        .collect();
-    env.extend(
-        ours.into_iter()
-            .map(|(key, value)| (key.to_string(), value)),
-    );
-    SessionSpec {
-        name: planned.name.clone(),
-        command: planned.agent_command.clone(),
-        exit_file: run.agent_exit_file(number),
-        env_file: run.agent_env_file(number),
-        cwd: options.cwd.clone(),
-        env,
-    }
-}
-
-/// Ends the agent of session `number`: a tmux session has its pane's last
-/// lines saved (secrets replaced by `redactor`) and is killed; a headless agent's process group is ended
-/// (`graceful`: its last step ended with its signal, so it has time to
-/// exit by itself first).
-pub(crate) async fn retire(
-    run: &RunDir,
-    redactor: &Redactor,
-    number: usize,
-    agent: Agent,
-    graceful: bool,
-    warnings: &mut Vec<String>,
-) {
-    let session = match agent {
-        Agent::Tmux(session) => session,
-        Agent::Headless(mut headless) => {
-            headless.end(graceful).await;
-            crate::run::redact_outputs(run, redactor);
-            return;
-        }
-    };
-    if let Some(pane) = session.capture(PANE_CAPTURE_LINES).await {
-        let pane = redactor.redact(&pane).into_owned();
-        let _ = write_atomic(&run.pane_capture_file(number), pane.as_bytes());
-    }
-    if let Err(error) = session.kill().await {
-        warnings.push(format!(
-            "could not kill tmux session {}: {error}",
-            session.name()
-        ));
-    }
 }
 
 /// Marks `step` current and gives the agent its prompt: pasted into its
