@@ -46,13 +46,16 @@
 //! (`2026-11-21T11:20:00.000Z`), which sorts in time order.
 //!
 //! The parts, one file each under `history/`: `schema.rs` (the migrations),
-//! `records.rs` (the rows as Rust values), `queries.rs` (read-only
+//! `records.rs` (the rows as Rust values), `runs.rs` (a run's end,
+//! abandoned runs, reruns, a formula's runs), `actions.rs` (action runs
+//! and proposals), `queries.rs` (read-only
 //! queries for looking back), `deliveries.rs` (notification deliveries), `rows.rs` (reading and writing
 //! them, shared by the database and its transactions), `transaction.rs`
 //! (a run's writes, in one transaction), `prune.rs` (what
 //! [`History::prune`] removes), `read_only.rs` (opening without writing),
 //! `recover.rs` (a corrupt file moved aside, [`History::open_or_recover`]).
 
+mod actions;
 mod attempts;
 mod deliveries;
 mod prune;
@@ -61,15 +64,15 @@ mod read_only;
 mod records;
 mod recover;
 mod rows;
+mod runs;
 mod schema;
 mod transaction;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use thiserror::Error;
 
 pub use attempts::StepAttemptRecord;
@@ -84,10 +87,7 @@ pub use schema::SCHEMA_VERSION;
 pub use transaction::HistoryTransaction;
 
 use read_only::{immutable_uri, private_copy, sibling};
-use rows::{
-    ACTION_RUN_COLUMNS, PROPOSAL_COLUMNS, RUN_COLUMNS, action_run_row, collect_rows,
-    decide_proposal, insert_action_run, proposal_row, read_state, run_findings, run_row,
-};
+use rows::read_state;
 use schema::{OLDEST_READABLE, migrate};
 
 /// The history database's file name in the state directory.
@@ -350,252 +350,9 @@ impl History {
         })
     }
 
-    /// Records the end of run `run_id`.
-    ///
-    /// # Errors
-    /// [`HistoryError::Sqlite`].
-    pub fn finish_run(
-        &self,
-        run_id: &str,
-        phase: &str,
-        reason: Option<&str>,
-        finished_at: DateTime<Utc>,
-    ) -> Result<(), HistoryError> {
-        self.conn
-            .execute(
-                "UPDATE runs SET phase = ?1, reason = ?2, finished_at = ?3 WHERE run_id = ?4",
-                params![phase, reason, time_text(finished_at), run_id],
-            )
-            .map_err(sqlite_error(&self.path))?;
-        Ok(())
-    }
-
-    /// Records run `run_id` as `abandoned` with `reason`, when its row is
-    /// still open (no `finished_at`): its retort ended without finishing
-    /// it (SIGKILL, the OOM killer, a crash). Returns whether it was open.
-    ///
-    /// # Errors
-    /// [`HistoryError::Sqlite`].
-    pub fn abandon_run(
-        &self,
-        run_id: &str,
-        reason: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, HistoryError> {
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE runs SET phase = 'abandoned', reason = ?1, finished_at = ?2 \
-                 WHERE run_id = ?3 AND finished_at IS NULL",
-                params![reason, time_text(at), run_id],
-            )
-            .map_err(sqlite_error(&self.path))?;
-        Ok(changed > 0)
-    }
-
-    /// Records that run `run_id` reruns run `of` (`retort rerun`).
-    ///
-    /// # Errors
-    /// [`HistoryError::Sqlite`].
-    pub fn mark_rerun(&self, run_id: &str, of: &str) -> Result<(), HistoryError> {
-        self.conn
-            .execute(
-                "UPDATE runs SET rerun_of = ?1 WHERE run_id = ?2",
-                params![of, run_id],
-            )
-            .map_err(sqlite_error(&self.path))?;
-        Ok(())
-    }
-
-    /// The run that run `run_id` reruns, if it is a rerun.
-    ///
-    /// # Errors
-    /// [`HistoryError::Sqlite`].
-    pub fn rerun_of(&self, run_id: &str) -> Result<Option<String>, HistoryError> {
-        self.conn
-            .query_row(
-                "SELECT rerun_of FROM runs WHERE run_id = ?1",
-                params![run_id],
-                |row| row.get(0),
-            )
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })
-            .map_err(sqlite_error(&self.path))
-    }
-
-    /// Records an action that was started (or could not be); returns its id.
-    ///
-    /// # Errors
-    /// [`HistoryError::Sqlite`].
-    pub fn record_action_run(&self, record: &ActionRunRecord) -> Result<i64, HistoryError> {
-        insert_action_run(&self.conn, &self.path, record)
-    }
-
-    /// Replaces what action run `id` ([`History::record_action_run`])
-    /// says: an action recorded as it starts (outcome `running`, so that
-    /// its cooldown holds even if retort is killed while it runs) gets its
-    /// result once it has ended. Its `at` stays as first recorded.
-    ///
-    /// # Errors
-    /// [`HistoryError::Sqlite`].
-    pub fn update_action_run(&self, id: i64, record: &ActionRunRecord) -> Result<(), HistoryError> {
-        self.conn
-            .execute(
-                "UPDATE action_runs SET duration_ms = ?1, exit_code = ?2, outcome = ?3, error = ?4,
-                     stdout = ?5, stderr = ?6, truncated = ?7 WHERE id = ?8",
-                params![
-                    i64::try_from(record.duration_ms).unwrap_or(i64::MAX),
-                    record.exit_code,
-                    record.outcome,
-                    record.error,
-                    record.stdout,
-                    record.stderr,
-                    record.truncated,
-                    id,
-                ],
-            )
-            .map_err(sqlite_error(&self.path))?;
-        Ok(())
-    }
-
-    /// Closes the action runs of run `run_id` still recorded `running`
-    /// (their retort was killed while they ran) as `abandoned` with
-    /// `reason`. Returns how many.
-    ///
-    /// # Errors
-    /// [`HistoryError::Sqlite`].
-    pub fn abandon_action_runs(&self, run_id: &str, reason: &str) -> Result<usize, HistoryError> {
-        self.conn
-            .execute(
-                "UPDATE action_runs SET outcome = 'abandoned', error = ?1 \
-                 WHERE run_id = ?2 AND outcome = 'running'",
-                params![reason, run_id],
-            )
-            .map_err(sqlite_error(&self.path))
-    }
-
-    /// The proposals with `status` (every proposal when `None`), oldest
-    /// first, of every formula.
-    ///
-    /// # Errors
-    /// [`HistoryError`] when they cannot be read.
-    pub fn proposals(
-        &self,
-        status: Option<ProposalStatus>,
-    ) -> Result<Vec<ProposalRecord>, HistoryError> {
-        let fail = sqlite_error(&self.path);
-        let (sql, status) = match status {
-            Some(status) => (
-                format!("{PROPOSAL_COLUMNS} WHERE status = ?1 ORDER BY id"),
-                status.as_str(),
-            ),
-            None => (format!("{PROPOSAL_COLUMNS} WHERE ?1 = ?1 ORDER BY id"), ""),
-        };
-        let mut statement = self.conn.prepare(&sql).map_err(&fail)?;
-        let rows = statement
-            .query_map(params![status], proposal_row)
-            .map_err(&fail)?;
-        collect_rows(rows, &self.path)
-    }
-
-    /// The proposal `id`, if there is one.
-    ///
-    /// # Errors
-    /// [`HistoryError`] when it cannot be read.
-    pub fn proposal(&self, id: i64) -> Result<Option<ProposalRecord>, HistoryError> {
-        let fail = sqlite_error(&self.path);
-        let row = self
-            .conn
-            .query_row(
-                &format!("{PROPOSAL_COLUMNS} WHERE id = ?1"),
-                params![id],
-                proposal_row,
-            )
-            .optional()
-            .map_err(&fail)?;
-        row.map(|r| r.map_err(|what| corrupt(&self.path, what)))
-            .transpose()
-    }
-
-    /// Moves proposal `id` from pending to `status` (approved, rejected or
-    /// expired), recording who and why. Returns `false`, changing nothing,
-    /// when the proposal is not pending: of two concurrent approvals only
-    /// one wins.
-    ///
-    /// # Errors
-    /// [`HistoryError::Sqlite`].
-    pub fn decide_proposal(
-        &self,
-        id: i64,
-        status: ProposalStatus,
-        by: &str,
-        note: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<bool, HistoryError> {
-        decide_proposal(&self.conn, &self.path, id, status, by, note, at)
-    }
-
-    /// The runs of actions started for proposal `id`.
-    ///
-    /// # Errors
-    /// [`HistoryError`] when they cannot be read.
-    pub fn action_runs_of_proposal(&self, id: i64) -> Result<Vec<ActionRunRecord>, HistoryError> {
-        self.action_runs_where("proposal", &id)
-    }
-
-    /// The action runs started by run `run_id`, in order.
-    ///
-    /// # Errors
-    /// [`HistoryError`] when they cannot be read.
-    pub fn action_runs_of_run(&self, run_id: &str) -> Result<Vec<ActionRunRecord>, HistoryError> {
-        self.action_runs_where("run_id", &run_id)
-    }
-
-    /// The action runs whose `column` equals `value`, in order. `column` is
-    /// one of this file's own column names, never user input.
-    fn action_runs_where(
-        &self,
-        column: &str,
-        value: &dyn rusqlite::ToSql,
-    ) -> Result<Vec<ActionRunRecord>, HistoryError> {
-        let fail = sqlite_error(&self.path);
-        let mut statement = self
-            .conn
-            .prepare(&format!(
-                "{ACTION_RUN_COLUMNS} WHERE {column} = ?1 ORDER BY id"
-            ))
-            .map_err(&fail)?;
-        let rows = statement
-            .query_map([value], action_run_row)
-            .map_err(&fail)?;
-        collect_rows(rows, &self.path)
-    }
-
     /// The connection, for the other tables' modules ([`crate::spend`]).
     pub(crate) fn connection(&self) -> &Connection {
         &self.conn
-    }
-
-    /// Every run of `formula`, oldest first, with its findings.
-    ///
-    /// # Errors
-    /// [`HistoryError`] when they cannot be read.
-    pub fn runs(&self, formula: &str) -> Result<Vec<RunRecord>, HistoryError> {
-        let fail = sqlite_error(&self.path);
-        let mut statement = self
-            .conn
-            .prepare(&format!("{RUN_COLUMNS} WHERE formula = ?1 ORDER BY seq"))
-            .map_err(&fail)?;
-        let rows = statement
-            .query_map(params![formula], run_row)
-            .map_err(&fail)?;
-        let mut runs = collect_rows(rows, &self.path)?;
-        for run in &mut runs {
-            run.findings = run_findings(&self.conn, &self.path, run.seq)?;
-        }
-        Ok(runs)
     }
 }
 
