@@ -38,7 +38,7 @@ use crate::state::RunDir;
 use crate::tmux_start::{Waited, not_ready_end, session_readiness, tmux_command};
 use crate::turns::{SessionAccount, TurnStep, wait_for_turns};
 
-pub(crate) use session_agent::{headless_agent, retire, session_spec};
+pub(crate) use session_agent::{deliver_prompt, headless_agent, retire, session_spec};
 
 /// What the agent phase of a run did: the tmux sessions it used, each
 /// step's result (every step of the plan, the ones not reached skipped),
@@ -476,27 +476,7 @@ async fn start_step(
         .map_err(|e| format!("could not write {}: {e}", run.current_step_file().display()))?;
     // What the agent wrote to its phase file was about the step before.
     clear_agent_phase(run, 0).map_err(|e| e.to_string())?;
-    match agent {
-        Agent::Tmux(session) => {
-            let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));
-            let prompt = run.prompt_file(step);
-            let delivered = match tmux_watch {
-                Some(tmux) => {
-                    tmux.deliver(session, &prompt, &buffer, plan.submit_delay)
-                        .await
-                }
-                None => session
-                    .deliver(&prompt, &buffer, plan.submit_delay)
-                    .await
-                    .map_err(|e| e.to_string()),
-            };
-            delivered.map_err(|e| format!("step `{step}`: could not deliver its prompt: {e}"))
-        }
-        Agent::Headless(headless) => headless
-            .deliver(step, &run.prompt_file(step), &run.agent_output_file(step))
-            .await
-            .map_err(|e| format!("could not start the agent on step `{step}`: {e}")),
-    }
+    deliver_prompt(run, agent, tmux_watch, step, plan).await
 }
 
 /// How long a signalled step waits for the agent's turn to end (its `Stop`

@@ -7,8 +7,10 @@ use retort_agent::agent::Agent;
 use retort_agent::claude_code::settings_file;
 use retort_agent::headless::HeadlessAgent;
 use retort_agent::session::SessionSpec;
+use retort_agent::watchdog::TmuxWatch;
 use retort_formula::formula::AgentKind;
 use retort_os::atomic::write_atomic;
+use retort_os::paths::file_safe;
 use retort_os::redact::Redactor;
 
 use crate::plan::{Plan, RunOptions, SessionPlan};
@@ -132,4 +134,43 @@ pub(crate) fn headless_agent(
     )?;
     spec.command = profile.headless_command(&spec.command, &settings);
     Ok(HeadlessAgent::stream_json(spec.clone()))
+}
+
+/// Gives the agent step `step`'s prompt (`RUN/prompts/STEP.md`): pasted
+/// into its tmux session (through the Claude Code watchdog when there is
+/// one, which checks it arrived), or to its headless agent. The sequential
+/// loop and the scheduler both deliver through here, once the step is
+/// marked current.
+///
+/// # Errors
+/// What went wrong, naming the step: the prompt not delivered, or the
+/// headless agent not started.
+pub(crate) async fn deliver_prompt(
+    run: &RunDir,
+    agent: &mut Agent,
+    tmux_watch: Option<&mut TmuxWatch>,
+    step: &str,
+    plan: &Plan,
+) -> Result<(), String> {
+    match agent {
+        Agent::Tmux(session) => {
+            let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));
+            let prompt = run.prompt_file(step);
+            let delivered = match tmux_watch {
+                Some(tmux) => {
+                    tmux.deliver(session, &prompt, &buffer, plan.submit_delay)
+                        .await
+                }
+                None => session
+                    .deliver(&prompt, &buffer, plan.submit_delay)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            delivered.map_err(|e| format!("step `{step}`: could not deliver its prompt: {e}"))
+        }
+        Agent::Headless(headless) => headless
+            .deliver(step, &run.prompt_file(step), &run.agent_output_file(step))
+            .await
+            .map_err(|e| format!("could not start the agent on step `{step}`: {e}")),
+    }
 }

@@ -18,7 +18,7 @@ use retort_os::atomic::write_atomic;
 use retort_os::paths::file_safe;
 
 use super::session::{SessionAgent, current_step_file};
-use crate::agent_phase::Watch;
+use crate::agent_phase::{Watch, deliver_prompt};
 use crate::plan::Plan;
 use crate::state::RunDir;
 use crate::tmux_start::{Waited, not_ready_end, session_readiness};
@@ -278,26 +278,5 @@ async fn start(
     // What the agent wrote to its phase file was about the step before;
     // the other sessions' files are theirs.
     clear_agent_phase(run, session).map_err(|e| e.to_string())?;
-    match agent {
-        Agent::Tmux(tmux) => {
-            let buffer = format!("retort-{}-{}", plan.run_id, file_safe(step));
-            let prompt = run.prompt_file(step);
-            let delivered = match tmux_watch {
-                Some(watch) => {
-                    watch
-                        .deliver(tmux, &prompt, &buffer, plan.submit_delay)
-                        .await
-                }
-                None => tmux
-                    .deliver(&prompt, &buffer, plan.submit_delay)
-                    .await
-                    .map_err(|e| e.to_string()),
-            };
-            delivered.map_err(|e| format!("step `{step}`: could not deliver its prompt: {e}"))
-        }
-        Agent::Headless(headless) => headless
-            .deliver(step, &run.prompt_file(step), &run.agent_output_file(step))
-            .await
-            .map_err(|e| format!("could not start the agent on step `{step}`: {e}")),
-    }
+    deliver_prompt(run, agent, tmux_watch, step, plan).await
 }
