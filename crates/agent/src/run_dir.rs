@@ -22,7 +22,8 @@
 //!   steps/STEP.output              what the agent handed on (`retort signal done --output`), at most 64 KiB
 //!   attempts.json                  runs through the DAG scheduler: every attempt of every step, with times
 //!   run.json                       the run's outcome, per step, and what retention removed
-//!   owner.json                     who runs it (pid, tmux sessions), until run.json is written
+//!   owner.json                     who runs it (pid, tmux sessions, process groups), from its claim until run.json is written
+//!   preflight-groups               the process group of each preflight command as it started, a line each
 //!   abandoned                      present once a later run found it abandoned
 //! ```
 //!
