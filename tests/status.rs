@@ -258,3 +258,38 @@ fn an_empty_state_directory_has_no_runs_and_json_spellings_agree() {
         "a dry run writes nothing"
     );
 }
+
+#[test]
+fn status_lists_the_rate_limit_holds_in_force_and_not_the_ended_ones() {
+    let sandbox = Sandbox::new();
+    let state = sandbox.state();
+    std::fs::create_dir_all(&state).unwrap();
+    let now = chrono::Utc::now();
+    let hold = |agent: &str, until: chrono::DateTime<chrono::Utc>| {
+        json!({
+            "agent": agent,
+            "until": until.to_rfc3339(),
+            "reason": "API Error: Request rejected (429)",
+            "formula": "watch",
+            "run_id": "20261130-120000-0000abcd",
+            "at": (now - chrono::Duration::hours(2)).to_rfc3339(),
+        })
+    };
+    let holds = json!([
+        hold("claude-code", now + chrono::Duration::hours(1)),
+        hold("ended-agent", now - chrono::Duration::hours(1)),
+    ]);
+    std::fs::write(state.join("holds.json"), holds.to_string()).unwrap();
+
+    let status: Value = serde_json::from_str(&sandbox.ok(&["status", "--format", "json"])).unwrap();
+    let agents: Vec<&str> = status["holds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(agents, ["claude-code"], "{status}");
+    let text = sandbox.ok(&["status"]);
+    assert!(text.contains("claude-code"), "{text}");
+    assert!(!text.contains("ended-agent"), "{text}");
+}

@@ -8,17 +8,14 @@ use serde_json::{Value, json};
 
 use retort_journal::history::{FindingStatus, History, ProposalStatus};
 use retort_journal::summary::RunSummary;
+use retort_runner::holds;
 use retort_runner::state::StateDir;
 use retort_schedule::Schedule;
 
 use super::history::{ago, open, print_json, when};
+
 use crate::EXIT_FAILED;
 use crate::cli::OutputFormat;
-
-/// The file in the state directory where rate-limit holds are kept (by the
-/// runner, when its agent reported a rate limit): a JSON array of
-/// `{agent, until, reason, formula, run_id, at}`.
-const HOLDS_FILE: &str = "holds.json";
 
 /// Prints, for every formula of the state directory: its last run (phase,
 /// age), its next scheduled run (from the `schedule` of the formula file
@@ -149,22 +146,13 @@ fn schedule_of(path: &Path) -> Option<Schedule> {
     Schedule::parse(table.get("schedule")?.as_str()?).ok()
 }
 
-/// The holds of `STATE/holds.json` still in force at `now`.
+/// The rate-limit holds of `STATE/holds.json` ([`holds::read`]) still in
+/// force at `now`, as JSON objects.
 fn holds(state: &Path, now: DateTime<Utc>) -> Vec<Value> {
-    let Ok(text) = std::fs::read(state.join(HOLDS_FILE)) else {
-        return Vec::new();
-    };
-    let Ok(Value::Array(holds)) = serde_json::from_slice::<Value>(&text) else {
-        return Vec::new();
-    };
-    holds
+    holds::read(state)
         .into_iter()
-        .filter(|hold| {
-            hold.get("until")
-                .and_then(Value::as_str)
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .is_some_and(|until| until.to_utc() > now)
-        })
+        .filter(|hold| hold.until > now)
+        .filter_map(|hold| serde_json::to_value(hold).ok())
         .collect()
 }
 
