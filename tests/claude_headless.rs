@@ -393,6 +393,34 @@ fn a_run_that_reaches_its_budget_stops_and_the_days_budget_closes_the_gate() {
     assert!(err.contains("over the day's budget until "), "{err}");
     assert!(err.contains(" 00:00 UTC"), "{err}");
     assert_eq!(site.server.message_requests().len(), 4, "no agent started");
+
+    // `retort status` says so too, with what was spent.
+    let status = site
+        .retort(&["status", "--format", "json"])
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let budget = &status["formulas"][0]["day_budget"];
+    assert!(
+        (budget["spent_usd"].as_f64().unwrap() - 2.0 * step_cost).abs() < 1e-9,
+        "{budget}"
+    );
+    assert!(
+        budget["held_until"]
+            .as_str()
+            .is_some_and(|t| t.contains("T00:00:00")),
+        "{budget}"
+    );
+    let text = site.retort(&["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!(
+            "budget     {} spent today (UTC) of {}: the gate stays closed until ",
+            usd(2.0 * step_cost),
+            usd(1.95 * step_cost)
+        )),
+        "{text}"
+    );
 }
 
 #[test]

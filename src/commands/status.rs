@@ -62,7 +62,13 @@ fn formulas(
             .as_ref()
             .and_then(|run| RunSummary::read(&state.runs_dir(), &run.run_id));
         let formula_path = summary.as_ref().and_then(|s| s.formula_path.clone());
-        let schedule = formula_path.as_deref().and_then(schedule_of);
+        let table = formula_path.as_deref().and_then(formula_table);
+        let schedule = table.as_ref().and_then(schedule_of);
+        let day_budget = table
+            .as_ref()
+            .and_then(day_usd_of)
+            .map(|limit| day_budget(history, &formula, limit, now))
+            .transpose()?;
         let next = schedule
             .as_ref()
             .and_then(|s| s.next_runs(&now.with_timezone(&Local), 1).pop());
@@ -110,6 +116,7 @@ fn formulas(
             }),
             "schedule": schedule.as_ref().map(Schedule::as_str),
             "next_run": next.map(|t| t.to_rfc3339()),
+            "day_budget": day_budget,
             "open_findings": findings,
             "pending_proposals": proposals,
         }));
@@ -138,12 +145,43 @@ fn unfinished(state: &StateDir, run_id: &str) -> (Option<String>, Option<String>
     }
 }
 
-/// The `schedule` of the formula file at `path`, when it can be read and
-/// has one that parses.
-fn schedule_of(path: &Path) -> Option<Schedule> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let table: toml::Table = text.parse().ok()?;
+/// The formula file at `path` as a TOML table, when it can be read.
+fn formula_table(path: &Path) -> Option<toml::Table> {
+    std::fs::read_to_string(path).ok()?.parse().ok()
+}
+
+/// The formula's `schedule`, when it has one that parses.
+fn schedule_of(table: &toml::Table) -> Option<Schedule> {
     Schedule::parse(table.get("schedule")?.as_str()?).ok()
+}
+
+/// The formula's `[budget] day_usd`, when it has one.
+fn day_usd_of(table: &toml::Table) -> Option<f64> {
+    let value = table.get("budget")?.get("day_usd")?;
+    value
+        .as_float()
+        .or_else(|| value.as_integer().map(|n| n as f64))
+}
+
+/// The formula's spend of the current UTC day (the history's `run_usage`)
+/// against its `[budget] day_usd` of `limit`: `{limit_usd, spent_usd,
+/// held_until}`, `held_until` (midnight UTC) when the gate stays closed
+/// for the rest of the day, as the runner decides
+/// ([`holds::gate_hold`](retort_runner::holds::gate_hold)).
+fn day_budget(
+    history: &History,
+    formula: &str,
+    limit: f64,
+    now: DateTime<Utc>,
+) -> Result<Value, retort_journal::HistoryError> {
+    let start = holds::day_start(now);
+    let spent = history.spent_since(formula, start)?;
+    let midnight = start.checked_add_days(chrono::Days::new(1));
+    Ok(json!({
+        "limit_usd": limit,
+        "spent_usd": spent,
+        "held_until": midnight.filter(|_| spent >= limit).map(|t| t.to_rfc3339()),
+    }))
 }
 
 /// The rate-limit holds of `STATE/holds.json` ([`holds::read`]) still in
@@ -194,6 +232,21 @@ fn text(state: &StateDir, formulas: &[Value], holds: &[Value], now: DateTime<Utc
                 next.with_timezone(&Local).format("%Y-%m-%d %H:%M %Z")
             )),
             _ => out.push_str("  next run   not scheduled (or its formula file is not known)\n"),
+        }
+        if let Some(budget) = formula.get("day_budget").filter(|b| !b.is_null()) {
+            let amount = |key: &str| budget.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+            let spent = format!(
+                "{} spent today (UTC) of {}",
+                holds::usd(amount("spent_usd")),
+                holds::usd(amount("limit_usd"))
+            );
+            match time_of(budget, "held_until") {
+                Some(until) => out.push_str(&format!(
+                    "  budget     {spent}: the gate stays closed until {}\n",
+                    until.format("%Y-%m-%d %H:%M UTC")
+                )),
+                None => out.push_str(&format!("  budget     {spent}\n")),
+            }
         }
         let findings = formula.get("open_findings").and_then(Value::as_object);
         match findings.filter(|f| !f.is_empty()) {
