@@ -167,7 +167,7 @@ fn day_usd_of(table: &toml::Table) -> Option<f64> {
 /// against its `[budget] day_usd` of `limit`: `{limit_usd, spent_usd,
 /// held_until}`, `held_until` (midnight UTC) when the gate stays closed
 /// for the rest of the day, as the runner decides
-/// ([`holds::gate_hold`](retort_runner::holds::gate_hold)).
+/// ([`holds::gate_hold`]).
 fn day_budget(
     history: &History,
     formula: &str,

@@ -4,7 +4,7 @@
 //! - Syntax errors come from Tera's own parser, with its position.
 //! - Variable paths (`preflight.system.memory.available_mb`) are read from
 //!   the template's `{{ … }}` and `{% … %}` expressions and checked against
-//!   the [`Shape`] of the context retort renders it with ([`check_paths`]),
+//!   the [`Shape`](crate::shape::Shape) of the context retort renders it with ([`check_paths`]),
 //!   from its root ([`resolve`]) or from the node a name stands for, such as
 //!   a rule's `item` ([`resolve_below`]). Tera 2 exposes
 //!   only the top-level names it finds (`Tera::get_template_variables`), so

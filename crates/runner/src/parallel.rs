@@ -9,7 +9,7 @@
 //! the run's end, in the history's `step_attempts`,
 //! [`AttemptRecord::history_row`]).
 //!
-//! Its parts: this module's loop (what is prepared once, [`Setup`], and
+//! Its parts: this module's loop (what is prepared once, `Setup`, and
 //! the wait for the next end); `tally` (what the steps have come to: a
 //! step started, skipped or reused; an attempt's end, retried or final;
 //! the steps that never ran); `session` (each session's agent, started,
@@ -19,7 +19,7 @@
 //! redacted), as the sequential loop's are.
 //!
 //! A formula of one chain with `max_parallel = 1` and none of these keys
-//! runs in [`crate::agent_phase`] as it always has.
+//! runs in the sequential loop (`agent_phase`) as it always has.
 
 mod attempt;
 mod session;

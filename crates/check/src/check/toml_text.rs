@@ -10,7 +10,7 @@ use toml::de::{DeTable, DeValue};
 use retort_formula::diagnostic::{Problem, span};
 
 /// Texts longer than this (1 MiB) have their first [`SAMPLE_BYTES`] parsed
-/// on their own first, see [`not_a_formula`].
+/// on their own first, to tell a long text that is not a formula early.
 pub const SAMPLE_ABOVE: usize = 1024 * 1024;
 
 /// How much of a long text is parsed first: 64 KiB.

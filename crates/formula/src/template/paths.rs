@@ -438,7 +438,8 @@ fn written(template: &str, range: Range<usize>) -> String {
     template.get(range).unwrap_or_default().to_string()
 }
 
-/// A template's variables, checked against its context by [`check_paths`].
+/// A template's variables, checked against its context by
+/// [`check_paths`](super::check_paths).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckedPaths {
     /// Every variable path in the template, in order ([`variable_paths`]).
