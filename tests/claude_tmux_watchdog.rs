@@ -89,6 +89,40 @@ fn an_untrusted_folder_fails_the_run_naming_the_dialog_and_is_never_trusted() {
 }
 
 #[test]
+fn an_unapproved_api_key_fails_the_run_naming_the_dialog_and_is_never_approved() {
+    let world = World::new(
+        signalling("retort signal done"),
+        Setup::used_before().without_key_approval(),
+    );
+    let formula = world.formula(ONE_STEP);
+    let started = Instant::now();
+    let output = world.run(&formula, &[]).output().unwrap();
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
+    let reason = world.summary()["steps"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("API-key dialog"), "{reason}");
+    assert!(
+        reason.contains("customApiKeyResponses.approved"),
+        "the fix is named: {reason}"
+    );
+    // retort answered nothing: the key is neither approved nor rejected.
+    let claude_json = world.machine.claude_json();
+    let responses = &claude_json["customApiKeyResponses"];
+    for list in ["approved", "rejected"] {
+        assert!(
+            responses[list].as_array().is_none_or(Vec::is_empty),
+            "retort answered the key dialog ({list}): {claude_json}"
+        );
+    }
+    assert!(world.prompts().is_empty(), "no prompt reached the model");
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    eprintln!("API-key dialog: {took:?}: {reason}");
+}
+
+#[test]
 fn an_agent_idle_without_signalling_is_nudged_once_then_fails() {
     let world = World::new(
         Scenario::new()
