@@ -164,24 +164,16 @@ fn day_usd_of(table: &toml::Table) -> Option<f64> {
 }
 
 /// The formula's spend of the current UTC day (the history's `run_usage`)
-/// against its `[budget] day_usd` of `limit`: `{limit_usd, spent_usd,
-/// held_until}`, `held_until` (midnight UTC) when the gate stays closed
-/// for the rest of the day, as the runner decides
-/// ([`holds::gate_hold`]).
+/// against its `[budget] day_usd` of `limit`, as the runner judges it
+/// ([`holds::DayBudget`]).
 fn day_budget(
     history: &History,
     formula: &str,
     limit: f64,
     now: DateTime<Utc>,
-) -> Result<Value, retort_journal::HistoryError> {
-    let start = holds::day_start(now);
-    let spent = history.spent_since(formula, start)?;
-    let midnight = start.checked_add_days(chrono::Days::new(1));
-    Ok(json!({
-        "limit_usd": limit,
-        "spent_usd": spent,
-        "held_until": midnight.filter(|_| spent >= limit).map(|t| t.to_rfc3339()),
-    }))
+) -> Result<holds::DayBudget, retort_journal::HistoryError> {
+    let spent = history.spent_since(formula, holds::day_start(now))?;
+    Ok(holds::DayBudget::at(limit, spent, now))
 }
 
 /// The rate-limit holds of `STATE/holds.json` ([`holds::read`]) still in

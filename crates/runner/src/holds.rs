@@ -186,20 +186,47 @@ pub fn gate_hold(
             hold.reason
         ));
     }
-    let day_usd = plan.loaded.formula.budget.day_usd?;
-    let start = day_start(now);
-    let spent = history
-        .and_then(|h| h.spent_since(plan.loaded.formula.name(), start).ok())
+    let limit_usd = plan.loaded.formula.budget.day_usd?;
+    let spent_usd = history
+        .and_then(|h| {
+            h.spent_since(plan.loaded.formula.name(), day_start(now))
+                .ok()
+        })
         .unwrap_or(0.0);
-    (spent >= day_usd).then(|| {
-        let midnight = start.checked_add_days(Days::new(1)).unwrap_or(now);
+    let budget = DayBudget::at(limit_usd, spent_usd, now);
+    budget.held_until.map(|midnight| {
         format!(
             "over the day's budget until {}: {} spent of {} (`[budget] day_usd`)",
             midnight.format("%Y-%m-%d %H:%M UTC"),
-            usd(spent),
-            usd(day_usd)
+            usd(spent_usd),
+            usd(limit_usd)
         )
     })
+}
+
+/// A formula's `[budget] day_usd` and what its runs of the current UTC day
+/// spent: the one rule for runs ([`gate_hold`]) and `retort status`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DayBudget {
+    /// `[budget] day_usd` (USD).
+    pub limit_usd: f64,
+    /// Spent since midnight UTC (USD), from the run history's `run_usage`.
+    pub spent_usd: f64,
+    /// Midnight UTC ending the day, once `spent_usd` reached `limit_usd`:
+    /// until then every gate of the formula stays closed.
+    pub held_until: Option<DateTime<Utc>>,
+}
+
+impl DayBudget {
+    /// The budget of `limit_usd` with `spent_usd` spent on `now`'s UTC day.
+    pub fn at(limit_usd: f64, spent_usd: f64, now: DateTime<Utc>) -> DayBudget {
+        let midnight = day_start(now).checked_add_days(Days::new(1)).unwrap_or(now);
+        DayBudget {
+            limit_usd,
+            spent_usd,
+            held_until: (spent_usd >= limit_usd).then_some(midnight),
+        }
+    }
 }
 
 /// The run's budget, `[budget] run_usd`, once `spent` (USD) reaches it:
