@@ -51,12 +51,11 @@ fn a_permission_request_fails_the_step_naming_tool_and_command() {
     eprintln!("permission request: {took:?}: {reason}");
 }
 
-#[test]
-fn an_untrusted_folder_fails_the_run_naming_the_dialog_and_is_never_trusted() {
-    let world = World::new(
-        signalling("retort signal done"),
-        Setup::used_before().without_trust(),
-    );
+/// Runs `ONE_STEP` with the real CLI on a machine set up as `setup`, whose
+/// start-up dialog must end the run: exit 1 within 60 s, no prompt sent to
+/// the model. Returns the machine and the step's reason.
+fn stopped_by_dialog(setup: Setup) -> (World, String) {
+    let world = World::new(signalling("retort signal done"), setup);
     let formula = world.formula(ONE_STEP);
     let started = Instant::now();
     let output = world.run(&formula, &[]).output().unwrap();
@@ -66,6 +65,15 @@ fn an_untrusted_folder_fails_the_run_naming_the_dialog_and_is_never_trusted() {
         .as_str()
         .unwrap()
         .to_string();
+    assert!(world.prompts().is_empty(), "no prompt reached the model");
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    eprintln!("start-up dialog: {took:?}: {reason}");
+    (world, reason)
+}
+
+#[test]
+fn an_untrusted_folder_fails_the_run_naming_the_dialog_and_is_never_trusted() {
+    let (world, reason) = stopped_by_dialog(Setup::used_before().without_trust());
     assert!(reason.contains("folder-trust dialog"), "{reason}");
     let folder = world.machine.work_dir().display().to_string();
     assert!(
@@ -83,26 +91,11 @@ fn an_untrusted_folder_fails_the_run_naming_the_dialog_and_is_never_trusted() {
         Value::Bool(true),
         "retort trusted the folder: {claude_json}"
     );
-    assert!(world.prompts().is_empty(), "no prompt reached the model");
-    assert!(took < Duration::from_secs(60), "{took:?}");
-    eprintln!("folder-trust dialog: {took:?}: {reason}");
 }
 
 #[test]
 fn an_unapproved_api_key_fails_the_run_naming_the_dialog_and_is_never_approved() {
-    let world = World::new(
-        signalling("retort signal done"),
-        Setup::used_before().without_key_approval(),
-    );
-    let formula = world.formula(ONE_STEP);
-    let started = Instant::now();
-    let output = world.run(&formula, &[]).output().unwrap();
-    let took = started.elapsed();
-    assert_eq!(output.status.code(), Some(1), "{}", finished(&output));
-    let reason = world.summary()["steps"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (world, reason) = stopped_by_dialog(Setup::used_before().without_key_approval());
     assert!(reason.contains("API-key dialog"), "{reason}");
     assert!(
         reason.contains("customApiKeyResponses.approved"),
@@ -117,9 +110,6 @@ fn an_unapproved_api_key_fails_the_run_naming_the_dialog_and_is_never_approved()
             "retort answered the key dialog ({list}): {claude_json}"
         );
     }
-    assert!(world.prompts().is_empty(), "no prompt reached the model");
-    assert!(took < Duration::from_secs(60), "{took:?}");
-    eprintln!("API-key dialog: {took:?}: {reason}");
 }
 
 #[test]
