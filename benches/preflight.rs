@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 
 use retort_preflight::{CollectorStatus, CommandConfig, Config, RepoConfig, collect};
 
+mod support;
+use support::{Stats, git, ms, write};
+
 fn main() {
     // `cargo bench` passes `--bench`; a plain number is the round count.
     let rounds: usize = std::env::args()
@@ -137,14 +140,19 @@ fn main() {
         "", "median", "p10", "p90", "min", "max", "peak RSS"
     );
     let in_stats = Stats::of(&in_process);
-    in_stats.print("retort (in-process)", None);
+    print(&in_stats, "retort (in-process)", None);
     let bin_stats = Stats::of(&binary_runs.iter().map(|r| r.0).collect::<Vec<_>>());
-    bin_stats.print(
+    print(
+        &bin_stats,
         "retort preflight --json",
         binary_runs.iter().map(|r| r.1).max(),
     );
     let bash_stats = Stats::of(&bash_runs.iter().map(|r| r.0).collect::<Vec<_>>());
-    bash_stats.print("bash baseline", bash_runs.iter().map(|r| r.1).max());
+    print(
+        &bash_stats,
+        "bash baseline",
+        bash_runs.iter().map(|r| r.1).max(),
+    );
     let breakdown: Vec<String> = (0..per_collector[0].len())
         .map(|i| {
             let mut ms: Vec<u64> = per_collector.iter().map(|round| round[i].1).collect();
@@ -200,42 +208,6 @@ fn run_measured(command: &mut Command) -> (Duration, u64) {
         "{command:?} failed: status {status}"
     );
     (took, u64::try_from(usage.ru_maxrss).unwrap_or(0))
-}
-
-struct Stats {
-    median: Duration,
-    p10: Duration,
-    p90: Duration,
-    min: Duration,
-    max: Duration,
-}
-
-impl Stats {
-    fn of(samples: &[Duration]) -> Stats {
-        let mut sorted = samples.to_vec();
-        sorted.sort();
-        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-        Stats {
-            median: at(0.5),
-            p10: at(0.1),
-            p90: at(0.9),
-            min: sorted[0],
-            max: sorted[sorted.len() - 1],
-        }
-    }
-
-    fn print(&self, label: &str, peak_kib: Option<u64>) {
-        let ms = |d: Duration| format!("{:.2}ms", d.as_secs_f64() * 1000.0);
-        println!(
-            "{label:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
-            ms(self.median),
-            ms(self.p10),
-            ms(self.p90),
-            ms(self.min),
-            ms(self.max),
-            peak_kib.map_or("-".to_owned(), |k| format!("{:.1}MB", k as f64 / 1024.0))
-        );
-    }
 }
 
 /// The fixture directory and tmux server; removed and killed on drop.
@@ -420,21 +392,15 @@ impl Drop for Fixture {
     }
 }
 
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.org")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.org")
-        .status()
-        .expect("git");
-    assert!(status.success(), "git {args:?}");
+/// One line of the table: median, p10, p90, least, most, peak memory.
+fn print(stats: &Stats, label: &str, peak_kib: Option<u64>) {
+    println!(
+        "{label:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        ms(stats.median),
+        ms(stats.p10),
+        ms(stats.p90),
+        ms(stats.min),
+        ms(stats.max),
+        peak_kib.map_or("-".to_owned(), |k| format!("{:.1}MB", k as f64 / 1024.0))
+    );
 }

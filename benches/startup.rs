@@ -27,6 +27,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+use support::{Stats, git, ms, write};
+
 fn main() {
     // `cargo bench` passes `--bench`; a plain number is the round count.
     let rounds: usize = std::env::args()
@@ -157,7 +160,7 @@ fn main() {
         .iter()
         .map(|(label, times)| {
             let stats = Stats::of(times);
-            stats.print(label);
+            print(&stats, label);
             stats.median
         })
         .collect();
@@ -210,35 +213,6 @@ fn time(command: &mut Command) -> Duration {
     let took = started.elapsed();
     assert!(status.success(), "{command:?} failed: {status}");
     took
-}
-
-struct Stats {
-    median: Duration,
-    p10: Duration,
-    p90: Duration,
-}
-
-impl Stats {
-    fn of(samples: &[Duration]) -> Stats {
-        let mut sorted = samples.to_vec();
-        sorted.sort();
-        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-        Stats {
-            median: at(0.5),
-            p10: at(0.1),
-            p90: at(0.9),
-        }
-    }
-
-    fn print(&self, label: &str) {
-        let ms = |d: Duration| format!("{:.2}ms", d.as_secs_f64() * 1000.0);
-        println!(
-            "{label:<28} {:>9} {:>9} {:>9}",
-            ms(self.median),
-            ms(self.p10),
-            ms(self.p90)
-        );
-    }
 }
 
 /// A fixture for the bash baseline (phase files, locks, logs, escalation
@@ -294,18 +268,12 @@ impl Fixture {
     }
 }
 
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).expect("write fixture");
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .expect("git");
-    assert!(status.success(), "git {args:?}");
+/// One line of the table: median, p10, p90.
+fn print(stats: &Stats, label: &str) {
+    println!(
+        "{label:<28} {:>9} {:>9} {:>9}",
+        ms(stats.median),
+        ms(stats.p10),
+        ms(stats.p90)
+    );
 }
