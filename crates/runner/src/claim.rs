@@ -33,6 +33,9 @@ pub struct Claim {
     /// One line per dead run of the formula ended and recorded
     /// `abandoned` ([`recovery::recover`]).
     pub recovered: recovery::Recovered,
+    /// Why `RUN/owner.json` could not be written, when it could not: the
+    /// run goes on (a warning), but a SIGKILL would leave it unrecovered.
+    pub owner_unsaved: Option<String>,
     /// The run history as recovery opened it (none when it could not be
     /// opened: the decide phase then opens it itself, moving a corrupt one
     /// aside): the run previews its decision in it and [`Claim::history`]
@@ -102,10 +105,16 @@ impl Claim {
             who.phase_file,
             who.tmux_socket,
         );
-        let _ = owner.save(&run);
+        let owner_unsaved = owner.save(&run).err().map(|error| {
+            format!(
+                "could not write {}: {error}",
+                recovery::owner_file(&run).display()
+            )
+        });
         Ok(Claim {
             _lock: lock,
             recovered,
+            owner_unsaved,
             history: std::sync::Mutex::new(history),
         })
     }

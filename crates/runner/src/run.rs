@@ -29,9 +29,7 @@ use crate::claim::{self, Claim, Claimant};
 use crate::holds;
 use crate::lock::LockError;
 use crate::phase::{Phase, write_phase_file};
-use crate::recovery;
 use crate::retention::Pruned;
-use crate::state::PRIVATE_DIR;
 use crate::state::RunDir;
 use retort_agent::session::SessionError;
 use retort_decide::decide::{self, Decision, PlannedAction, history_path};
@@ -44,7 +42,6 @@ use retort_os::clean::{REASON_CAP, one_line};
 use retort_os::interrupt::Interruption;
 use retort_os::redact::Redactor;
 use retort_prompt::prompt::PromptError;
-use std::os::unix::fs::PermissionsExt;
 
 use crate::agent_phase::{Agents, agent_phase, skipped};
 pub use crate::plan::{Plan, RunOptions, SessionPlan, prepare, prepare_run, read_snapshot};
@@ -314,18 +311,9 @@ pub async fn execute(
         path: plan.run_dir.path().to_path_buf(),
         source,
     })?;
-    let owner = recovery::Owner::this_process(
-        plan.loaded.formula.name(),
-        &plan.run_id,
-        plan.started_at,
-        &plan.phase_file,
-        options.tmux.socket.as_deref(),
-    );
-    let owned = owner.save(&run);
     // A run dir the agent crate's helpers also know: actions' process
-    // groups are recorded in `owner.json` as they start.
+    // groups are recorded in the claim's `owner.json` as they start.
     let mut started = |group: i32| run.record_group(group);
-    let _ = std::fs::set_permissions(run.path(), PermissionsExt::from_mode(PRIVATE_DIR));
     let snapshot_json = serde_json::to_vec_pretty(&plan.snapshot).unwrap_or_default();
     write_file(&run.snapshot_file(), &snapshot_json)?;
 
@@ -340,12 +328,7 @@ pub async fn execute(
             }
         };
     warnings.extend(recovered);
-    if let Err(error) = owned {
-        warnings.push(format!(
-            "could not write {}: {error}",
-            recovery::owner_file(&run).display()
-        ));
-    }
+    warnings.extend(claim.owner_unsaved.clone());
     let decision_json = serde_json::to_vec_pretty(&decision.context()).unwrap_or_default();
     if let Err(error) = write_file(&run.decision_file(), &decision_json) {
         warnings.push(error.to_string());
