@@ -103,6 +103,13 @@ impl RunDir {
         self.0.join(OWNER_FILE)
     }
 
+    /// `preflight-groups`: the process group of each of the preflight's
+    /// commands as it started, a decimal id a line (the preflight's
+    /// `group_log`), which the next run ends should this one be killed.
+    pub fn preflight_groups_file(&self) -> PathBuf {
+        self.0.join("preflight-groups")
+    }
+
     /// Adds process group `group` (its leader's pid) to the `groups` of
     /// `owner.json`, as it starts, so that the next run ends it should
     /// retort be killed (SIGKILL) meanwhile. Best effort: nothing happens

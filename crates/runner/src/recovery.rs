@@ -34,10 +34,6 @@ use crate::state::{RunDir, StateDir};
 pub use retort_agent::run_dir::OWNER_FILE;
 /// The file that marks a run directory handled as abandoned.
 pub const ABANDONED_FILE: &str = "abandoned";
-/// The file in a run directory logging the process groups of the
-/// preflight's commands as they start (a decimal id a line,
-/// [`retort_preflight::Config::group_log`]).
-pub const PREFLIGHT_GROUPS_FILE: &str = "preflight-groups";
 
 /// Who a run is: written when its directory is made, updated as its
 /// sessions and process groups start.
@@ -258,8 +254,7 @@ async fn end_leftovers(run: &RunDir, owner: &Owner) {
             .status()
             .await;
     }
-    let logged =
-        std::fs::read_to_string(run.path().join(PREFLIGHT_GROUPS_FILE)).unwrap_or_default();
+    let logged = std::fs::read_to_string(run.preflight_groups_file()).unwrap_or_default();
     let preflight = logged
         .lines()
         .filter_map(|line| line.trim().parse::<i32>().ok());

@@ -213,13 +213,8 @@ async fn prepare_claimed(
     // A claimed run logs its commands' process groups in its directory.
     let preflight = preflight.map(|mut preflight| {
         if claim.is_some() {
-            preflight.group_log = Some(
-                options
-                    .state
-                    .runs_dir()
-                    .join(&run_id)
-                    .join(crate::recovery::PREFLIGHT_GROUPS_FILE),
-            );
+            let run = RunDir::new(options.state.runs_dir().join(&run_id));
+            preflight.group_log = Some(run.preflight_groups_file());
         }
         preflight
     });
