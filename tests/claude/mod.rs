@@ -1,8 +1,9 @@
 //! The real Claude Code CLI in tmux, shared by `tests/claude_tmux.rs` (runs
 //! and sessions) and `tests/claude_tmux_watchdog.rs` (dialogs, permission
 //! requests, idle agents, rate limits): one test's [`World`] (the testkit's
-//! scripted model server on 127.0.0.1, a machine of its own with the pinned
-//! CLI first on PATH, retort's state and a tmux server of its own), the
+//! scripted model server on 127.0.0.1, which `ANTHROPIC_BASE_URL` points the
+//! CLI at through `Machine::env`; a machine of its own with the pinned CLI
+//! first on PATH, retort's state and a tmux server of its own), the
 //! scripted model most tests use, and how a finished `retort` is shown.
 
 #![allow(dead_code)]
