@@ -240,7 +240,15 @@ async fn a_session_name_in_use_is_refused_with_tmuxs_reason() {
     let first = AgentSession::start(&server.server, &server.spec("twin", "sleep 600"))
         .await
         .unwrap();
-    let error = AgentSession::start(&server.server, &server.spec("twin", "sleep 600"))
+    // Files of its own, as every session of a run has: sharing the first's
+    // env file would rewrite it while the first pane may still be reading
+    // it, and end that pane (and the name with it) under load.
+    let second = SessionSpec {
+        env_file: server.path("second.env"),
+        exit_file: server.path("second.exit"),
+        ..server.spec("twin", "sleep 600")
+    };
+    let error = AgentSession::start(&server.server, &second)
         .await
         .unwrap_err();
     assert!(
