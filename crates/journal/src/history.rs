@@ -215,8 +215,21 @@ impl History {
         let fail = sqlite_error(path);
         let mut conn = Connection::open(path).map_err(&fail)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(&fail)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(&fail)?;
+        // Switching a new database to WAL takes an exclusive lock, and
+        // SQLite answers SQLITE_BUSY there without its busy handler while
+        // another connection switches it too: retried within BUSY_TIMEOUT.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(error, _))
+                    if error.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                result => break result.map_err(&fail)?,
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(&fail)?;
         conn.pragma_update(None, "foreign_keys", "ON")
